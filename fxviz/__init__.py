@@ -1,0 +1,48 @@
+"""fxviz: draw PyTorch models — shapes, modules and parameters, from a model name to an SVG."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fxviz.api import load, trace
+from fxviz.errors import (
+    DeviceError,
+    FxvizError,
+    ModelLoadError,
+    ModelNotFoundError,
+    OutputError,
+    RenderError,
+    SchemaError,
+    ShapeError,
+    SpecError,
+    TraceError,
+)
+from fxviz.graph import SCHEMA_VERSION, Graph, Module, Node, ParamCount, SourceLocation, Value
+
+try:
+    __version__ = version("fxviz")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DeviceError",
+    "FxvizError",
+    "Graph",
+    "Module",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "Node",
+    "OutputError",
+    "ParamCount",
+    "RenderError",
+    "SchemaError",
+    "ShapeError",
+    "SourceLocation",
+    "SpecError",
+    "TraceError",
+    "Value",
+    "__version__",
+    "load",
+    "trace",
+]

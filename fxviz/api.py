@@ -1,0 +1,68 @@
+"""The Python API behind the CLI: `fxviz.load`, `fxviz.trace`. Torch is imported lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fxviz.graph import Graph
+from fxviz.loaders import LoadedModel, LoadOptions
+from fxviz.loaders import load as _load
+from fxviz.specs import InputSpec, parse_input_spec, parse_kwarg
+
+if TYPE_CHECKING:
+    import torch
+
+
+def load(
+    spec: str,
+    *,
+    inputs: Sequence[str | InputSpec] = (),
+    model_kwargs: Sequence[str] | dict[str, object] = (),
+    device: str | None = None,
+    weights: str | None = None,
+) -> LoadedModel:
+    """Build the model a spec names (`resnet18`, `net.py:Net`) with inputs to trace it with.
+
+    `inputs` are shapes such as "1,3,224,224" or "input_ids=int64:1,16"; without them the
+    loader's defaults (or the file's `example_inputs()`) are used.
+    """
+    kwargs = (
+        tuple(model_kwargs.items())
+        if isinstance(model_kwargs, dict)
+        else tuple(parse_kwarg(k) for k in model_kwargs)
+    )
+    specs = tuple(parse_input_spec(i) if isinstance(i, str) else i for i in inputs)
+    return _load(spec, LoadOptions(specs, kwargs, device, weights))
+
+
+def trace(
+    model: str | torch.nn.Module | LoadedModel,
+    inputs: Any = None,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    device: str | None = None,
+    weights: str | None = None,
+    name: str | None = None,
+) -> Graph:
+    """Trace a model into a Graph with shapes on every node.
+
+    `model` is an `nn.Module` (then `inputs` is a tensor or a tuple of positional tensors and
+    `kwargs` the keyword inputs), a `LoadedModel`, or a spec string (then `inputs` is a list
+    of shape specs and `device`/`weights` choose how it is built: meta by default).
+    """
+    from fxviz.tracing import trace_module
+
+    if isinstance(model, str):
+        model = load(model, inputs=inputs or (), device=device, weights=weights)
+    if isinstance(model, LoadedModel):
+        return trace_module(
+            model.module,
+            model.args,
+            model.kwargs,
+            name=name or model.name,
+            source=model.source,
+            notes=model.notes,
+        )
+    args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
+    return trace_module(model, args, kwargs, name=name)

@@ -1,0 +1,250 @@
+"""The `fxviz` command: parses options, calls the API, prints, maps errors to exit codes.
+
+Exit codes: 0 success, 2 the input was wrong or the model could not be drawn (one line on
+stderr; --debug adds the traceback). Torch is imported only by commands that trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from typer.core import TyperGroup
+
+from fxviz.errors import FxvizError, SpecError
+from fxviz.humanize import format_count
+
+
+class _DrawByDefault(TyperGroup):
+    """`fxviz MODEL …` means `fxviz draw MODEL …`: no subcommand word needed."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        group_options = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
+        if args and args[0] not in self.commands and not set(args) & group_options:
+            args = ["draw", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_DrawByDefault,
+    name="fxviz",
+    help="Draw PyTorch models: `fxviz resnet18` writes resnet18.svg.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+Outputs = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="File to write; the format comes from the suffix (.svg .png .pdf .dot .json). "
+        "Repeat for several.",
+    ),
+]
+RendererOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto: Graphviz's `dot` when on PATH, else the embedded one (SVG only). "
+        "system | embedded force one."
+    ),
+]
+RankdirOpt = Annotated[str, typer.Option(help="Layout direction: TB (top to bottom) or LR.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from fxviz import __version__
+
+        typer.echo(f"fxviz {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Draw PyTorch models: `fxviz resnet18` writes resnet18.svg.
+
+    MODEL is a torchvision name (resnet18), a Python file (net.py:Net), …; see `fxviz draw --help`.
+    """
+
+
+@app.command("draw")
+def draw_command(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="resnet18 | torchvision:resnet18 | path/net.py:Net | path/net.py:Net(k=1)",
+            show_default=False,
+        ),
+    ],
+    output: Outputs = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="Format when no -o is given: svg png pdf dot json."),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Input shape, repeat per forward argument: 1,3,224,224 | int64:1,16 | "
+            "input_ids=int64:1,16.",
+        ),
+    ] = None,
+    kwargs: Annotated[
+        list[str] | None,
+        typer.Option("--kwarg", help="Constructor argument key=value (file models, torchvision)."),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="Where shapes are computed: meta (default, no memory), cpu, cuda."),
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="Load published weights (torchvision: DEFAULT or a name).")
+    ] = None,
+    tracer: Annotated[str, typer.Option(help="auto | fx")] = "auto",
+    renderer: RendererOpt = "auto",
+    rankdir: RankdirOpt = "TB",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Draw MODEL as a diagram with the shape of every tensor (default: MODEL.svg)."""
+    with _errors(debug):
+        from fxviz import api
+        from fxviz.exporters import check_outputs, save
+
+        dot_options = _dot_options(rankdir)
+        renderer_choice = _renderer(renderer)
+        if tracer not in ("auto", "fx"):
+            raise SpecError(f"--tracer {tracer!r}: choose auto or fx")
+        paths = list(output or [])
+        check_outputs(paths)
+        with _progress(f"loading {model}", quiet):
+            loaded = api.load(
+                model,
+                inputs=inputs or (),
+                model_kwargs=kwargs or (),
+                device=device,
+                weights=weights,
+            )
+        if not paths:
+            paths = [Path(f"{_file_stem(loaded.name)}.{(fmt or 'svg').lower()}")]
+            check_outputs(paths)
+        with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
+            graph = api.trace(loaded)
+        with _progress("drawing", quiet):
+            save(graph, paths, dot_options, renderer_choice)
+        if not quiet:
+            for note in graph.notes:
+                typer.echo(f"note: {note}", err=True)
+            totals = graph.totals
+            typer.echo(
+                f"{graph.name}: {len(graph.nodes)} nodes, {format_count(totals.params.total)} "
+                f"params, traced with {graph.tracer} on {graph.device} -> "
+                f"{', '.join(str(p) for p in paths)}",
+                err=True,
+            )
+
+
+@app.command("render")
+def render_command(
+    graph_file: Annotated[
+        Path, typer.Argument(help="A graph saved with -o graph.json.", show_default=False)
+    ],
+    output: Outputs = None,
+    renderer: RendererOpt = "auto",
+    rankdir: RankdirOpt = "TB",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Draw a saved graph JSON again, without PyTorch."""
+    with _errors(debug):
+        from fxviz.exporters import check_outputs, save
+        from fxviz.graph import Graph
+
+        paths = list(output or [graph_file.with_suffix(".svg")])
+        check_outputs(paths)
+        graph = Graph.load(graph_file)
+        save(graph, paths, _dot_options(rankdir), _renderer(renderer))
+        if not quiet:
+            typer.echo(f"{graph.name}: -> {', '.join(str(p) for p in paths)}", err=True)
+
+
+@app.command("list")
+def list_command(
+    pattern: Annotated[
+        str | None, typer.Argument(help="Show only names containing this.", show_default=False)
+    ] = None,
+) -> None:
+    """List the torchvision model names fxviz can draw."""
+    from fxviz.loaders.torchvision import list_torchvision_models
+
+    for name in list_torchvision_models():
+        if pattern is None or pattern in name:
+            typer.echo(name)
+
+
+def _dot_options(rankdir: str) -> Any:
+    from fxviz.exporters.dot import DotOptions
+
+    upper = rankdir.upper()
+    if upper not in ("TB", "LR"):
+        raise SpecError(f"--rankdir {rankdir!r}: choose TB or LR")
+    direction: Literal["TB", "LR"] = "TB" if upper == "TB" else "LR"
+    return DotOptions(rankdir=direction)
+
+
+def _renderer(name: str) -> Literal["auto", "system", "embedded"]:
+    from fxviz.exporters.render import RENDERERS
+
+    for choice in RENDERERS:
+        if name == choice:
+            return choice
+    raise SpecError(f"--renderer {name!r}: choose one of {', '.join(RENDERERS)}")
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
+
+
+@contextlib.contextmanager
+def _errors(debug: bool) -> Iterator[None]:
+    """FxvizError -> one line on stderr and exit 2; --debug shows the traceback too."""
+    try:
+        yield
+    except FxvizError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def _progress(message: str, quiet: bool) -> Iterator[None]:
+    """A spinner on a terminal; nothing in pipes and CI."""
+    if quiet or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
+
+
+def main() -> None:
+    app()

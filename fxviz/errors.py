@@ -1,0 +1,55 @@
+"""Every failure a user can cause, as one hierarchy.
+
+FxvizError            anything the user can fix; the CLI prints it in one line and exits 2
+├── SpecError         a model spec, --input, --kwarg or option value that cannot be parsed
+├── ModelNotFoundError  the spec parsed, but names no model we can find
+├── ModelLoadError    the model exists but building it failed (import error, constructor raised)
+├── DeviceError       the requested --device is not available
+├── TraceError        no tracer could turn the model into a graph
+├── ShapeError        shape propagation failed at a node (names the node and its input shapes)
+├── RenderError       DOT could not become SVG/PNG/PDF (no renderer, renderer failed)
+├── OutputError       an output path cannot be written (unknown suffix, missing folder, …)
+└── SchemaError       a saved graph JSON is corrupt, not a graph, or from a newer fxviz
+"""
+
+from __future__ import annotations
+
+
+class FxvizError(Exception):
+    """A problem with what the user asked for; the message says what was wrong and what to try."""
+
+
+class SpecError(FxvizError, ValueError):
+    """A model spec, input spec or option value could not be parsed."""
+
+
+class ModelNotFoundError(FxvizError, LookupError):
+    """The spec names no model we can find."""
+
+
+class ModelLoadError(FxvizError):
+    """The model exists but could not be built."""
+
+
+class DeviceError(FxvizError):
+    """The requested device is not available."""
+
+
+class TraceError(FxvizError):
+    """No tracer could turn the model into a graph."""
+
+
+class ShapeError(FxvizError):
+    """Shape propagation failed at a node."""
+
+
+class RenderError(FxvizError):
+    """DOT could not be rendered to the requested format."""
+
+
+class OutputError(FxvizError):
+    """An output file cannot be written."""
+
+
+class SchemaError(FxvizError, ValueError):
+    """A saved graph is corrupt, not a graph, or written by a newer schema."""

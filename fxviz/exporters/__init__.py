@@ -1,0 +1,99 @@
+"""Writing a Graph to files: the format comes from the suffix; every file is written atomically.
+
+All outputs are produced in memory first and written only when every one succeeded, so a
+failing render never leaves a half-written file or clobbers the previous good one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from fxviz.errors import OutputError
+from fxviz.exporters.dot import DotOptions, to_dot
+from fxviz.exporters.render import IMAGE_FORMATS, Renderer, render
+from fxviz.graph import Graph
+
+# Read once: os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+FORMATS = {
+    ".svg": "svg",
+    ".png": "png",
+    ".pdf": "pdf",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".json": "json",
+}
+
+
+def output_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(set(FORMATS)))
+        shown = f"suffix {path.suffix!r}" if path.suffix else "no suffix"
+        raise OutputError(f"output {str(path)!r} has {shown}; use one of {known}")
+    return fmt
+
+
+def check_outputs(paths: Sequence[Path]) -> None:
+    """Fail before any work if an output cannot be written: bad suffix, missing folder, …"""
+    for path in paths:
+        output_format(path)
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise OutputError(f"output {str(path)!r}: folder {str(folder)!r} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"output {str(path)!r}: folder {str(folder)!r} is not writable")
+        if path.is_dir():
+            raise OutputError(f"output {str(path)!r} is a folder; give a file name")
+
+
+def export(
+    graph: Graph, fmt: str, dot_options: DotOptions | None = None, renderer: Renderer = "auto"
+) -> bytes:
+    """The bytes of `graph` in `fmt` (svg, png, pdf, dot, json)."""
+    return _encode(graph, "" if fmt == "json" else to_dot(graph, dot_options), fmt, renderer)
+
+
+def save(
+    graph: Graph,
+    paths: Sequence[Path],
+    dot_options: DotOptions | None = None,
+    renderer: Renderer = "auto",
+) -> None:
+    """Write `graph` to every path (format from the suffix): all or nothing."""
+    check_outputs(paths)
+    formats = {path: output_format(path) for path in paths}
+    source = to_dot(graph, dot_options) if set(formats.values()) - {"json"} else ""
+    contents = {path: _encode(graph, source, fmt, renderer) for path, fmt in formats.items()}
+    for path, data in contents.items():
+        write_atomic(path, data)
+
+
+def _encode(graph: Graph, source: str, fmt: str, renderer: Renderer) -> bytes:
+    if fmt == "json":
+        return graph.to_json().encode()
+    if fmt == "dot":
+        return source.encode()
+    if fmt in IMAGE_FORMATS:
+        return render(source, fmt, renderer)
+    known = ", ".join(sorted(set(FORMATS.values())))
+    raise OutputError(f"unknown format {fmt!r}; use one of {known}")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename over it."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

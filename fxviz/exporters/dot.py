@@ -1,0 +1,203 @@
+"""Graph -> DOT source: module clusters, one labelled box per node. Builds DOT and nothing else.
+
+Labels are Graphviz HTML-like labels; `_html` is the one place text is escaped for them, so
+names containing `<>{}|"&` or unicode render in every format.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Literal
+
+import graphviz
+
+from fxviz.graph import Graph, Node, Value
+from fxviz.humanize import format_count, format_shape
+
+FONT = "Helvetica,Arial,sans-serif"
+MAX_DETAIL = 48
+
+_FILL = {
+    "input": "#d4efdf",
+    "output": "#fde2c8",
+    "module": "#dbe8f6",
+    "function": "#f3f3f3",
+    "method": "#f3f3f3",
+    "constant": "#fbf3c8",
+}
+_FROZEN_FILL = "#e4e4e4"
+
+
+@dataclass(frozen=True, slots=True)
+class DotOptions:
+    rankdir: Literal["TB", "LR"] = "TB"
+    clusters: bool = True
+
+
+def to_dot(graph: Graph, options: DotOptions | None = None) -> str:
+    options = options or DotOptions()
+    dot = graphviz.Digraph(name=graphviz.nohtml(graph.name))
+    dot.attr(
+        rankdir=options.rankdir,
+        label=_html_lines([(_title(graph), 'POINT-SIZE="16"'), (_subtitle(graph), _SMALL)]),
+        labelloc="t",
+        fontname=FONT,
+        nodesep="0.25",
+        ranksep="0.35",
+    )
+    dot.attr(
+        "node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11", margin="0.1,0.04"
+    )
+    dot.attr("edge", color="#555555", arrowsize="0.7")
+    by_scope: dict[str, list[Node]] = defaultdict(list)
+    for node in graph.nodes:
+        scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
+        by_scope[scope].append(node)
+    _emit_scope(dot, graph, "", by_scope, _children(by_scope))
+    for node in graph.nodes:
+        for source in node.inputs:
+            # nohtml: an id such as "<x>" is a name, never an HTML label.
+            dot.edge(graphviz.nohtml(source), graphviz.nohtml(node.id))
+    return str(dot.source)
+
+
+def _children(by_scope: dict[str, list[Node]]) -> dict[str, list[str]]:
+    """Scope tree: every scope with nodes, plus its ancestors, keyed by parent path."""
+    scopes: set[str] = set()
+    for scope in by_scope:
+        parts = scope.split(".") if scope else []
+        scopes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    children: dict[str, list[str]] = defaultdict(list)
+    for scope in sorted(scopes, key=_natural_key):
+        children[scope.rpartition(".")[0]].append(scope)
+    return children
+
+
+def _emit_scope(
+    dot: graphviz.Digraph,
+    graph: Graph,
+    scope: str,
+    by_scope: dict[str, list[Node]],
+    children: dict[str, list[str]],
+) -> None:
+    for node in by_scope.get(scope, ()):
+        dot.node(
+            graphviz.nohtml(node.id), label=_node_label(graph, node), **_node_style(graph, node)
+        )
+    for child in children.get(scope, ()):
+        with dot.subgraph(name=graphviz.nohtml(f"cluster_{child}")) as sub:
+            module = graph.module(child)
+            label = f"{child}: {module.class_name}" if module else child
+            sub.attr(
+                label=_html(label),
+                labeljust="l",
+                fontname=FONT,
+                fontsize="10",
+                style="rounded",
+                color="#9aaabb",
+            )
+            _emit_scope(sub, graph, child, by_scope, children)
+
+
+_SMALL = 'POINT-SIZE="9" COLOR="#555555"'
+
+
+def _node_label(graph: Graph, node: Node) -> str:
+    lines: list[tuple[str, str]] = [(_headline(node), "")]
+    detail = _detail(graph, node)
+    if detail:
+        lines.append((detail, _SMALL))
+    shapes = _shapes(node)
+    if shapes:
+        lines.append((shapes, 'POINT-SIZE="10"'))
+    return _html_lines(lines)
+
+
+def _headline(node: Node) -> str:
+    if node.kind == "input":
+        return f"input · {node.target}"
+    if node.kind == "output":
+        return "output"
+    if node.kind == "module":
+        return f"{node.target} · {node.module_class}"
+    if node.kind == "method":
+        return f".{node.target}()"
+    if node.kind == "constant":
+        return f"{node.target} · {'param' if node.params.total else 'tensor'}"
+    if node.target == "getitem":
+        return f"[{node.arguments}]"
+    return node.target.rpartition(".")[2]
+
+
+def _detail(graph: Graph, node: Node) -> str:
+    if node.kind == "module":
+        module = graph.module(node.target)
+        text = module.hparams if module else ""
+    elif node.target == "getitem":
+        text = ""
+    else:
+        text = node.arguments
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def _shapes(node: Node) -> str:
+    tensors = [v for v in node.outputs if v.is_tensor]
+    shown = [_value_text(v, len(tensors) > 1) for v in tensors[:4]]
+    if len(tensors) > 4:
+        shown.append(f"… {len(tensors) - 4} more")
+    if not tensors:
+        shown = [f"{v.text}" for v in node.outputs if v.text][:1]
+    return ", ".join(shown)
+
+
+def _value_text(value: Value, with_path: bool) -> str:
+    text = format_shape(value.shape or ())
+    if value.dtype and value.dtype != "float32":
+        text += f" {value.dtype}"
+    return f"{value.path} {text}" if with_path and value.path else text
+
+
+def _node_style(graph: Graph, node: Node) -> dict[str, str]:
+    style = {"fillcolor": _FILL[node.kind]}
+    if node.kind in ("input", "output"):
+        style.update(shape="box", style="filled,bold", penwidth="1.5")
+    elif node.kind in ("function", "method"):
+        style.update(color="#999999")
+    if node.params.frozen and not node.params.trainable:
+        style.update(fillcolor=_FROZEN_FILL, style="rounded,filled,dashed")
+    return style
+
+
+def _title(graph: Graph) -> str:
+    return graph.name
+
+
+def _subtitle(graph: Graph) -> str:
+    params = graph.totals.params
+    parts = [f"{format_count(params.total)} params"]
+    if params.frozen:
+        parts[0] += f" ({format_count(params.frozen)} frozen)"
+    if graph.totals.flops:
+        parts.append(f"{format_count(graph.totals.flops)} FLOPs")
+    parts.append(f"traced with {graph.tracer} on {graph.device}")
+    return " · ".join(parts)
+
+
+def _html(text: str) -> str:
+    return f"<{html.escape(text, quote=True)}>"
+
+
+def _html_lines(lines: list[tuple[str, str]]) -> str:
+    rows = []
+    for text, font in lines:
+        escaped = html.escape(text, quote=True)
+        cell = f"<FONT {font}>{escaped}</FONT>" if font else escaped
+        rows.append(cell)
+    return "<" + "<BR/>".join(rows) + ">"
+
+
+def _natural_key(path: str) -> list[tuple[int, int | str]]:
+    """layer1.2 before layer1.10: numeric parts compare as numbers."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in path.split(".")]

@@ -1,0 +1,76 @@
+"""Loaders turn a model spec into a module plus example inputs, built on the requested device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fxviz.errors import DeviceError, SpecError
+from fxviz.specs import InputSpec, ModelSpec, parse_model_spec
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICES = ("meta", "cpu", "cuda")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How to build a model: inputs override the loader's defaults; device None means meta
+    unless weights are asked for (then cpu)."""
+
+    inputs: tuple[InputSpec, ...] = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+    device: str | None = None
+    weights: str | None = None
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """A built model in eval mode, with the inputs to trace it with, on `device`."""
+
+    module: torch.nn.Module
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    name: str
+    source: str
+    device: str
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_device(device: str | None, weights: str | None) -> str:
+    """Pick and check the device: meta by default, cpu when weights are loaded."""
+    if device is None:
+        return "cpu" if weights else "meta"
+    if device.split(":")[0] not in DEVICES:
+        raise SpecError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
+    if device == "meta" and weights:
+        raise SpecError("--weights needs real memory: use --device cpu or cuda, not meta")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"--device {device}: torch sees no CUDA GPU here (torch {torch.__version__}, "
+                f"built for CUDA {torch.version.cuda or 'none'}); use --device meta or cpu"
+            )
+    return device
+
+
+def load(spec: str | ModelSpec, options: LoadOptions | None = None) -> LoadedModel:
+    """Resolve a model spec (`resnet18`, `net.py:Net`, …) to a built model and its inputs."""
+    options = options or LoadOptions()
+    parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
+    device = resolve_device(options.device, options.weights)
+    if parsed.kind == "torchvision":
+        from fxviz.loaders.torchvision import load_torchvision
+
+        return load_torchvision(parsed, options, device)
+    if parsed.kind == "userfile":
+        from fxviz.loaders.userfile import load_userfile
+
+        return load_userfile(parsed, options, device)
+    raise SpecError(
+        f"model spec {parsed.text!r}: {parsed.kind} models are not supported by this version "
+        "of fxviz yet; draw a torchvision name or a Python file (net.py:Net)"
+    )

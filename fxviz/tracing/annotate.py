@@ -1,0 +1,230 @@
+"""Turn a shape-propagated fx GraphModule into the typed Graph: params, buffers, scopes."""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import re
+from typing import Any
+
+import torch
+from torch import fx
+from torch.fx.node import _get_qualified_name
+
+from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals
+from fxviz.tracing.shapes import FLOPS, VALUE
+
+_KINDS: dict[str, NodeKind] = {
+    "placeholder": "input",
+    "call_module": "module",
+    "call_function": "function",
+    "call_method": "method",
+    "get_attr": "constant",
+    "output": "output",
+}
+
+
+def build_graph(
+    gm: fx.GraphModule,
+    model: torch.nn.Module,
+    *,
+    name: str,
+    source: str,
+    tracer: str,
+    device: str,
+    notes: tuple[str, ...] = (),
+) -> Graph:
+    nodes = tuple(_node(gm, n) for n in gm.graph.nodes)
+    return Graph(
+        name=name,
+        source=source,
+        tracer=tracer,
+        device=device,
+        nodes=nodes,
+        modules=module_tree(model),
+        totals=Totals(
+            params=count_params(model.parameters()),
+            buffers=sum(b.numel() for b in model.buffers()),
+            flops=sum(n.flops for n in nodes),
+        ),
+        notes=notes,
+    )
+
+
+def count_params(params: Any) -> ParamCount:
+    trainable = frozen = 0
+    for p in params:
+        if p.requires_grad:
+            trainable += p.numel()
+        else:
+            frozen += p.numel()
+    return ParamCount(trainable, frozen)
+
+
+def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
+    return tuple(
+        Module(
+            path=path,
+            class_name=type(m).__name__,
+            qualname=f"{type(m).__module__}.{type(m).__qualname__}",
+            params=count_params(m.parameters()),
+            buffers=sum(b.numel() for b in m.buffers()),
+            extra_repr=m.extra_repr(),
+            hparams=hparams(m),
+        )
+        for path, m in model.named_modules()
+    )
+
+
+def hparams(module: torch.nn.Module) -> str:
+    """`extra_repr()` without the arguments left at their defaults, tuples compacted:
+    Conv2d(64, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False) reads
+    `64, 64, kernel_size=3, padding=1, bias=False`."""
+    try:
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(module).__init__).parameters.items()
+            if p.default is not p.empty
+        }
+    except (TypeError, ValueError):
+        defaults = {}
+    kept = []
+    for item in _split_top_level(module.extra_repr().replace("\n", " ")):
+        item = re.sub(r"\((-?[\w.]+)(?:, \1)+\)", r"\1", item)
+        key, eq, value = item.partition("=")
+        if eq and key in defaults and value == _compact_default(defaults[key]):
+            continue
+        kept.append(item)
+    return ", ".join(kept)
+
+
+def _compact_default(value: Any) -> str:
+    if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+        value = value[0]
+    return repr(value)
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split at commas that are not inside brackets."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    items.append(text[start:].strip())
+    return [item for item in items if item]
+
+
+def _node(gm: fx.GraphModule, n: fx.Node) -> Node:
+    kind = _KINDS[n.op]
+    params, buffers, module_class = ParamCount(), 0, None
+    if n.op == "call_module":
+        sub = gm.get_submodule(str(n.target))
+        params = count_params(sub.parameters())
+        buffers = sum(b.numel() for b in sub.buffers())
+        module_class = type(sub).__name__
+    elif n.op == "get_attr":
+        attr = _fetch_attr(gm, str(n.target))
+        if isinstance(attr, torch.nn.Parameter):
+            params = count_params([attr])
+        elif isinstance(attr, torch.Tensor):
+            buffers = attr.numel()
+    return Node(
+        id=n.name,
+        kind=kind,
+        target=_target(n),
+        scope=_scope(n),
+        module_class=module_class,
+        inputs=tuple(i.name for i in n.all_input_nodes),
+        arguments=_arguments(n),
+        outputs=n.meta.get(VALUE, ()),
+        params=params,
+        buffers=buffers,
+        flops=int(n.meta.get(FLOPS, 0)),
+        source=n.meta.get("fxviz_source"),
+    )
+
+
+def _target(n: fx.Node) -> str:
+    if n.op == "call_function":
+        if n.target is operator.getitem:
+            return "getitem"
+        try:
+            return _get_qualified_name(n.target)  # type: ignore[arg-type]
+        except (AttributeError, RuntimeError):
+            return getattr(n.target, "__name__", str(n.target))
+    if n.op == "output":
+        return "output"
+    return str(n.target)
+
+
+def _scope(n: fx.Node) -> str:
+    """The module whose forward made this node; a module call's scope is its parent."""
+    stack = n.meta.get("nn_module_stack") or {}
+    paths = [path for path, _cls in stack.values()]
+    if n.op == "call_module" and paths and paths[-1] == n.target:
+        paths = paths[:-1]
+    elif n.op == "call_module":
+        return str(n.target).rpartition(".")[0]
+    return str(paths[-1]) if paths else ""
+
+
+def _arguments(n: fx.Node) -> str:
+    """The constant (non-tensor) arguments, e.g. `1` for flatten(x, 1) or `dim=-1`.
+
+    Keyword arguments equal to the function's defaults are left out: fx records every
+    keyword of wrapped functions such as F.log_softmax (`_stacklevel=3, dtype=None`)."""
+    if n.op not in ("call_function", "call_method"):
+        return ""
+    args = n.args[1:] if n.op == "call_method" else n.args
+    defaults = _defaults(n.target) if n.op == "call_function" else {}
+    shown = [_show(a) for a in args if not _has_node(a)]
+    shown += [
+        f"{k}={_show(v)}"
+        for k, v in n.kwargs.items()
+        if not _has_node(v) and not k.startswith("_") and not _is_default(defaults, k, v)
+    ]
+    return ", ".join(shown)
+
+
+def _defaults(target: Any) -> dict[str, Any]:
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
+
+
+def _is_default(defaults: dict[str, Any], key: str, value: Any) -> bool:
+    if key not in defaults:
+        return False
+    default = defaults[key]
+    return bool(default is value or (type(default) is type(value) and default == value))
+
+
+def _has_node(value: Any) -> bool:
+    found = False
+
+    def visit(x: Any) -> Any:
+        nonlocal found
+        found = found or isinstance(x, fx.Node)
+        return x
+
+    fx.node.map_aggregate(value, visit)
+    return found
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _fetch_attr(gm: fx.GraphModule, target: str) -> Any:
+    obj: Any = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,104 @@
+"""torch.fx symbolic tracing that keeps leaf modules whole and remembers source lines."""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from torch import fx
+
+from fxviz.errors import TraceError
+from fxviz.graph import SourceLocation
+
+# With the separator: site-packages/torchvision must not match site-packages/torch.
+_TORCH_DIR = str(Path(torch.__file__).parent) + os.sep
+_FXVIZ_DIR = str(Path(__file__).parent.parent) + os.sep
+
+
+class _Tracer(fx.Tracer):
+    """fx's tracer, plus extra leaf types and a cheap source location per call node.
+
+    fx's own `record_stack_traces` formats the whole stack for every node and keeps fx's
+    frames in it; walking frames to the first one outside torch is cheaper and cleaner.
+    """
+
+    def __init__(self, leaf_types: tuple[type[torch.nn.Module], ...] = ()) -> None:
+        super().__init__()
+        self.leaf_types = leaf_types
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, self.leaf_types) or super().is_leaf_module(m, module_qualified_name)
+
+    def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
+        node = super().create_node(kind, target, *args, **kwargs)
+        if kind.startswith("call_"):
+            node.meta["fxviz_source"] = user_source(sys._getframe(1))
+        return node
+
+
+def symbolic_trace(
+    module: torch.nn.Module, leaf_types: tuple[type[torch.nn.Module], ...] = ()
+) -> fx.GraphModule:
+    """Trace `module` with fx; a failure becomes a TraceError pointing at the user's line."""
+    tracer = _Tracer(leaf_types)
+    try:
+        graph = tracer.trace(module)
+    except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, … from user code
+        location = _failing_line(exc)
+        raise TraceError(
+            f"torch.fx cannot trace {type(module).__name__}: {_first_line(exc)}{location}. "
+            "fx follows no Python control flow that depends on tensor values; "
+            "make the branch static, or pass --input shapes the code expects"
+        ) from exc
+    name = type(module).__name__
+    return fx.GraphModule(tracer.root, graph, name)
+
+
+def user_source(frame: FrameType | None) -> SourceLocation | None:
+    """The innermost frame outside torch and fxviz: the user's line in some `forward`."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith((_TORCH_DIR, _FXVIZ_DIR)) and not filename.startswith("<"):
+            lineno = frame.f_lineno
+            return SourceLocation(
+                file=_relative_file(filename, frame.f_globals.get("__name__", "")),
+                line=lineno,
+                function=frame.f_code.co_name,
+                code=linecache.getline(filename, lineno).strip(),
+            )
+        frame = frame.f_back
+    return None
+
+
+def _relative_file(filename: str, module_name: str) -> str:
+    """`torchvision/models/resnet.py` for a module's file: never an absolute path."""
+    path = Path(filename)
+    if module_name and module_name != "__main__":
+        parts = module_name.split(".")
+        if path.name == "__init__.py":
+            parts.append("__init__")
+        return "/".join(parts[:-1] + [path.name])
+    return path.name
+
+
+def _failing_line(exc: BaseException) -> str:
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith((_TORCH_DIR, _FXVIZ_DIR))
+    ]
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" at {Path(last.filename).name}:{last.lineno} `{(last.line or '').strip()}`"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,169 @@
+"""Shape propagation: run the fx graph once on its device, recording values and FLOPs per node.
+
+Modelled on `torch.fx.passes.shape_prop.ShapeProp`: an Interpreter whose `run_node` lets the
+interpreter work and stores what came out in `node.meta`. On meta, an op with no meta kernel
+is re-run for that one node on CPU (zeros in, shapes out), and a note says so.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import fx
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import FlopCounterMode
+
+from fxviz.errors import ShapeError
+from fxviz.graph import Value
+from fxviz.humanize import format_shape
+
+VALUE = "fxviz_value"
+FLOPS = "fxviz_flops"
+
+
+class ShapePropagation(fx.Interpreter):
+    def __init__(self, module: fx.GraphModule, device: str) -> None:
+        super().__init__(module)
+        self.graph_module = module
+        self.device = device
+        self.notes: list[str] = []
+        self._flops = FlopCounterMode(display=False)
+
+    def propagate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        flat = _bind(self.graph_module, args, kwargs)
+        with torch.no_grad(), self._flops:
+            return self.run(*flat)
+
+    def run_node(self, n: fx.Node) -> Any:
+        before = self._flops.get_total_flops()
+        try:
+            result = super().run_node(n)
+        except Exception as exc:  # the model rejected its input: report the node and shapes
+            if self.device == "meta" and _missing_meta_kernel(exc):
+                result = self._run_on_cpu(n, exc)
+            else:
+                raise ShapeError(self._describe_failure(n, exc)) from exc
+        n.meta[VALUE] = summarize(result)
+        n.meta[FLOPS] = self._flops.get_total_flops() - before
+        return result
+
+    def _run_on_cpu(self, n: fx.Node, exc: Exception) -> Any:
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        args, kwargs = tree_map(_to_cpu, (args, kwargs))
+        if n.op == "call_module":
+            target: Any = copy.deepcopy(self.fetch_attr(str(n.target))).to_empty(device="cpu")
+        elif n.op == "call_method":
+            self_obj, *args = args
+            target = getattr(self_obj, str(n.target))
+        else:
+            target = n.target
+        try:
+            result = target(*args, **kwargs)
+        except Exception as cpu_exc:
+            raise ShapeError(self._describe_failure(n, cpu_exc)) from cpu_exc
+        self.notes.append(
+            f"{n.name}: no meta kernel ({_first_line(exc)}); its shapes were computed on cpu"
+        )
+        return tree_map(_to_meta, result)
+
+    def _describe_failure(self, n: fx.Node, exc: BaseException) -> str:
+        shapes = ", ".join(
+            format_shape(v.shape)
+            for i in n.all_input_nodes
+            for v in i.meta.get(VALUE, ())
+            if v.shape is not None
+        )
+        what = f"{n.target} ({type(self.fetch_attr(str(n.target))).__name__})"
+        if n.op != "call_module":
+            what = str(n.target) if n.op == "call_method" else _callable_name(n.target)
+        inputs = f" with input shapes {shapes}" if shapes else ""
+        return (
+            f"node {n.name!r}, {what}, failed{inputs}: {_first_line(exc)}; "
+            "check the --input shapes against what the model expects"
+        )
+
+
+def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """Placeholders in order: positional inputs, then keywords by name, then their defaults."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(args) > len(placeholders):
+        raise ShapeError(
+            f"{len(args)} inputs given, but forward takes {len(placeholders)} "
+            f"({', '.join(str(p.target) for p in placeholders)})"
+        )
+    values: list[Any] = list(args)
+    unknown = set(kwargs) - {str(p.target).lstrip("*") for p in placeholders}
+    if unknown:
+        raise ShapeError(
+            f"forward has no argument named {sorted(unknown)[0]!r}; "
+            f"it takes {', '.join(str(p.target) for p in placeholders)}"
+        )
+    for p in placeholders[len(args) :]:
+        name = str(p.target)
+        if name in kwargs:
+            values.append(kwargs[name])
+        elif p.args:
+            values.append(p.args[0])
+        else:
+            raise ShapeError(
+                f"forward's argument {name!r} has no input; add --input for it "
+                f"(--input {name}=1,3,224,224) or give it in example_inputs()"
+            )
+    return values
+
+
+def _missing_meta_kernel(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, NotImplementedError) or "meta" in text.lower() or "fake impl" in text
+
+
+def _to_cpu(x: Any) -> Any:
+    if isinstance(x, torch.Tensor) and x.is_meta:
+        return torch.zeros(x.shape, dtype=x.dtype)
+    return x
+
+
+def _to_meta(x: Any) -> Any:
+    return torch.empty_like(x, device="meta") if isinstance(x, torch.Tensor) else x
+
+
+def summarize(value: Any, path: str = "") -> tuple[Value, ...]:
+    """Flatten a node's result into Values: tensors, scalars, and tuples/dicts of them."""
+    if isinstance(value, torch.Tensor):
+        return (
+            Value(
+                "tensor",
+                path,
+                shape=tuple(int(d) for d in value.shape),
+                dtype=str(value.dtype).removeprefix("torch."),
+                device=value.device.type,
+            ),
+        )
+    if isinstance(value, torch.Size):
+        return (Value("other", path, text=f"size({', '.join(map(str, value))})"),)
+    if isinstance(value, tuple | list):
+        return tuple(v for i, item in enumerate(value) for v in summarize(item, f"{path}[{i}]"))
+    if isinstance(value, dict):
+        return tuple(v for k, item in value.items() for v in summarize(item, f"{path}[{k!r}]"))
+    if value is None:
+        return (Value("none", path),)
+    if isinstance(value, bool):
+        return (Value("bool", path, text=repr(value)),)
+    if isinstance(value, int):
+        return (Value("int", path, text=repr(value)),)
+    if isinstance(value, float):
+        return (Value("float", path, text=repr(value)),)
+    if isinstance(value, str):
+        return (Value("str", path, text=value[:80]),)
+    return (Value("other", path, text=type(value).__name__),)
+
+
+def _callable_name(target: Any) -> str:
+    return getattr(target, "__name__", None) or str(target)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
