@@ -10,8 +10,8 @@ def format_shape(shape: Sequence[int]) -> str:
 
 
 def format_count(n: int) -> str:
-    """11689512 -> '11.7M'; small counts stay exact."""
+    """11689512 -> '11.7M', 833000 -> '833k'; counts under 1000 stay exact."""
     for limit, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
         if n >= limit:
-            return f"{n / limit:.1f}{suffix}"
+            return f"{n / limit:.3g}{suffix}"
     return str(n)

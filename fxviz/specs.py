@@ -95,6 +95,11 @@ def parse_model_spec(text: str) -> ModelSpec:
         return ModelSpec("userfile", match["path"], text, attr=match["attr"], kwargs=kwargs)
     if ".py:" in spec:
         attr = spec.rsplit(".py:", 1)[1]
+        if "(" in attr:
+            raise SpecError(
+                f"model spec {text!r}: cannot parse the arguments in {attr!r}; "
+                "write Name(key=value, ...) with Python literals"
+            )
         raise SpecError(
             f"model spec {text!r}: {attr!r} is not a Python name; "
             "write file.py:Name or file.py:Name(key=value, ...)"
@@ -175,7 +180,8 @@ def parse_input_spec(text: str) -> InputSpec:
         dtype = DTYPES[raw_dtype.lower()]
     if not spec:
         raise SpecError(f"--input {text!r}: no shape; write dimensions like 1,3,224,224")
-    parts = re.split(r"[,x×]", spec)
+    # `x` separates only when there are no commas, so `1,3,x` is a typo, not four dimensions.
+    parts = spec.split(",") if "," in spec else re.split(r"[x×]", spec)
     shape: list[int] = []
     for position, part in enumerate(parts, start=1):
         part = part.strip()

@@ -1,12 +1,12 @@
 """Graph -> DOT source: module clusters, one labelled box per node. Builds DOT and nothing else.
 
-Labels are Graphviz HTML-like labels; `_html` is the one place text is escaped for them, so
-names containing `<>{}|"&` or unicode render in every format.
+Labels are plain multi-line labels, not HTML-like ones: the embedded (WebAssembly) Graphviz is
+built without HTML-label support and would draw bare node ids. `_label` is the one place text is
+escaped, so names containing `<>{}|"&\\` or unicode render the same in both renderers.
 """
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
@@ -38,10 +38,11 @@ class DotOptions:
 
 def to_dot(graph: Graph, options: DotOptions | None = None) -> str:
     options = options or DotOptions()
-    dot = graphviz.Digraph(name=graphviz.nohtml(graph.name))
+    dot = graphviz.Digraph(name=graphviz.escape(graph.name))
     dot.attr(
         rankdir=options.rankdir,
-        label=_html_lines([(_title(graph), 'POINT-SIZE="16"'), (_subtitle(graph), _SMALL)]),
+        label=_label([_title(graph), _subtitle(graph)]),
+        fontsize="16",
         labelloc="t",
         fontname=FONT,
         nodesep="0.25",
@@ -58,8 +59,7 @@ def to_dot(graph: Graph, options: DotOptions | None = None) -> str:
     _emit_scope(dot, graph, "", by_scope, _children(by_scope))
     for node in graph.nodes:
         for source in node.inputs:
-            # nohtml: an id such as "<x>" is a name, never an HTML label.
-            dot.edge(graphviz.nohtml(source), graphviz.nohtml(node.id))
+            dot.edge(graphviz.escape(source), graphviz.escape(node.id))
     return str(dot.source)
 
 
@@ -84,14 +84,14 @@ def _emit_scope(
 ) -> None:
     for node in by_scope.get(scope, ()):
         dot.node(
-            graphviz.nohtml(node.id), label=_node_label(graph, node), **_node_style(graph, node)
+            graphviz.escape(node.id), label=_node_label(graph, node), **_node_style(graph, node)
         )
     for child in children.get(scope, ()):
-        with dot.subgraph(name=graphviz.nohtml(f"cluster_{child}")) as sub:
+        with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
             module = graph.module(child)
             label = f"{child}: {module.class_name}" if module else child
             sub.attr(
-                label=_html(label),
+                label=_label([label]),
                 labeljust="l",
                 fontname=FONT,
                 fontsize="10",
@@ -101,18 +101,8 @@ def _emit_scope(
             _emit_scope(sub, graph, child, by_scope, children)
 
 
-_SMALL = 'POINT-SIZE="9" COLOR="#555555"'
-
-
 def _node_label(graph: Graph, node: Node) -> str:
-    lines: list[tuple[str, str]] = [(_headline(node), "")]
-    detail = _detail(graph, node)
-    if detail:
-        lines.append((detail, _SMALL))
-    shapes = _shapes(node)
-    if shapes:
-        lines.append((shapes, 'POINT-SIZE="10"'))
-    return _html_lines(lines)
+    return _label([_headline(node), _detail(graph, node), _shapes(node)])
 
 
 def _headline(node: Node) -> str:
@@ -185,17 +175,9 @@ def _subtitle(graph: Graph) -> str:
     return " · ".join(parts)
 
 
-def _html(text: str) -> str:
-    return f"<{html.escape(text, quote=True)}>"
-
-
-def _html_lines(lines: list[tuple[str, str]]) -> str:
-    rows = []
-    for text, font in lines:
-        escaped = html.escape(text, quote=True)
-        cell = f"<FONT {font}>{escaped}</FONT>" if font else escaped
-        rows.append(cell)
-    return "<" + "<BR/>".join(rows) + ">"
+def _label(lines: list[str]) -> str:
+    """Escape each line (backslashes, `<…>`), join with DOT's centred line break."""
+    return graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines if line))
 
 
 def _natural_key(path: str) -> list[tuple[int, int | str]]:

@@ -1,0 +1,176 @@
+"""Hand-built graphs for exporter, view and schema tests: no torch needed."""
+
+from __future__ import annotations
+
+from fxviz.graph import Graph, Module, Node, ParamCount, SourceLocation, Totals, Value
+
+
+def tensor(*shape: int, dtype: str = "float32", path: str = "") -> Value:
+    return Value("tensor", path, shape=shape, dtype=dtype, device="meta")
+
+
+def chain_graph() -> Graph:
+    """x -> fc1 (Linear) -> relu -> output."""
+    return Graph(
+        name="Chain",
+        source="chain.py:Chain",
+        tracer="fx",
+        device="meta",
+        nodes=(
+            Node("x", "input", "x", outputs=(tensor(1, 4),)),
+            Node(
+                "fc1",
+                "module",
+                "fc1",
+                module_class="Linear",
+                inputs=("x",),
+                outputs=(tensor(1, 8),),
+                params=ParamCount(40, 0),
+                flops=64,
+                source=SourceLocation("chain.py", 10, "forward", "x = self.fc1(x)"),
+            ),
+            Node(
+                "relu",
+                "function",
+                "torch.nn.functional.relu",
+                inputs=("fc1",),
+                outputs=(tensor(1, 8),),
+                arguments="inplace=True",
+            ),
+            Node("output", "output", "output", inputs=("relu",), outputs=(tensor(1, 8),)),
+        ),
+        modules=(
+            Module("", "Chain", "chain.Chain", ParamCount(40, 0)),
+            Module(
+                "fc1",
+                "Linear",
+                "torch.nn.modules.linear.Linear",
+                ParamCount(40, 0),
+                extra_repr="in_features=4, out_features=8, bias=True",
+                hparams="in_features=4, out_features=8",
+            ),
+        ),
+        totals=Totals(ParamCount(40, 0), 0, 64),
+    )
+
+
+def branch_graph() -> Graph:
+    """A residual block inside clusters: two branches merge in an add; one frozen conv."""
+    return Graph(
+        name="Branch",
+        source="branch",
+        tracer="fx",
+        device="meta",
+        nodes=(
+            Node("x", "input", "x", outputs=(tensor(1, 3, 8, 8),)),
+            Node(
+                "stem",
+                "module",
+                "stem",
+                module_class="Conv2d",
+                inputs=("x",),
+                outputs=(tensor(1, 4, 8, 8),),
+                params=ParamCount(0, 112),
+            ),
+            Node(
+                "block_0_conv",
+                "module",
+                "block.0.conv",
+                scope="block.0",
+                module_class="Conv2d",
+                inputs=("stem",),
+                outputs=(tensor(1, 4, 8, 8),),
+                params=ParamCount(148, 0),
+            ),
+            Node(
+                "add",
+                "function",
+                "operator.add",
+                scope="block.0",
+                inputs=("block_0_conv", "stem"),
+                outputs=(tensor(1, 4, 8, 8),),
+            ),
+            Node(
+                "size",
+                "method",
+                "size",
+                inputs=("add",),
+                arguments="0",
+                outputs=(Value("int", text="1"),),
+            ),
+            Node(
+                "split",
+                "function",
+                "torch.split",
+                inputs=("add",),
+                arguments="2, dim=1",
+                outputs=(tensor(1, 2, 8, 8, path="[0]"), tensor(1, 2, 8, 8, path="[1]")),
+            ),
+            Node(
+                "getitem",
+                "function",
+                "getitem",
+                inputs=("split",),
+                arguments="0",
+                outputs=(tensor(1, 2, 8, 8),),
+            ),
+            Node(
+                "output",
+                "output",
+                "output",
+                inputs=("getitem", "size"),
+                outputs=(tensor(1, 2, 8, 8, path="[0]"), Value("int", "[1]", text="1")),
+            ),
+        ),
+        modules=(
+            Module("", "Branch", "branch.Branch", ParamCount(148, 112)),
+            Module(
+                "stem",
+                "Conv2d",
+                "torch.nn.Conv2d",
+                ParamCount(0, 112),
+                hparams="3, 4, kernel_size=3",
+            ),
+            Module("block", "Sequential", "torch.nn.Sequential", ParamCount(148, 0)),
+            Module("block.0", "Block", "branch.Block", ParamCount(148, 0)),
+            Module(
+                "block.0.conv",
+                "Conv2d",
+                "torch.nn.Conv2d",
+                ParamCount(148, 0),
+                hparams="4, 4, kernel_size=3",
+            ),
+        ),
+        totals=Totals(ParamCount(148, 112), 0, 0),
+    )
+
+
+def hostile_graph() -> Graph:
+    """Names with every character DOT, HTML or JSON could choke on."""
+    weird = 'a<b>{c}|d"e&f\\g é×中'
+    return Graph(
+        name='Hostile "<graph>"',
+        source=weird,
+        tracer="fx",
+        device="meta",
+        nodes=(
+            Node("<x>", "input", weird, outputs=(tensor(2, dtype="int64"),)),
+            Node(
+                'n"1',
+                "module",
+                f"{weird}.m",
+                scope=weird,
+                module_class="My<Mod>",
+                inputs=("<x>",),
+                arguments=weird,
+                outputs=(tensor(2),),
+            ),
+            Node("output", "output", "output", inputs=('n"1',), outputs=(tensor(2),)),
+        ),
+        modules=(
+            Module("", "Root", "x.Root"),
+            Module(weird, "{Weird|Class}", "x.Weird", hparams=weird),
+            Module(f"{weird}.m", "My<Mod>", "x.MyMod", hparams=weird),
+        ),
+        notes=(weird,),
+    )
