@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from handmade import branch_graph, chain_graph, hostile_graph
 
 from fxviz.graph import Graph
-from handmade import branch_graph, chain_graph, hostile_graph
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 REPO = Path(__file__).parent.parent

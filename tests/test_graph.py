@@ -9,12 +9,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from handmade import branch_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fxviz.errors import SchemaError
 from fxviz.graph import SCHEMA_VERSION, Graph
-from handmade import branch_graph
 
 SCHEMA = json.loads(files("fxviz").joinpath("schema/graph.schema.json").read_text())
 

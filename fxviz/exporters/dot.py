@@ -177,7 +177,8 @@ def _subtitle(graph: Graph) -> str:
 
 def _label(lines: list[str]) -> str:
     """Escape each line (backslashes, `<…>`), join with DOT's centred line break."""
-    return graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines if line))
+    joined = "\\n".join(graphviz.escape(line) for line in lines if line)
+    return str(graphviz.nohtml(joined))
 
 
 def _natural_key(path: str) -> list[tuple[int, int | str]]:
