@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import graphviz
 
@@ -178,7 +178,8 @@ def _subtitle(graph: Graph) -> str:
 def _label(lines: list[str]) -> str:
     """Escape each line (backslashes, `<…>`), join with DOT's centred line break."""
     joined = "\\n".join(graphviz.escape(line) for line in lines if line)
-    return str(graphviz.nohtml(joined))
+    # Keep the NoHtml str subclass: a label such as "<b>" must stay text, never HTML.
+    return cast(str, graphviz.nohtml(joined))
 
 
 def _natural_key(path: str) -> list[tuple[int, int | str]]:

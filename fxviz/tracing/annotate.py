@@ -152,7 +152,9 @@ def _target(n: fx.Node) -> str:
         if n.target is operator.getitem:
             return "getitem"
         try:
-            return _get_qualified_name(n.target)  # type: ignore[arg-type]
+            name = _get_qualified_name(n.target)  # type: ignore[arg-type]
+            # operator.add reports its C module: show the name people import.
+            return name.replace("_operator.", "operator.", 1)
         except (AttributeError, RuntimeError):
             return getattr(n.target, "__name__", str(n.target))
     if n.op == "output":

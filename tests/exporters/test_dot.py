@@ -9,7 +9,7 @@ import pytest
 
 from fxviz.exporters.dot import DotOptions, to_dot
 from fxviz.exporters.render import render
-from fxviz.graph import Graph
+from fxviz.graph import Graph, Node
 
 
 @pytest.mark.parametrize("rankdir", ["TB", "LR"])
@@ -100,3 +100,21 @@ def test_renderers_draw_every_node(branch: Graph, renderer: str) -> None:
         if g.get("class") == "node"
     ]
     assert sorted(titles) == sorted(n.id for n in branch.nodes)  # type: ignore[type-var]
+
+
+def test_a_label_that_looks_like_html_stays_text() -> None:
+    graph = Graph(
+        name="<g>",
+        source="",
+        tracer="fx",
+        device="meta",
+        nodes=(Node("<b>", "function", "<b>"), Node("output", "output", "output", inputs=("<b>",))),
+    )
+    dot = to_dot(graph)
+    assert '"<b>" [label="<b>"' in dot
+    svg = render(dot, "svg", "embedded")
+    assert _svg_text(svg).split() == ["<g>", "0", "params", "·", "traced", "with", "fx", "on"] + [
+        "meta",
+        "<b>",
+        "output",
+    ]
