@@ -25,17 +25,17 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
-    "SCHEMA_VERSION",
     "DeviceError",
     "FxvizError",
     "Graph",
-    "Module",
     "ModelLoadError",
     "ModelNotFoundError",
+    "Module",
     "Node",
     "OutputError",
     "ParamCount",
     "RenderError",
+    "SCHEMA_VERSION",
     "SchemaError",
     "ShapeError",
     "SourceLocation",

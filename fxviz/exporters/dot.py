@@ -17,7 +17,7 @@ from fxviz.graph import Graph, Node, Value
 from fxviz.humanize import format_count, format_shape
 
 FONT = "Helvetica,Arial,sans-serif"
-MAX_DETAIL = 48
+MAX_DETAIL = 64
 
 _FILL = {
     "input": "#d4efdf",

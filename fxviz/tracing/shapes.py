@@ -7,7 +7,9 @@ is re-run for that one node on CPU (zeros in, shapes out), and a note says so.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -26,6 +28,9 @@ FLOPS = "fxviz_flops"
 class ShapePropagation(fx.Interpreter):
     def __init__(self, module: fx.GraphModule, device: str) -> None:
         super().__init__(module)
+        # Interpreter.run appends "While executing …" to any exception passing through,
+        # ours included; a ShapeError already names the node.
+        self.extra_traceback = False
         self.graph_module = module
         self.device = device
         self.notes: list[str] = []
@@ -33,7 +38,7 @@ class ShapePropagation(fx.Interpreter):
 
     def propagate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         flat = _bind(self.graph_module, args, kwargs)
-        with torch.no_grad(), self._flops:
+        with torch.no_grad(), _counted_attention(self.device), self._flops:
             return self.run(*flat)
 
     def run_node(self, n: fx.Node) -> Any:
@@ -85,6 +90,26 @@ class ShapePropagation(fx.Interpreter):
         )
 
 
+@contextlib.contextmanager
+def _counted_attention(device: str) -> Iterator[None]:
+    """Run attention through kernels `FlopCounterMode` can count, as meta always does.
+
+    nn.MultiheadAttention's fused fast path, and SDPA's CPU flash kernel, have no FLOP
+    formula: attention would count as zero on cpu. The plain paths give the same shapes."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        if device == "cpu":
+            with sdpa_kernel([SDPBackend.MATH]):
+                yield
+        else:
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
+
+
 def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     """Placeholders in order: positional inputs, then keywords by name, then their defaults."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
@@ -115,8 +140,11 @@ def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 def _missing_meta_kernel(exc: BaseException) -> bool:
+    """No meta kernel (NotImplementedError), a custom op without a fake impl, or .item()."""
     text = str(exc)
-    return isinstance(exc, NotImplementedError) or "meta" in text.lower() or "fake impl" in text
+    return isinstance(exc, NotImplementedError) or any(
+        marker in text for marker in ("fake impl", "on meta tensors", "with Meta tensors")
+    )
 
 
 def _to_cpu(x: Any) -> Any:

@@ -38,6 +38,11 @@ class Net(nn.Module):
 """
 
 
+BAD_INIT = (
+    "\nclass Bad(torch.nn.Module):\n    def __init__(self):\n        raise ValueError('no')\n"
+)
+
+
 def write(tmp_path: Path, source: str, name: str = "net.py") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(source))
@@ -138,8 +143,7 @@ def test_instance_moves_to_the_device(tmp_path: Path) -> None:
             "raised ModuleNotFoundError.*net.py:1",
         ),
         (
-            NET
-            + "\nclass Bad(torch.nn.Module):\n    def __init__(self):\n        raise ValueError('no')\n",
+            NET + BAD_INIT,
             ":Bad",
             ModelLoadError,
             r"net.py:Bad\(\) raised ValueError: no \(net.py:24\)",

@@ -195,3 +195,23 @@ def test_data_dependent_control_flow_is_a_trace_error_with_the_line() -> None:
 def test_keyword_inputs_bind_by_name() -> None:
     g = trace_module(Net(), (), {"ids": ids("meta")})
     assert g.node("embed").outputs[0].shape == (2, 5, 8)
+
+
+class Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def test_attention_flops_are_counted_the_same_on_cpu_and_meta() -> None:
+    x = torch.randn(2, 10, 16)
+    on_cpu = trace_module(Attention().eval(), (x,))
+    with torch.device("meta"):
+        on_meta = trace_module(Attention().eval(), (x.to("meta"),))
+    qkv_and_out = 2 * (2 * 10 * 16 * 48 + 2 * 10 * 16 * 16)
+    scores_and_values = 2 * 2 * (2 * 4 * 10 * 10 * 4)
+    assert on_cpu.totals.flops == on_meta.totals.flops == qkv_and_out + scores_and_values
+    assert torch.backends.mha.get_fastpath_enabled()  # restored afterwards

@@ -1,0 +1,63 @@
+"""The public Python API: what `import fxviz` offers and costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import fxviz
+
+REPO = Path(__file__).parent.parent
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert fxviz.__all__ == sorted(fxviz.__all__)
+    public = {n for n in vars(fxviz) if not n.startswith("_") and n != "annotations"}
+    public -= {
+        "api",
+        "errors",
+        "graph",
+        "specs",
+        "loaders",
+        "version",
+        "PackageNotFoundError",
+        "humanize",
+    }
+    public -= {"exporters", "tracing", "cli"}
+    assert public | {"__version__"} == set(fxviz.__all__)
+
+
+def test_import_fxviz_does_not_import_torch() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, fxviz; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "False"
+
+
+def test_trace_a_module_and_save(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=-1))
+    graph = fxviz.trace(model, torch.zeros(2, 4))
+    assert graph.outputs[0].outputs[0].shape == (2, 3)
+    assert graph.name == "Sequential" and graph.device == "cpu"
+    graph.save(tmp_path / "g.json", tmp_path / "g.dot")
+    assert fxviz.Graph.load(tmp_path / "g.json") == graph
+    assert "0 · Linear" in graph.to_dot(rankdir="LR") and "rankdir=LR" in graph.to_dot(rankdir="LR")
+
+
+def test_trace_a_spec_with_inputs() -> None:
+    graph = fxviz.trace("resnet18", ["2,3,64,64"])
+    assert graph.node("fc").outputs[0].shape == (2, 1000)
+    assert graph.device == "meta" and graph.source == "resnet18"
+
+
+def test_load_then_trace() -> None:
+    loaded = fxviz.load(f"{REPO}/examples/tiny.py:TinyNet", model_kwargs={"classes": 5})
+    graph = fxviz.trace(loaded)
+    assert graph.outputs[0].outputs[0].shape == (1, 5)
