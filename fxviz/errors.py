@@ -53,3 +53,9 @@ class OutputError(FxvizError):
 
 class SchemaError(FxvizError, ValueError):
     """A saved graph is corrupt, not a graph, or written by a newer schema."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message: torch's errors run to many lines."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

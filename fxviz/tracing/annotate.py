@@ -44,7 +44,7 @@ def build_graph(
         modules=module_tree(model),
         totals=Totals(
             params=count_params(model.parameters()),
-            buffers=sum(b.numel() for b in model.buffers()),
+            buffers=count_buffers(model),
             flops=sum(n.flops for n in nodes),
         ),
         notes=notes,
@@ -61,6 +61,10 @@ def count_params(params: Any) -> ParamCount:
     return ParamCount(trainable, frozen)
 
 
+def count_buffers(module: torch.nn.Module) -> int:
+    return sum(b.numel() for b in module.buffers())
+
+
 def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
     return tuple(
         Module(
@@ -68,7 +72,7 @@ def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
             class_name=type(m).__name__,
             qualname=f"{type(m).__module__}.{type(m).__qualname__}",
             params=count_params(m.parameters()),
-            buffers=sum(b.numel() for b in m.buffers()),
+            buffers=count_buffers(m),
             extra_repr=m.extra_repr(),
             hparams=hparams(m),
         )
@@ -123,7 +127,7 @@ def _node(gm: fx.GraphModule, n: fx.Node) -> Node:
     if n.op == "call_module":
         sub = gm.get_submodule(str(n.target))
         params = count_params(sub.parameters())
-        buffers = sum(b.numel() for b in sub.buffers())
+        buffers = count_buffers(sub)
         module_class = type(sub).__name__
     elif n.op == "get_attr":
         attr = _fetch_attr(gm, str(n.target))

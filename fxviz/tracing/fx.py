@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from fxviz.errors import TraceError
+from fxviz.errors import TraceError, first_line
 from fxviz.graph import SourceLocation
 
 # With the separator: site-packages/torchvision must not match site-packages/torch.
@@ -52,7 +52,7 @@ def symbolic_trace(
     except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, … from user code
         location = _failing_line(exc)
         raise TraceError(
-            f"torch.fx cannot trace {type(module).__name__}: {_first_line(exc)}{location}. "
+            f"torch.fx cannot trace {type(module).__name__}: {first_line(exc)}{location}. "
             "fx follows no Python control flow that depends on tensor values; "
             "make the branch static, or pass --input shapes the code expects"
         ) from exc
@@ -97,8 +97,3 @@ def _failing_line(exc: BaseException) -> str:
         return ""
     last = frames[-1]
     return f" at {Path(last.filename).name}:{last.lineno} `{(last.line or '').strip()}`"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -17,7 +17,7 @@ from torch import fx
 from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
-from fxviz.errors import ShapeError
+from fxviz.errors import ShapeError, first_line
 from fxviz.graph import Value
 from fxviz.humanize import format_shape
 
@@ -69,7 +69,7 @@ class ShapePropagation(fx.Interpreter):
         except Exception as cpu_exc:
             raise ShapeError(self._describe_failure(n, cpu_exc)) from cpu_exc
         self.notes.append(
-            f"{n.name}: no meta kernel ({_first_line(exc)}); its shapes were computed on cpu"
+            f"{n.name}: no meta kernel ({first_line(exc)}); its shapes were computed on cpu"
         )
         return tree_map(_to_meta, result)
 
@@ -85,7 +85,7 @@ class ShapePropagation(fx.Interpreter):
             what = str(n.target) if n.op == "call_method" else _callable_name(n.target)
         inputs = f" with input shapes {shapes}" if shapes else ""
         return (
-            f"node {n.name!r}, {what}, failed{inputs}: {_first_line(exc)}; "
+            f"node {n.name!r}, {what}, failed{inputs}: {first_line(exc)}; "
             "check the --input shapes against what the model expects"
         )
 
@@ -190,8 +190,3 @@ def summarize(value: Any, path: str = "") -> tuple[Value, ...]:
 
 def _callable_name(target: Any) -> str:
     return getattr(target, "__name__", None) or str(target)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
