@@ -21,11 +21,13 @@ def load(
     model_kwargs: Sequence[str] | dict[str, object] = (),
     device: str | None = None,
     weights: str | None = None,
+    config: Sequence[str] = (),
 ) -> LoadedModel:
     """Build the model a spec names (`resnet18`, `net.py:Net`) with inputs to trace it with.
 
     `inputs` are shapes such as "1,3,224,224" or "input_ids=int64:1,16"; without them the
-    loader's defaults (or the file's `example_inputs()`) are used.
+    loader's defaults (or the file's `example_inputs()`) are used. `config` holds Hugging Face
+    config overrides such as "num_hidden_layers=2".
     """
     kwargs = (
         tuple(model_kwargs.items())
@@ -33,7 +35,7 @@ def load(
         else tuple(parse_kwarg(k) for k in model_kwargs)
     )
     specs = tuple(parse_input_spec(i) if isinstance(i, str) else i for i in inputs)
-    return _load(spec, LoadOptions(specs, kwargs, device, weights))
+    return _load(spec, LoadOptions(specs, kwargs, device, weights, tuple(config)))
 
 
 def trace(
@@ -43,18 +45,21 @@ def trace(
     kwargs: dict[str, Any] | None = None,
     device: str | None = None,
     weights: str | None = None,
+    config: Sequence[str] = (),
+    tracer: str = "auto",
     name: str | None = None,
 ) -> Graph:
     """Trace a model into a Graph with shapes on every node.
 
     `model` is an `nn.Module` (then `inputs` is a tensor or a tuple of positional tensors and
     `kwargs` the keyword inputs), a `LoadedModel`, or a spec string (then `inputs` is a list
-    of shape specs and `device`/`weights` choose how it is built: meta by default).
+    of shape specs and `device`/`weights`/`config` choose how it is built: meta by default).
+    `tracer` is auto (fx, then torch.export), fx or export.
     """
     from fxviz.tracing import trace_module
 
     if isinstance(model, str):
-        model = load(model, inputs=inputs or (), device=device, weights=weights)
+        model = load(model, inputs=inputs or (), device=device, weights=weights, config=config)
     if isinstance(model, LoadedModel):
         return trace_module(
             model.module,
@@ -62,7 +67,8 @@ def trace(
             model.kwargs,
             name=name or model.name,
             source=model.source,
+            tracer=tracer,
             notes=model.notes,
         )
     args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
-    return trace_module(model, args, kwargs, name=name)
+    return trace_module(model, args, kwargs, name=name, tracer=tracer)

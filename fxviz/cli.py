@@ -88,7 +88,8 @@ def draw_command(
     model: Annotated[
         str,
         typer.Argument(
-            help="resnet18 | torchvision:resnet18 | path/net.py:Net | path/net.py:Net(k=1)",
+            help="resnet18 | torchvision:resnet18 | path/net.py:Net | hf:bert | hf:org/name "
+            "| hf:./folder",
             show_default=False,
         ),
     ],
@@ -117,7 +118,13 @@ def draw_command(
     weights: Annotated[
         str | None, typer.Option(help="Load published weights (torchvision: DEFAULT or a name).")
     ] = None,
-    tracer: Annotated[str, typer.Option(help="auto | fx")] = "auto",
+    config: Annotated[
+        list[str] | None,
+        typer.Option(help="Hugging Face config override key=value, e.g. num_hidden_layers=2."),
+    ] = None,
+    tracer: Annotated[
+        str, typer.Option(help="auto (fx, then torch.export) | fx | export.")
+    ] = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
     quiet: Quiet = False,
@@ -130,8 +137,8 @@ def draw_command(
 
         dot_options = _dot_options(rankdir)
         renderer_choice = _renderer(renderer)
-        if tracer not in ("auto", "fx"):
-            raise SpecError(f"--tracer {tracer!r}: choose auto or fx")
+        if tracer not in ("auto", "fx", "export"):
+            raise SpecError(f"--tracer {tracer!r}: choose auto, fx or export")
         paths = list(output or [])
         check_outputs(paths)
         with _progress(f"loading {model}", quiet):
@@ -141,12 +148,13 @@ def draw_command(
                 model_kwargs=kwargs or (),
                 device=device,
                 weights=weights,
+                config=config or (),
             )
         if not paths:
             paths = [Path(f"{_file_stem(loaded.name)}.{(fmt or 'svg').lower()}")]
             check_outputs(paths)
         with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
-            graph = api.trace(loaded)
+            graph = api.trace(loaded, tracer=tracer)
         with _progress("drawing", quiet):
             save(graph, paths, dot_options, renderer_choice)
         if not quiet:

@@ -36,7 +36,11 @@ class DeviceError(FxvizError):
 
 
 class TraceError(FxvizError):
-    """No tracer could turn the model into a graph."""
+    """No tracer could turn the model into a graph; `reason` is the cause alone, in one line."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class ShapeError(FxvizError):

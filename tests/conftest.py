@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 from handmade import branch_graph, chain_graph, hostile_graph
 
 from fxviz.graph import Graph
+
+# No test may reach the Hugging Face hub: models are built from configs, offline.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 REPO = Path(__file__).parent.parent

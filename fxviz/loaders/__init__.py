@@ -17,12 +17,13 @@ DEVICES = ("meta", "cpu", "cuda")
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     """How to build a model: inputs override the loader's defaults; device None means meta
-    unless weights are asked for (then cpu)."""
+    unless weights are asked for (then cpu); config holds `key=value` overrides (Hugging Face)."""
 
     inputs: tuple[InputSpec, ...] = ()
     kwargs: tuple[tuple[str, object], ...] = ()
     device: str | None = None
     weights: str | None = None
+    config: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -61,6 +62,8 @@ def load(spec: str | ModelSpec, options: LoadOptions | None = None) -> LoadedMod
     """Resolve a model spec (`resnet18`, `net.py:Net`, …) to a built model and its inputs."""
     options = options or LoadOptions()
     parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
+    if options.config and parsed.kind != "hf":
+        raise SpecError(f"--config applies to Hugging Face models (hf:...), not {parsed.text!r}")
     device = resolve_device(options.device, options.weights)
     if parsed.kind == "torchvision":
         from fxviz.loaders.torchvision import load_torchvision
@@ -70,7 +73,11 @@ def load(spec: str | ModelSpec, options: LoadOptions | None = None) -> LoadedMod
         from fxviz.loaders.userfile import load_userfile
 
         return load_userfile(parsed, options, device)
+    if parsed.kind == "hf":
+        from fxviz.loaders.huggingface import load_huggingface
+
+        return load_huggingface(parsed, options, device)
     raise SpecError(
         f"model spec {parsed.text!r}: {parsed.kind} models are not supported by this version "
-        "of fxviz yet; draw a torchvision name or a Python file (net.py:Net)"
+        "of fxviz yet; draw a torchvision name, a Python file (net.py:Net) or hf:<model>"
     )

@@ -142,7 +142,7 @@ def _node(gm: fx.GraphModule, n: fx.Node) -> Node:
         scope=_scope(n),
         module_class=module_class,
         inputs=tuple(i.name for i in n.all_input_nodes),
-        arguments=_arguments(n),
+        arguments=constant_arguments(n),
         outputs=n.meta.get(VALUE, ()),
         params=params,
         buffers=buffers,
@@ -177,7 +177,7 @@ def _scope(n: fx.Node) -> str:
     return str(paths[-1]) if paths else ""
 
 
-def _arguments(n: fx.Node) -> str:
+def constant_arguments(n: fx.Node) -> str:
     """The constant (non-tensor) arguments, e.g. `1` for flatten(x, 1) or `dim=-1`.
 
     Keyword arguments equal to the function's defaults are left out: fx records every

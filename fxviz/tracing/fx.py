@@ -50,11 +50,12 @@ def symbolic_trace(
     try:
         graph = tracer.trace(module)
     except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, … from user code
-        location = _failing_line(exc)
+        reason = f"{first_line(exc)}{failing_line(exc)}"
         raise TraceError(
-            f"torch.fx cannot trace {type(module).__name__}: {first_line(exc)}{location}. "
+            f"torch.fx cannot trace {type(module).__name__}: {reason}. "
             "fx follows no Python control flow that depends on tensor values; "
-            "make the branch static, or pass --input shapes the code expects"
+            "try --tracer export, or make the branch static",
+            reason=reason,
         ) from exc
     name = type(module).__name__
     return fx.GraphModule(tracer.root, graph, name)
@@ -64,10 +65,10 @@ def user_source(frame: FrameType | None) -> SourceLocation | None:
     """The innermost frame outside torch and fxviz: the user's line in some `forward`."""
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith((_TORCH_DIR, _FXVIZ_DIR)) and not filename.startswith("<"):
+        if is_outside_torch(filename):
             lineno = frame.f_lineno
             return SourceLocation(
-                file=_relative_file(filename, frame.f_globals.get("__name__", "")),
+                file=relative_file(filename, frame.f_globals.get("__name__", "")),
                 line=lineno,
                 function=frame.f_code.co_name,
                 code=linecache.getline(filename, lineno).strip(),
@@ -76,7 +77,12 @@ def user_source(frame: FrameType | None) -> SourceLocation | None:
     return None
 
 
-def _relative_file(filename: str, module_name: str) -> str:
+def is_outside_torch(filename: str) -> bool:
+    """A frame of the user's (or a model library's) code, not torch's or fxviz's own."""
+    return not filename.startswith((_TORCH_DIR, _FXVIZ_DIR, "<"))
+
+
+def relative_file(filename: str, module_name: str) -> str:
     """`torchvision/models/resnet.py` for a module's file: never an absolute path."""
     path = Path(filename)
     if module_name and module_name != "__main__":
@@ -87,12 +93,9 @@ def _relative_file(filename: str, module_name: str) -> str:
     return path.name
 
 
-def _failing_line(exc: BaseException) -> str:
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith((_TORCH_DIR, _FXVIZ_DIR))
-    ]
+def failing_line(exc: BaseException) -> str:
+    """` at net.py:12 `code``: the deepest frame of the user's code in a traceback."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if is_outside_torch(f.filename)]
     if not frames:
         return ""
     last = frames[-1]

@@ -104,8 +104,3 @@ def test_bad_devices(device: str, weights: str | None, error: type, message: str
 def test_cuda_without_gpu_is_a_device_error() -> None:
     with pytest.raises(DeviceError, match="torch sees no CUDA GPU"):
         resolve_device("cuda", None)
-
-
-def test_unsupported_kinds_say_what_works() -> None:
-    with pytest.raises(SpecError, match="hf models are not supported by this version"):
-        load("hf:bert")

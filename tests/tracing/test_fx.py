@@ -189,7 +189,7 @@ def test_data_dependent_control_flow_is_a_trace_error_with_the_line() -> None:
     with pytest.raises(
         TraceError, match=r"cannot trace Branchy: .*at test_fx.py:\d+ `if x.mean\(\) > 0:`"
     ):
-        trace_module(Branchy(), (torch.zeros(2),))
+        trace_module(Branchy(), (torch.zeros(2),), tracer="fx")
 
 
 def test_keyword_inputs_bind_by_name() -> None:

@@ -1,0 +1,166 @@
+"""Hugging Face models built from a config: a local folder, a hub id, or a bare model type.
+
+Resolution order: a folder on disk (`hf:./ckpt`); a hub id (`hf:org/name`, from the local cache
+when offline); a model type known to transformers (`hf:llama`, the library's default config).
+Weights are loaded only with --weights; the model is built on the selected device, so on meta a
+7B config costs no memory. Dummy inputs come from the config and `main_input_name`.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, first_line
+from fxviz.loaders import LoadedModel, LoadOptions
+from fxviz.loaders.inputs import make_inputs
+from fxviz.specs import InputSpec, ModelSpec
+
+SEQ_LEN = 16
+HUB_TIMEOUT_S = "5"
+
+
+def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedModel:
+    from transformers import AutoModel
+
+    config, origin = resolve_config(spec.target, options.weights is not None)
+    apply_overrides(config, options.config, spec.text)
+    if hasattr(config, "use_cache"):
+        config.use_cache = False
+    try:
+        if options.weights:
+            model = AutoModel.from_pretrained(origin, config=config)
+            model.to(device)
+        else:
+            with torch.device(device):
+                model = AutoModel.from_config(config)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
+        raise ModelLoadError(
+            f"transformers could not build {spec.text} ({type(config).__name__}): {exc}"
+        ) from exc
+    model.eval()
+    args, kwargs = make_inputs(options.inputs, device) if options.inputs else ((), {})
+    if not args:
+        defaults = {s.name: s for s in default_inputs(model, config) if s.name}
+        given = {s.name for s in options.inputs if s.name}
+        _, made = make_inputs([s for n, s in defaults.items() if n not in given], device)
+        kwargs = made | kwargs
+    if isinstance(kwargs.get("attention_mask"), torch.Tensor):
+        kwargs["attention_mask"] = torch.ones_like(kwargs["attention_mask"])  # attend everywhere
+    name = spec.target.rstrip("/").rsplit("/", 1)[-1] if origin != "type" else spec.target
+    return LoadedModel(model, args, kwargs, name=name, source=spec.text, device=device)
+
+
+def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
+    """(config, where it came from): a folder, a hub id, or "type" for a bare model type."""
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    folder = Path(target).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelNotFoundError(f"hf:{target}: the folder has no config.json")
+        try:
+            return AutoConfig.from_pretrained(str(folder)), str(folder)
+        except (ValueError, KeyError, OSError) as exc:
+            import transformers
+
+            raise ModelLoadError(
+                f"hf:{target}: transformers {transformers.__version__} cannot read its "
+                f"config.json ({first_line(exc)}); check model_type, or upgrade transformers"
+            ) from exc
+    model_types = list(CONFIG_MAPPING.keys())
+    if target in CONFIG_MAPPING and "/" not in target and not weights:
+        return AutoConfig.for_model(target), "type"
+    tried = f"no folder {target!r} here"
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", HUB_TIMEOUT_S)
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", HUB_TIMEOUT_S)
+    try:
+        return AutoConfig.from_pretrained(target), target
+    except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        why = "offline (HF_HUB_OFFLINE is set)" if offline else "the hub did not answer"
+        tried += f", no hub model {target!r} in the cache and {why}"
+        if target in CONFIG_MAPPING:
+            return AutoConfig.for_model(target), "type"
+        close = difflib.get_close_matches(target, model_types, n=3)
+        hint = f"; model types like it: {', '.join(close)}" if close else ""
+        raise ModelNotFoundError(
+            f"hf:{target}: {tried}{hint}. Download it once, or point at a local folder "
+            "with config.json (hf:./my-checkpoint), or use a model type (hf:bert)"
+        ) from exc
+
+
+def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
+    """`--config key=value`: only keys the config has (nested ones as text_config.key)."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--config {item!r}: write key=value, e.g. num_hidden_layers=2")
+        target, attr = config, key.strip()
+        while "." in attr:
+            head, attr = attr.split(".", 1)
+            target = getattr(target, head, None)
+            if target is None:
+                raise SpecError(f"--config {item!r}: {spec} has no sub-config {head!r}")
+        known = sorted(set(target.to_dict()) | set(getattr(target, "attribute_map", {})))
+        if attr not in known:
+            close = difflib.get_close_matches(attr, known, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "see the model's config.json"
+            raise SpecError(f"--config {item!r}: {type(target).__name__} has no {attr!r}; {hint}")
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        current = getattr(target, attr)
+        if (
+            current is not None
+            and isinstance(current, int | float)
+            and not isinstance(value, int | float)
+        ):
+            raise SpecError(f"--config {item!r}: {attr} is a number (now {current}), not {raw!r}")
+        setattr(target, attr, value)
+    if hasattr(config, "num_hidden_layers") and hasattr(config, "layer_types"):
+        # Configs that list a type per layer must list as many as there are layers.
+        types = config.layer_types
+        if isinstance(types, list) and len(types) != config.num_hidden_layers:
+            config.layer_types = (types * config.num_hidden_layers)[: config.num_hidden_layers]
+
+
+def default_inputs(model: torch.nn.Module, config: Any) -> list[InputSpec]:
+    """Dummy inputs from the config: token ids, pixels, audio features, decoder ids."""
+    params = inspect.signature(model.forward).parameters
+    vision = getattr(config, "vision_config", None) or config
+    text = getattr(config, "text_config", None) or config
+    seq = min(SEQ_LEN, int(getattr(text, "max_position_embeddings", SEQ_LEN) or SEQ_LEN))
+    specs: list[InputSpec] = []
+    if "input_ids" in params:
+        specs.append(InputSpec((1, seq), "int64", "input_ids"))
+        if "attention_mask" in params:
+            specs.append(InputSpec((1, seq), "int64", "attention_mask"))
+    if "pixel_values" in params:
+        size = getattr(vision, "image_size", 224)
+        size = size if isinstance(size, int) else int(size[0]) if size else 224
+        channels = int(getattr(vision, "num_channels", 3))
+        specs.append(InputSpec((1, channels, size, size), "float32", "pixel_values"))
+    if "input_features" in params:
+        mels = int(getattr(config, "num_mel_bins", 80))
+        frames = 2 * int(getattr(config, "max_source_positions", 1500))
+        specs.append(InputSpec((1, mels, frames), "float32", "input_features"))
+    if "input_values" in params:
+        specs.append(InputSpec((1, 16000), "float32", "input_values"))
+    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+        specs.append(InputSpec((1, seq), "int64", "decoder_input_ids"))
+    if not specs:
+        main = getattr(model, "main_input_name", "input_ids")
+        raise SpecError(
+            f"fxviz does not know what {type(model).__name__} takes ({main}); "
+            f"pass --input {main}=dtype:shape"
+        )
+    return specs

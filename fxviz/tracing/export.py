@@ -1,0 +1,278 @@
+"""torch.export tracing, lifted back to module level so it draws like an fx graph.
+
+An exported graph is ATen-level: one `nn.Linear` call becomes `aten.linear` plus its weight and
+bias. `lift_export_graph` folds the ops of each call of a leaf module (found through the
+`nn_module_stack` export records on every node) back into one module node, keeps the
+functional ops between them, and hides parameters that only their own module reads.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx
+
+from fxviz.errors import TraceError, first_line
+from fxviz.graph import Node, ParamCount, SourceLocation, Value
+from fxviz.tracing.annotate import constant_arguments, count_buffers, count_params
+from fxviz.tracing.fx import failing_line, is_outside_torch, relative_file
+from fxviz.tracing.shapes import FLOPS, VALUE
+
+
+def export_module(
+    model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]
+) -> torch.export.ExportedProgram:
+    """torch.export (non-strict), a failure becoming a TraceError with the user's line."""
+    try:
+        # Export warns about its own internals (nn.LSTM's _flat_weights, …): nothing a user
+        # drawing a diagram can act on.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.export.export(model, tuple(args), kwargs, strict=False)
+    except Exception as exc:  # export raises many types, all from the user's model
+        reason = f"{first_line(exc)}{failing_line(exc)}"
+        raise TraceError(
+            f"torch.export cannot trace {type(model).__name__}: {reason}", reason=reason
+        ) from exc
+
+
+def name_outputs(
+    nodes: tuple[Node, ...], program: torch.export.ExportedProgram
+) -> tuple[Node, ...]:
+    """Give the output node's values the paths of the model's real output structure
+    (`['last_hidden_state']` rather than `[0]`), from the program's output tree spec."""
+    from dataclasses import replace
+
+    from torch.utils._pytree import keystr, tree_flatten_with_path, tree_unflatten
+
+    output = nodes[-1]
+    spec = program.call_spec.out_spec
+    if output.kind != "output" or spec is None or spec.num_leaves != len(output.outputs):
+        return nodes
+    try:
+        leaves, _ = tree_flatten_with_path(tree_unflatten(list(range(spec.num_leaves)), spec))
+    except (TypeError, ValueError):  # an output class pytree cannot rebuild from placeholders
+        return nodes
+    paths = {index: keystr(path) for path, index in leaves}
+    values = tuple(replace(v, path=paths.get(i, v.path)) for i, v in enumerate(output.outputs))
+    return (*nodes[:-1], replace(output, outputs=values))
+
+
+def is_leaf_class(cls: Any, leaf_types: tuple[type, ...] = ()) -> bool:
+    """fx's rule for leaf modules (torch.nn built-ins but containers), plus extra types."""
+    if isinstance(cls, type):
+        if leaf_types and issubclass(cls, leaf_types):
+            return True
+        if issubclass(cls, torch.nn.Sequential | torch.nn.ModuleList | torch.nn.ModuleDict):
+            return False
+        module = cls.__module__
+    else:  # some torch versions record the class as its qualified name
+        module = str(cls).rpartition(".")[0]
+        if module.endswith(".container"):
+            return False
+    return module.startswith(("torch.nn.", "torch.ao.nn."))
+
+
+@dataclass(eq=False)
+class _Call:
+    """One call of a leaf module: the ATen nodes it ran."""
+
+    key: str
+    path: str
+    cls_name: str
+    members: list[fx.Node] = field(default_factory=list)
+
+
+def lift_export_graph(
+    gm: fx.GraphModule, model: torch.nn.Module, leaf_types: tuple[type, ...] = ()
+) -> tuple[Node, ...]:
+    """Module-level Nodes from a shape-propagated, unlifted exported graph (`ep.module()`)."""
+    calls: dict[str, _Call] = {}
+    call_of: dict[fx.Node, _Call] = {}
+    for n in gm.graph.nodes:
+        if n.op != "call_function":
+            continue
+        for key, (path, cls) in (n.meta.get("nn_module_stack") or {}).items():
+            if is_leaf_class(cls, leaf_types):
+                call = calls.setdefault(key, _Call(key, path, _class_name(cls)))
+                call.members.append(n)
+                call_of[n] = call
+                break
+    for n in gm.graph.nodes:  # parameters read only by their own module vanish into it
+        if n.op == "get_attr":
+            owners = {call_of.get(user) for user in n.users}
+            owner = owners.pop() if len(owners) == 1 else None
+            if owner is not None:
+                call_of[n] = owner
+
+    names = _Names()
+    ids: dict[fx.Node, str] = {}
+    nodes: list[Node] = []
+    emitted: set[str] = set()
+    modules = dict(model.named_modules())
+    for n in gm.graph.nodes:
+        owner = call_of.get(n)
+        if owner is not None:
+            if owner.key not in emitted and n.op == "call_function":
+                emitted.add(owner.key)
+                node_id = names.unique(owner.path.replace(".", "_") or "module")
+                for member in owner.members:
+                    ids[member] = node_id
+                nodes.append(_module_node(node_id, owner, call_of, ids, modules))
+            continue
+        if _draws_nothing(n):
+            continue
+        ids[n] = names.unique(n.name)
+        nodes.append(_plain_node(n, ids, gm))
+    return tuple(nodes)
+
+
+def _draws_nothing(n: fx.Node) -> bool:
+    """Export's runtime asserts and guard calls, and buffers no op reads."""
+    if n.op == "get_attr":
+        return not n.users
+    if n.op in ("call_function", "call_module"):
+        return not n.users and n.meta.get(VALUE, ()) in ((), (Value("none"),))
+    return False
+
+
+def _module_node(
+    node_id: str,
+    call: _Call,
+    call_of: dict[fx.Node, _Call],
+    ids: dict[fx.Node, str],
+    modules: dict[str, torch.nn.Module],
+) -> Node:
+    members = set(call.members)
+    inputs: list[str] = []
+    for member in call.members:
+        for source in member.all_input_nodes:
+            if source not in members and call_of.get(source) is not call and source in ids:
+                if ids[source] not in inputs:
+                    inputs.append(ids[source])
+    produced = [m for m in call.members if any(u not in members for u in m.users)]
+    outputs: tuple[Value, ...] = ()
+    for index, member in enumerate(produced):
+        values = member.meta.get(VALUE, ())
+        if len(produced) > 1:
+            values = tuple(_prefixed(v, f"[{index}]") for v in values)
+        outputs += values
+    sub = modules.get(call.path)
+    return Node(
+        id=node_id,
+        kind="module",
+        target=call.path,
+        scope=call.path.rpartition(".")[0],
+        module_class=call.cls_name,
+        inputs=tuple(inputs),
+        outputs=outputs,
+        params=count_params(sub.parameters()) if sub is not None else ParamCount(),
+        buffers=count_buffers(sub) if sub is not None else 0,
+        flops=sum(int(m.meta.get(FLOPS, 0)) for m in call.members),
+        source=source_from_stack(call.members[0].meta.get("stack_trace")),
+    )
+
+
+def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule) -> Node:
+    kind = {"placeholder": "input", "get_attr": "constant", "output": "output"}.get(
+        n.op, "function"
+    )
+    params, buffers = ParamCount(), 0
+    target = str(n.target)
+    if n.op == "get_attr":
+        attr = _fetch(gm, target)
+        if isinstance(attr, torch.nn.Parameter):
+            params = count_params([attr])
+        elif isinstance(attr, torch.Tensor):
+            buffers = attr.numel()
+    elif n.op == "call_function":
+        target = _op_name(n.target)
+    elif n.op == "output":
+        target = "output"
+    stack = n.meta.get("nn_module_stack") or {}
+    return Node(
+        id=ids[n],
+        kind=kind,  # type: ignore[arg-type]
+        target=target,
+        scope=str(list(stack.values())[-1][0]) if stack else "",
+        inputs=tuple(dict.fromkeys(ids[i] for i in n.all_input_nodes if i in ids)),
+        arguments=constant_arguments(n),
+        outputs=n.meta.get(VALUE, ()),
+        params=params,
+        buffers=buffers,
+        flops=int(n.meta.get(FLOPS, 0)),
+        source=source_from_stack(n.meta.get("stack_trace")) if n.op == "call_function" else None,
+    )
+
+
+def _op_name(target: Any) -> str:
+    """`aten.add.Tensor` reads `aten.add`: the overload is noise on a diagram."""
+    packet = getattr(target, "_overloadpacket", None)
+    if packet is not None:
+        return f"aten.{packet.__name__}"
+    return getattr(target, "__qualname__", None) or str(target)
+
+
+def _class_name(cls: Any) -> str:
+    return cls.__name__ if isinstance(cls, type) else str(cls).rpartition(".")[2]
+
+
+def _prefixed(value: Value, prefix: str) -> Value:
+    return Value(
+        value.kind, prefix + value.path, value.shape, value.dtype, value.device, value.text
+    )
+
+
+def _fetch(gm: fx.GraphModule, target: str) -> Any:
+    obj: Any = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class _Names:
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def unique(self, base: str) -> str:
+        name, n = base, 0
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+
+_FRAME = re.compile(
+    r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n(?P<code>[^\n]*)'
+)
+
+
+def source_from_stack(stack_trace: str | None) -> SourceLocation | None:
+    """The innermost frame outside torch in an export stack trace: the user's line."""
+    if not stack_trace:
+        return None
+    frames = [m for m in _FRAME.finditer(stack_trace) if is_outside_torch(m["file"])]
+    if not frames:
+        return None
+    last = frames[-1]
+    module = _module_name_of(last["file"])
+    return SourceLocation(
+        file=relative_file(last["file"], module),
+        line=int(last["line"]),
+        function=last["func"],
+        code=last["code"].strip(),
+    )
+
+
+def _module_name_of(filename: str) -> str:
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) == filename:
+            return name
+    return ""

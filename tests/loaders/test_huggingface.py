@@ -1,0 +1,222 @@
+"""Hugging Face architectures drawn offline from their model type, through torch.export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import fxviz
+from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, TraceError
+from fxviz.humanize import format_shape
+
+ARCHITECTURES = [
+    # model type, --config overrides, a module deep inside (path, class, output shape), output
+    (
+        "bert",
+        ["num_hidden_layers=2"],
+        ("encoder.layer.1.attention.self.query", "Linear", "1×16×768"),
+        ("['last_hidden_state']", "1×16×768"),
+    ),
+    (
+        "gpt2",
+        ["num_hidden_layers=2"],
+        ("h.1.ln_1", "LayerNorm", "1×16×768"),
+        ("['last_hidden_state']", "1×16×768"),
+    ),
+    (
+        "llama",
+        ["num_hidden_layers=2"],
+        ("layers.1.self_attn.q_proj", "Linear", "1×16×4096"),
+        ("['last_hidden_state']", "1×16×4096"),
+    ),
+    (
+        "mistral",
+        ["num_hidden_layers=2"],
+        ("layers.1.self_attn.k_proj", "Linear", "1×16×1024"),
+        ("['last_hidden_state']", "1×16×4096"),
+    ),
+    (
+        "qwen2",
+        ["num_hidden_layers=2"],
+        ("layers.1.mlp.down_proj", "Linear", "1×16×4096"),
+        ("['last_hidden_state']", "1×16×4096"),
+    ),
+    (
+        "mixtral",
+        ["num_hidden_layers=2"],
+        ("layers.1.self_attn.o_proj", "Linear", "1×16×4096"),
+        ("['last_hidden_state']", "1×16×4096"),
+    ),
+    (
+        "t5",
+        ["num_layers=2", "num_decoder_layers=2"],
+        ("decoder.block.1.layer.2.DenseReluDense.wo", "Linear", "1×16×512"),
+        ("['encoder_last_hidden_state']", "1×16×512"),
+    ),
+    (
+        "bart",
+        ["encoder_layers=2", "decoder_layers=2"],
+        ("decoder.layers.1.encoder_attn.q_proj", "Linear", "1×16×1024"),
+        ("['last_hidden_state']", "1×16×1024"),
+    ),
+    (
+        "vit",
+        ["num_hidden_layers=2"],
+        ("layers.1.attention.q_proj", "Linear", "1×197×768"),
+        ("['pooler_output']", "1×768"),
+    ),
+    (
+        "convnext",
+        ["depths=[1, 1, 1, 1]"],
+        ("encoder.stages.1.layers.0.dwconv", "Conv2d", "1×192×28×28"),
+        ("['last_hidden_state']", "1×768×7×7"),
+    ),
+    (
+        "whisper",
+        ["encoder_layers=2", "decoder_layers=2"],
+        ("encoder.conv2", "Conv1d", "1×384×1500"),
+        ("['encoder_last_hidden_state']", "1×1500×384"),
+    ),
+    (
+        "wav2vec2",
+        ["num_hidden_layers=2"],
+        ("feature_extractor.conv_layers.1.conv", "Conv1d", "1×512×1599"),
+        ("['extract_features']", "1×49×512"),
+    ),
+    (
+        "clip",
+        ["text_config.num_hidden_layers=2", "vision_config.num_hidden_layers=2"],
+        ("vision_model.encoder.layers.1.self_attn.q_proj", "Linear", "1×50×768"),
+        ("['logits_per_text']", "1×1"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("model_type", "config", "module", "output"), ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES]
+)
+def test_architecture_draws_from_its_model_type(
+    model_type: str, config: list[str], module: tuple[str, str, str], output: tuple[str, str]
+) -> None:
+    graph = fxviz.trace(f"hf:{model_type}", config=config)
+    assert graph.tracer == "export" and graph.device == "meta"
+    assert graph.notes and graph.notes[0].startswith("torch.fx could not trace it")
+    path, cls, shape = module
+    node = next(n for n in graph.nodes if n.kind == "module" and n.target == path)
+    assert (node.module_class, format_shape(node.outputs[0].shape or ())) == (cls, shape)
+    assert node.params.total > 0 or cls not in ("Linear", "Conv1d", "Conv2d")
+    outputs = {v.path: format_shape(v.shape or ()) for v in graph.outputs[0].outputs}
+    assert outputs[output[0]] == output[1]
+    assert graph.totals.params.total == sum(m.params.total for m in graph.modules if m.path == "")
+    assert Graph_round_trips(graph)
+
+
+def Graph_round_trips(graph: fxviz.Graph) -> bool:  # noqa: N802
+    return fxviz.Graph.from_json(graph.to_json()) == graph
+
+
+def test_inputs_come_from_the_config() -> None:
+    loaded = fxviz.load("hf:bert", config=["num_hidden_layers=1", "max_position_embeddings=8"])
+    assert {k: tuple(v.shape) for k, v in loaded.kwargs.items()} == {
+        "input_ids": (1, 8),
+        "attention_mask": (1, 8),
+    }
+    assert all(p.is_meta for p in loaded.module.parameters())
+    vision = fxviz.load("hf:vit", config=["num_hidden_layers=1", "image_size=64"])
+    assert tuple(vision.kwargs["pixel_values"].shape) == (1, 3, 64, 64)
+
+
+def test_input_overrides_by_name() -> None:
+    graph = fxviz.trace(
+        "hf:bert",
+        ["input_ids=int64:2,5", "attention_mask=int64:2,5"],
+        config=["num_hidden_layers=1"],
+    )
+    assert graph.node("input_ids").outputs[0].shape == (2, 5)
+    assert {v.path: v.shape for v in graph.outputs[0].outputs}["['last_hidden_state']"] == (
+        2,
+        5,
+        768,
+    )
+
+
+def test_cpu_attention_mask_is_ones() -> None:
+    loaded = fxviz.load(
+        "hf:bert",
+        config=[
+            "num_hidden_layers=1",
+            "hidden_size=64",
+            "num_attention_heads=2",
+            "intermediate_size=64",
+        ],
+        device="cpu",
+    )
+    assert bool((loaded.kwargs["attention_mask"] == 1).all())
+
+
+def test_local_folder_with_config_json(tmp_path: Path) -> None:
+    from transformers import AutoConfig
+
+    AutoConfig.for_model("gpt2", n_layer=1, n_embd=64, n_head=2).save_pretrained(tmp_path)
+    graph = fxviz.trace(f"hf:{tmp_path}")
+    assert graph.name == tmp_path.name
+    assert graph.node("wte").outputs[0].shape == (1, 16, 64)
+
+
+def test_full_size_default_llama_on_meta_allocates_no_weights() -> None:
+    loaded = fxviz.load("hf:llama")
+    params = list(loaded.module.parameters())
+    assert sum(p.numel() for p in params) > 6_000_000_000
+    assert all(p.is_meta for p in params)
+    assert (
+        torch.empty(0).untyped_storage().nbytes() == 0
+    )  # nothing to compare against; see benchmarks
+
+
+@pytest.mark.parametrize(
+    ("spec", "config", "error", "message"),
+    [
+        (
+            "hf:no-such-org/no-such-model",
+            [],
+            ModelNotFoundError,
+            "no hub model 'no-such-org/no-such-model' in the cache and offline",
+        ),
+        ("hf:bertt", [], ModelNotFoundError, "model types like it: bert"),
+        (
+            "hf:bert",
+            ["num_hiden_layers=2"],
+            SpecError,
+            "BertConfig has no 'num_hiden_layers'; did you mean num_hidden_layers",
+        ),
+        ("hf:bert", ["num_hidden_layers=two"], SpecError, "num_hidden_layers is a number"),
+        ("hf:bert", ["novalue"], SpecError, "write key=value"),
+        ("hf:clip", ["audio_config.x=1"], SpecError, "has no sub-config 'audio_config'"),
+        ("resnet18", ["num_hidden_layers=2"], SpecError, "--config applies to Hugging Face models"),
+    ],
+)
+def test_errors(spec: str, config: list[str], error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        fxviz.load(spec, config=config)
+
+
+def test_folder_without_config_json(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="the folder has no config.json"):
+        fxviz.load(f"hf:{tmp_path}")
+
+
+def test_a_config_the_model_cannot_run_names_the_line() -> None:
+    with pytest.raises(
+        TraceError,
+        match=r"neither tracer can follow convnext: torch.fx: .*; torch.export: Given normalized_shape=\[768\].* at modeling_convnext.py:\d+",
+    ):
+        fxviz.trace("hf:convnext", config=["num_hidden_layers=2"])
+
+
+def test_corrupt_config_json(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "no_such_type"}))
+    with pytest.raises(ModelLoadError, match="cannot read its config.json.*no_such_type"):
+        fxviz.load(f"hf:{tmp_path}")

@@ -1,0 +1,155 @@
+"""torch.export tracing lifted back to module level: the same kind of graph as fx's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from fxviz.errors import TraceError
+from fxviz.graph import Graph
+from fxviz.tracing import trace_module
+from fxviz.tracing.export import is_leaf_class, source_from_stack
+
+
+class ShapeBranch(nn.Module):
+    """fx cannot branch on a traced size; export specialises it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.act(self.fc(x))
+        if h.shape[0] > 1:
+            h = h * 2
+        return {"logits": self.out(self.act(h)), "hidden": h}
+
+
+@pytest.fixture(params=["meta", "cpu"])
+def branch_graph(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    with torch.device(request.param):
+        model = ShapeBranch().eval()
+    return trace_module(model, (torch.zeros(3, 4, device=request.param),))
+
+
+def test_auto_falls_back_to_export_and_says_why(branch_graph) -> None:  # type: ignore[no-untyped-def]
+    g = branch_graph
+    assert g.tracer == "export"
+    assert g.notes[0].startswith("torch.fx could not trace it (")
+    assert "test_export.py" in g.notes[0] and "drawn with torch.export" in g.notes[0]
+
+
+def test_leaf_modules_are_lifted_with_their_params(branch_graph) -> None:  # type: ignore[no-untyped-def]
+    g = branch_graph
+    kinds = [(n.kind, n.target) for n in g.nodes]
+    assert kinds == [
+        ("input", "x"),
+        ("module", "fc"),
+        ("module", "act"),
+        ("function", "aten.mul"),
+        ("module", "act"),
+        ("module", "out"),
+        ("output", "output"),
+    ]
+    assert [n.id for n in g.nodes if n.target == "act"] == ["act", "act_1"]
+    fc = g.node("fc")
+    assert (fc.module_class, fc.params.trainable, fc.outputs[0].shape) == ("Linear", 20, (3, 4))
+    assert fc.flops == 2 * 3 * 4 * 4
+    assert g.node("out").inputs == ("act_1",)
+    assert g.totals.params.trainable == 30
+
+
+def test_output_names_and_source_lines(branch_graph) -> None:  # type: ignore[no-untyped-def]
+    g = branch_graph
+    assert [(v.path, v.shape) for v in g.outputs[0].outputs] == [
+        ("['logits']", (3, 2)),
+        ("['hidden']", (3, 4)),
+    ]
+    mul = g.node("mul")
+    assert mul.source is not None and mul.source.code == "h = h * 2"
+    assert g.node("fc").source.code == "h = self.act(self.fc(x))"  # type: ignore[union-attr]
+
+
+def test_multi_output_leaf_module_keeps_all_values() -> None:
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(8, 6, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out, (h, c) = self.lstm(x)
+            return out + h.transpose(0, 1)
+
+    g = trace_module(Tagger(), (torch.zeros(2, 5, 8),), tracer="export")
+    lstm = g.node("lstm")
+    assert lstm.kind == "module" and lstm.module_class == "LSTM"
+    assert [v.shape for v in lstm.outputs][:2] == [(2, 5, 6), (1, 2, 6)]
+
+
+def _modules(g: Graph) -> list[tuple[str, object, object]]:
+    return [(n.target, n.outputs[0].shape, n.params) for n in g.nodes if n.kind == "module"]
+
+
+def test_export_and_fx_agree_on_resnet18() -> None:
+    with torch.device("meta"):
+        model = torchvision.models.resnet18().eval()
+    x = torch.empty(1, 3, 224, 224, device="meta")
+    by_fx = trace_module(model, (x,), tracer="fx")
+    by_export = trace_module(model, (x,), tracer="export")
+    assert _modules(by_export) == _modules(by_fx)
+    assert by_export.totals == by_fx.totals
+    assert len(by_export.nodes) == len(by_fx.nodes) == 71
+
+
+class ValueBranch(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.mean() > 0:
+            return x
+        return -x
+
+
+def test_both_tracers_failing_gives_both_reasons() -> None:
+    with pytest.raises(TraceError) as info:
+        trace_module(ValueBranch(), (torch.ones(2),))
+    message = str(info.value)
+    assert message.startswith("neither tracer can follow ValueBranch: torch.fx: ")
+    assert "torch.export: Could not guard on data-dependent expression" in message
+    assert message.count("`if x.mean() > 0:`") == 2
+
+
+def test_export_only_failure_names_the_line() -> None:
+    with pytest.raises(
+        TraceError,
+        match=r"torch.export cannot trace ValueBranch: .*test_export.py:\d+ `if x.mean\(\) > 0:`",
+    ):
+        trace_module(ValueBranch(), (torch.ones(2),), tracer="export")
+
+
+@pytest.mark.parametrize(
+    ("cls", "leaf"),
+    [
+        (nn.Linear, True),
+        (nn.LSTM, True),
+        (nn.Sequential, False),
+        (nn.ModuleList, False),
+        (ShapeBranch, False),
+    ],
+)
+def test_leaf_rule_matches_fx(cls: type, leaf: bool) -> None:
+    assert is_leaf_class(cls) is leaf
+
+
+def test_source_from_stack_skips_torch_frames() -> None:
+    stack = (
+        'File "/home/me/net.py", line 12, in forward\n    y = self.fc(x)\n'
+        f'File "{torch.__file__.rsplit("/", 1)[0]}/nn/modules/linear.py", line 134, in forward\n'
+        "    return F.linear(input, self.weight, self.bias)\n"
+    )
+    location = source_from_stack(stack)
+    assert location is not None
+    assert (location.file, location.line, location.code) == ("net.py", 12, "y = self.fc(x)")
+    assert source_from_stack(None) is None
