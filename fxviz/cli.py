@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from fxviz.errors import FxvizError, SpecError
 from fxviz.humanize import format_count
+from fxviz.specs import check_tracer
 
 
 class _DrawByDefault(TyperGroup):
@@ -123,7 +124,10 @@ def draw_command(
         typer.Option(help="Hugging Face config override key=value, e.g. num_hidden_layers=2."),
     ] = None,
     tracer: Annotated[
-        str, typer.Option(help="auto (fx, then torch.export) | fx | export.")
+        str,
+        typer.Option(
+            help="auto (fx, then torch.export, then a recorded run) | fx | export | record."
+        ),
     ] = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
@@ -137,8 +141,7 @@ def draw_command(
 
         dot_options = _dot_options(rankdir)
         renderer_choice = _renderer(renderer)
-        if tracer not in ("auto", "fx", "export"):
-            raise SpecError(f"--tracer {tracer!r}: choose auto, fx or export")
+        check_tracer(tracer)
         paths = list(output or [])
         check_outputs(paths)
         with _progress(f"loading {model}", quiet):

@@ -59,7 +59,9 @@ class SchemaError(FxvizError, ValueError):
     """A saved graph is corrupt, not a graph, or written by a newer schema."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message: torch's errors run to many lines."""
+def first_line(exc: BaseException, limit: int = 240) -> str:
+    """The first line of an exception's message, at most `limit` characters: torch's errors
+    run to many lines, and symbolic shapes to thousands of characters."""
     lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

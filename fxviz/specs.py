@@ -15,6 +15,7 @@ from fxviz.errors import SpecError
 ModelKind = Literal["torchvision", "userfile", "hf", "exported"]
 
 KNOWN_PREFIXES = ("torchvision", "hf")
+TRACERS = ("auto", "fx", "export", "record")
 
 # Canonical names are torch's own (`torch.float32` -> "float32"); aliases are what people type.
 DTYPES: dict[str, str] = {
@@ -68,6 +69,12 @@ class InputSpec:
     def __str__(self) -> str:
         prefix = f"{self.name}=" if self.name else ""
         return f"{prefix}{self.dtype}:{','.join(map(str, self.shape))}"
+
+
+def check_tracer(name: str) -> str:
+    if name not in TRACERS:
+        raise SpecError(f"--tracer {name!r}: choose one of {', '.join(TRACERS)}")
+    return name
 
 
 def parse_model_spec(text: str) -> ModelSpec:

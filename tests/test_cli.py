@@ -103,7 +103,10 @@ def test_version_and_help() -> None:
         (["resnet18", "-o", "nowhere/x.svg"], "folder 'nowhere' does not exist"),
         (["resnet18", "--rankdir", "RL"], "--rankdir 'RL': choose TB or LR"),
         (["resnet18", "--renderer", "gpu"], "--renderer 'gpu'"),
-        (["resnet18", "--tracer", "magic"], "--tracer 'magic': choose auto, fx or export"),
+        (
+            ["resnet18", "--tracer", "magic"],
+            "--tracer 'magic': choose one of auto, fx, export, record",
+        ),
         (["missing.py:Net"], "no file 'missing.py'"),
         (["timm:resnet18"], "unknown prefix 'timm'"),
         (["render", "absent.json"], "cannot read 'absent.json'"),

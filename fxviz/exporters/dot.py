@@ -172,7 +172,10 @@ def _subtitle(graph: Graph) -> str:
     if graph.totals.flops:
         parts.append(f"{format_count(graph.totals.flops)} FLOPs")
     parts.append(f"traced with {graph.tracer} on {graph.device}")
-    return " · ".join(parts)
+    text = " · ".join(parts)
+    if graph.tracer == "record":
+        text += "\none recorded run: another input could take another path"
+    return text
 
 
 def _label(lines: list[str]) -> str:

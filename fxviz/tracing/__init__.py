@@ -1,25 +1,25 @@
 """Tracers: from an nn.Module and example inputs to the typed Graph.
 
 `auto` tries torch.fx first (module-level graphs, exact leaf boxes), then torch.export (follows
-Python control flow that fx cannot); the graph's notes say which one drew and why.
+Python control flow that fx cannot), then a recorded run (follows anything that runs, for this
+one input); the graph's notes say which one drew and why the earlier ones did not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from fxviz.errors import SpecError, TraceError
-from fxviz.graph import Graph, Totals
+from fxviz.errors import TraceError
+from fxviz.graph import Graph, Node, Totals
+from fxviz.specs import check_tracer
 from fxviz.tracing.annotate import build_graph, count_buffers, count_params, module_tree
 from fxviz.tracing.export import export_module, lift_export_graph, name_outputs
 from fxviz.tracing.fx import symbolic_trace
+from fxviz.tracing.record import record_module
 from fxviz.tracing.shapes import ShapePropagation
-
-Tracer = Literal["auto", "fx", "export"]
-TRACERS: tuple[Tracer, ...] = ("auto", "fx", "export")
 
 
 def trace_module(
@@ -34,21 +34,19 @@ def trace_module(
     notes: Sequence[str] = (),
 ) -> Graph:
     """Trace `model` and propagate shapes on the device its inputs live on."""
-    if tracer not in TRACERS:
-        raise SpecError(f"--tracer {tracer!r}: choose one of {', '.join(TRACERS)}")
+    check_tracer(tracer)
     kwargs = kwargs or {}
     device = _device_of(model, args, kwargs)
     name = name or type(model).__name__
     source = source or type(model).__name__
-    fx_failure: TraceError | None = None
+    failures: list[str] = []
     if tracer in ("auto", "fx"):
         try:
             gm = symbolic_trace(model, leaf_types)
         except TraceError as exc:
             if tracer == "fx":
                 raise
-            fx_failure = exc
-            notes = (*notes, f"torch.fx could not trace it ({exc.reason}); drawn with torch.export")
+            failures.append(f"torch.fx: {exc.reason}")
         else:
             propagation = ShapePropagation(gm, device)
             propagation.propagate(tuple(args), kwargs)
@@ -61,23 +59,50 @@ def trace_module(
                 device=device,
                 notes=(*notes, *propagation.notes),
             )
+    if tracer in ("auto", "export"):
+        try:
+            program = export_module(model, args, kwargs)
+        except TraceError as exc:
+            if tracer == "export":
+                raise
+            failures.append(f"torch.export: {exc.reason}")
+        else:
+            gm = program.module()
+            propagation = ShapePropagation(gm, device)
+            propagation.propagate(tuple(args), kwargs)
+            nodes = name_outputs(lift_export_graph(gm, model, leaf_types), program)
+            return _graph(
+                model, nodes, name, source, "export", device, notes, failures, propagation.notes
+            )
     try:
-        program = export_module(model, args, kwargs)
+        nodes, device, record_notes = record_module(model, args, kwargs, leaf_types)
     except TraceError as exc:
-        if fx_failure is None:
+        if not failures:
             raise
-        raise TraceError(
-            f"neither tracer can follow {name}: torch.fx: {fx_failure.reason}; "
-            f"torch.export: {exc.reason}"
-        ) from exc
-    gm = program.module()
-    propagation = ShapePropagation(gm, device)
-    propagation.propagate(tuple(args), kwargs)
-    nodes = name_outputs(lift_export_graph(gm, model, leaf_types), program)
+        failures.append(f"recording a run: {exc.reason}")
+        raise TraceError(f"no tracer can draw {name}: " + "; ".join(failures)) from exc
+    return _graph(
+        model, tuple(nodes), name, source, "record", device, notes, failures, record_notes
+    )
+
+
+def _graph(
+    model: torch.nn.Module,
+    nodes: tuple[Node, ...],
+    name: str,
+    source: str,
+    tracer: str,
+    device: str,
+    notes: Sequence[str],
+    failures: Sequence[str],
+    tracer_notes: Sequence[str],
+) -> Graph:
+    why = [f"{f.split(':', 1)[0]} could not trace it ({f.split(': ', 1)[1]})" for f in failures]
+    drawn = [f"{'; '.join(why)}; drawn with {_TRACER_NAMES[tracer]}"] if why else []
     return Graph(
         name=name,
         source=source,
-        tracer="export",
+        tracer=tracer,
         device=device,
         nodes=nodes,
         modules=module_tree(model),
@@ -86,8 +111,11 @@ def trace_module(
             buffers=count_buffers(model),
             flops=sum(n.flops for n in nodes),
         ),
-        notes=(*notes, *propagation.notes),
+        notes=(*notes, *drawn, *tracer_notes),
     )
+
+
+_TRACER_NAMES = {"export": "torch.export", "record": "a recorded run"}
 
 
 def _device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:

@@ -8,10 +8,13 @@ functional ops between them, and hides parameters that only their own module rea
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +35,7 @@ def export_module(
     try:
         # Export warns about its own internals (nn.LSTM's _flat_weights, …): nothing a user
         # drawing a diagram can act on.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_torch_logs():
             warnings.simplefilter("ignore")
             return torch.export.export(model, tuple(args), kwargs, strict=False)
     except Exception as exc:  # export raises many types, all from the user's model
@@ -40,6 +43,33 @@ def export_module(
         raise TraceError(
             f"torch.export cannot trace {type(model).__name__}: {reason}", reason=reason
         ) from exc
+
+
+@contextlib.contextmanager
+def _quiet_torch_logs() -> Iterator[None]:
+    """A failing export logs, then prints, its whole partial graph to stderr (torch/export/
+    _trace.py prints `e.partial_fx_graph`); the TraceError already says what matters.
+
+    Filters, not levels: torch's logging setup runs lazily inside export and resets levels;
+    and a logger's filters do not reach its children, so each emitting logger is named."""
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    drop = _DropAll()
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop)
+
+
+class _DropAll(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+_NOISY_LOGGERS = ("torch.fx.experimental.symbolic_shapes", "torch.export._trace")
 
 
 def name_outputs(

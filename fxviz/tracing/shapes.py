@@ -38,7 +38,7 @@ class ShapePropagation(fx.Interpreter):
 
     def propagate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         flat = _bind(self.graph_module, args, kwargs)
-        with torch.no_grad(), _counted_attention(self.device), self._flops:
+        with torch.no_grad(), counted_attention(self.device), self._flops:
             return self.run(*flat)
 
     def run_node(self, n: fx.Node) -> Any:
@@ -91,7 +91,7 @@ class ShapePropagation(fx.Interpreter):
 
 
 @contextlib.contextmanager
-def _counted_attention(device: str) -> Iterator[None]:
+def counted_attention(device: str) -> Iterator[None]:
     """Run attention through kernels `FlopCounterMode` can count, as meta always does.
 
     nn.MultiheadAttention's fused fast path, and SDPA's CPU flash kernel, have no FLOP

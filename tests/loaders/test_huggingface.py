@@ -211,7 +211,8 @@ def test_folder_without_config_json(tmp_path: Path) -> None:
 def test_a_config_the_model_cannot_run_names_the_line() -> None:
     with pytest.raises(
         TraceError,
-        match=r"neither tracer can follow convnext: torch.fx: .*; torch.export: Given normalized_shape=\[768\].* at modeling_convnext.py:\d+",
+        match=r"no tracer can draw convnext: torch.fx: .*; torch.export: Given normalized_shape="
+        r"\[768\].* at modeling_convnext.py:\d+ .*; recording a run: Given normalized_shape",
     ):
         fxviz.trace("hf:convnext", config=["num_hidden_layers=2"])
 

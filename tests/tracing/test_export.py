@@ -112,15 +112,6 @@ class ValueBranch(nn.Module):
         return -x
 
 
-def test_both_tracers_failing_gives_both_reasons() -> None:
-    with pytest.raises(TraceError) as info:
-        trace_module(ValueBranch(), (torch.ones(2),))
-    message = str(info.value)
-    assert message.startswith("neither tracer can follow ValueBranch: torch.fx: ")
-    assert "torch.export: Could not guard on data-dependent expression" in message
-    assert message.count("`if x.mean() > 0:`") == 2
-
-
 def test_export_only_failure_names_the_line() -> None:
     with pytest.raises(
         TraceError,

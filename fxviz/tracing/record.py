@@ -1,0 +1,314 @@
+"""The recording tracer: run the model once and record what executes.
+
+For models neither fx nor torch.export can follow (torchvision's detection models iterate over
+images and keep data-dependent box counts; a `forward` may branch on a tensor's value). Leaf
+module calls are seen through global forward hooks and torch functions through a
+`TorchFunctionMode`, both installed only for the run and always removed. The graph shows the
+path this one input took; another input could take another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.nn.modules import module as module_hooks
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import FlopCounterMode
+
+from fxviz.errors import TraceError, first_line
+from fxviz.graph import Node
+from fxviz.tracing.annotate import count_buffers, count_params
+from fxviz.tracing.export import is_leaf_class
+from fxviz.tracing.fx import failing_line, user_source
+from fxviz.tracing.shapes import counted_attention, summarize
+
+RECORD_NOTE = "recorded from one run: another input could take another path through the model"
+
+
+class _Recorder(TorchFunctionMode):
+    """Builds Nodes as the model runs; tensors are tracked by identity (kept alive)."""
+
+    def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
+        super().__init__()
+        self.paths = {m: path for path, m in model.named_modules()}
+        self.leaf_types = leaf_types
+        self.nodes: list[Node] = []
+        self.producer: dict[int, str] = {}
+        self.alive: list[Any] = []
+        self.scope: list[str] = []
+        self.leaf_depth = 0
+        self.pending: list[tuple[torch.nn.Module, list[str], int, Any]] = []
+        self.taken: set[str] = set()
+        self.flops = FlopCounterMode(display=False)
+
+    def unique(self, base: str) -> str:
+        name, n = base or "node", 0
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+    def track(self, value: Any, node_id: str) -> None:
+        def visit(x: Any) -> Any:
+            if isinstance(x, torch.Tensor):
+                self.producer[id(x)] = node_id
+                self.alive.append(x)
+            return x
+
+        tree_map(visit, value)
+
+    def sources(self, value: Any) -> list[str]:
+        found: list[str] = []
+
+        def visit(x: Any) -> Any:
+            if isinstance(x, torch.Tensor) and id(x) in self.producer:
+                node_id = self.producer[id(x)]
+                if node_id not in found:
+                    found.append(node_id)
+            return x
+
+        tree_map(visit, value)
+        return found
+
+    def add_input(self, name: str, value: Any) -> None:
+        node_id = self.unique(name.replace(".", "_").replace("[", "_").replace("]", ""))
+        self.nodes.append(Node(node_id, "input", name, outputs=summarize(value)))
+        self.track(value, node_id)
+
+    def before(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        path = self.paths.get(module)
+        if path is None:
+            return
+        if self.leaf_depth == 0 and is_leaf_class(type(module), self.leaf_types):
+            self.pending.append(
+                (module, self.sources(args), self.flops.get_total_flops(), sys._getframe(1))
+            )
+            self.leaf_depth += 1
+        elif self.leaf_depth:
+            self.leaf_depth += 1
+        else:
+            self.scope.append(path)
+
+    def after(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        path = self.paths.get(module)
+        if path is None:
+            return
+        if self.leaf_depth:
+            self.leaf_depth -= 1
+            if self.leaf_depth:
+                return
+            _, inputs, flops_before, frame = self.pending.pop()
+            node_id = self.unique(path.replace(".", "_"))
+            self.nodes.append(
+                Node(
+                    node_id,
+                    "module",
+                    path,
+                    scope=path.rpartition(".")[0],
+                    module_class=type(module).__name__,
+                    inputs=tuple(inputs),
+                    outputs=summarize(output),
+                    params=count_params(module.parameters()),
+                    buffers=count_buffers(module),
+                    flops=self.flops.get_total_flops() - flops_before,
+                    source=user_source(frame),
+                )
+            )
+            self.track(output, node_id)
+        elif self.scope and self.scope[-1] == path:
+            self.scope.pop()
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        before = self.flops.get_total_flops()
+        result = func(*args, **kwargs)
+        if self.leaf_depth or not _has_tensor(result):
+            return result
+        inputs = self.sources((args, kwargs))
+        if not inputs:
+            return result  # a constant the model makes (anchors, aranges): not data flow
+        name = getattr(func, "__name__", None) or str(func)
+        node_id = self.unique(name.strip("_") or "op")
+        self.nodes.append(
+            Node(
+                node_id,
+                "function",
+                _qualified(func),
+                scope=self.scope[-1] if self.scope else "",
+                inputs=tuple(inputs),
+                outputs=summarize(result),
+                flops=self.flops.get_total_flops() - before,
+                source=user_source(sys._getframe(1)),
+            )
+        )
+        self.track(result, node_id)
+        return result
+
+
+def _has_tensor(value: Any) -> bool:
+    found = False
+
+    def visit(x: Any) -> Any:
+        nonlocal found
+        found = found or isinstance(x, torch.Tensor)
+        return x
+
+    tree_map(visit, value)
+    return found
+
+
+def _qualified(func: Any) -> str:
+    owner = getattr(func, "__objclass__", None) or getattr(func, "__self__", None)
+    name = getattr(func, "__name__", str(func))
+    if owner is torch.Tensor or isinstance(owner, torch.Tensor):
+        return f"Tensor.{name}"
+    module = getattr(func, "__module__", None) or "torch"
+    return f"{module}.{name}"
+
+
+@contextlib.contextmanager
+def _hooks(recorder: _Recorder) -> Iterator[None]:
+    """Global module hooks for the duration of one run, always removed."""
+    pre = module_hooks.register_module_forward_pre_hook(recorder.before)
+    post = module_hooks.register_module_forward_hook(recorder.after)
+    try:
+        yield
+    finally:
+        pre.remove()
+        post.remove()
+
+
+def record_module(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    leaf_types: tuple[type, ...] = (),
+) -> tuple[tuple[Node, ...], str, list[str]]:
+    """(nodes, device the run used, notes). A meta model runs on a CPU copy if it must."""
+    notes = [RECORD_NOTE]
+    device = _device(model, args, kwargs)
+    try:
+        return _record(model, args, kwargs, leaf_types, device), device, notes
+    except TraceError:
+        if device != "meta":
+            raise
+    notes.append("recorded on cpu: the model needs real values (data-dependent ops)")
+    model, args, kwargs = materialize_on_cpu(model, args, kwargs)
+    return _record(model, args, kwargs, leaf_types, "cpu"), "cpu", notes
+
+
+def _record(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    leaf_types: tuple[type, ...],
+    device: str,
+) -> tuple[Node, ...]:
+    recorder = _Recorder(model, leaf_types)
+    for name, value in _named_inputs(model, args, kwargs):
+        recorder.add_input(name, value)
+    try:
+        with torch.no_grad(), counted_attention(device), recorder.flops, _hooks(recorder), recorder:
+            result = model(*args, **kwargs)
+    except Exception as exc:  # the model's own failure on this input
+        reason = f"{first_line(exc)}{failing_line(exc)}"
+        raise TraceError(
+            f"running {type(model).__name__} to record it failed: {reason}", reason=reason
+        ) from exc
+    output = Node(
+        recorder.unique("output"),
+        "output",
+        "output",
+        inputs=tuple(recorder.sources(result)),
+        outputs=summarize(result),
+    )
+    return (*recorder.nodes, output)
+
+
+def _named_inputs(
+    model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]
+) -> list[tuple[str, Any]]:
+    """Each top-level input by its forward parameter name; list items get `[i]`."""
+    try:
+        names = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        names = []
+    named = [(names[i] if i < len(names) else f"arg{i}", value) for i, value in enumerate(args)]
+    named += list(kwargs.items())
+    flat: list[tuple[str, Any]] = []
+    for name, value in named:
+        if (
+            isinstance(value, list | tuple)
+            and value
+            and all(isinstance(v, torch.Tensor) for v in value)
+        ):
+            flat += [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, torch.Tensor):
+            flat.append((name, value))
+    return flat
+
+
+def _device(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """meta if anything is on meta (then the run needs a CPU copy), else the first device."""
+    devices = [t.device.type for t in (*model.parameters(), *_tensors((args, kwargs)))]
+    return "meta" if "meta" in devices else devices[0] if devices else "cpu"
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    tree_map(lambda x: out.append(x) if isinstance(x, torch.Tensor) else None, value)
+    return out
+
+
+def _fill(value: Any, generator: torch.Generator) -> Any:
+    if not isinstance(value, torch.Tensor) or not value.is_meta:
+        return value
+    if value.is_floating_point():
+        return (torch.randn(value.shape, generator=generator) * 0.02).to(value.dtype)
+    return torch.zeros(value.shape, dtype=value.dtype)
+
+
+def materialize_on_cpu(
+    model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]
+) -> tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]]:
+    """A CPU copy of a meta model with small deterministic weights, and CPU inputs.
+
+    Weights are N(0, 0.02) and normalisation statistics neutral (mean 0, var 1), so
+    activations stay finite and data-dependent code (box counts) runs as with real weights."""
+    generator = torch.Generator().manual_seed(0)
+    copy_ = copy.deepcopy(model).to_empty(device="cpu")
+    with torch.no_grad():
+        for name, tensor in [*copy_.named_parameters(), *copy_.named_buffers()]:
+            if not tensor.is_floating_point():
+                tensor.zero_()
+            elif name.endswith(("running_var", ".weight")) and tensor.dim() == 1:
+                tensor.fill_(1.0)
+            elif name.endswith(("running_mean", ".bias")):
+                tensor.zero_()
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.02)
+        # Tensors kept as plain attributes (torchvision's AnchorGenerator.cell_anchors) are
+        # neither parameters nor buffers, so to_empty leaves them on meta.
+        for sub in copy_.modules():
+            for attr, value in list(vars(sub).items()):
+                if not attr.startswith("_") and _tensors(value):
+                    setattr(sub, attr, tree_map(lambda t: _fill(t, generator), value))
+
+    def to_cpu(x: Any) -> Any:
+        if not isinstance(x, torch.Tensor):
+            return x
+        if x.is_floating_point():
+            return torch.rand(x.shape, generator=generator).to(x.dtype)
+        return torch.zeros(x.shape, dtype=x.dtype) if x.is_meta else x.cpu()
+
+    return copy_, tree_map(to_cpu, tuple(args)), tree_map(to_cpu, kwargs)

@@ -1,0 +1,117 @@
+"""The recording tracer: what neither fx nor torch.export can follow, drawn from one run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.modules import module as module_hooks
+
+import fxviz
+from fxviz.errors import TraceError
+from fxviz.tracing import trace_module
+from fxviz.tracing.record import RECORD_NOTE
+
+
+class ValueBranch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.neg = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.mean() > 0:
+            return torch.relu(self.fc(x))
+        return self.neg(-x)
+
+
+@pytest.mark.parametrize(("sign", "taken", "skipped"), [(1.0, "fc", "neg"), (-1.0, "neg", "fc")])
+def test_value_branch_draws_the_branch_that_ran(sign: float, taken: str, skipped: str) -> None:
+    g = trace_module(ValueBranch(), (torch.full((2, 4), sign),))
+    assert g.tracer == "record"
+    targets = [n.target for n in g.nodes]
+    assert taken in targets and skipped not in targets
+    assert RECORD_NOTE in g.notes
+    why = g.notes[0]
+    assert (
+        why.startswith("torch.fx could not trace it (")
+        and "torch.export could not trace it (" in why
+    )
+    assert why.count("`if x.mean() > 0:`") == 2 and why.endswith("drawn with a recorded run")
+    assert "another input could take another path" in g.to_dot()
+
+
+def test_recorded_nodes_carry_shapes_params_flops_and_lines() -> None:
+    g = trace_module(ValueBranch(), (torch.ones(3, 4),), tracer="record")
+    fc = g.node("fc")
+    assert (fc.kind, fc.module_class, fc.outputs[0].shape, fc.params.trainable) == (
+        "module",
+        "Linear",
+        (3, 4),
+        20,
+    )
+    assert fc.flops == 2 * 3 * 4 * 4 and fc.inputs == ("x",)
+    assert fc.source is not None and fc.source.code == "return torch.relu(self.fc(x))"
+    relu = g.node("relu")
+    assert (relu.kind, relu.target, relu.inputs) == ("function", "torch.relu", ("fc",))
+    assert g.outputs[0].inputs == ("relu",)
+    assert g.totals.params.trainable == 40  # both branches' parameters exist, one branch ran
+
+
+def test_meta_model_is_recorded_on_a_cpu_copy() -> None:
+    with torch.device("meta"):
+        model = ValueBranch()
+    g = trace_module(model, (torch.ones(2, 4, device="meta"),), tracer="record")
+    assert g.device == "cpu"
+    assert "recorded on cpu: the model needs real values (data-dependent ops)" in g.notes
+    assert all(p.is_meta for p in model.parameters())  # the user's model is untouched
+
+
+def test_hooks_are_removed_even_when_the_model_fails() -> None:
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x).view(7)
+
+    before = (len(module_hooks._global_forward_pre_hooks), len(module_hooks._global_forward_hooks))
+    with pytest.raises(
+        TraceError, match=r"running Broken to record it failed: .* at test_record.py:\d+"
+    ):
+        trace_module(Broken(), (torch.ones(2, 4),), tracer="record")
+    after = (len(module_hooks._global_forward_pre_hooks), len(module_hooks._global_forward_hooks))
+    assert after == before
+    assert torch.overrides._get_current_function_mode_stack() == []
+
+
+def test_all_three_failing_lists_every_reason() -> None:
+    class AlwaysBroken(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 0:
+                raise ValueError("no positive inputs")
+            return x
+
+    with pytest.raises(TraceError) as info:
+        trace_module(AlwaysBroken(), (torch.ones(2),))
+    message = str(info.value)
+    assert message.startswith("no tracer can draw AlwaysBroken: torch.fx: ")
+    assert "; torch.export: " in message and "; recording a run: no positive inputs" in message
+
+
+@pytest.mark.parametrize(
+    "name", ["fasterrcnn_mobilenet_v3_large_320_fpn", "ssdlite320_mobilenet_v3_large"]
+)
+def test_detection_models_fail_fx_and_export_and_are_recorded(name: str) -> None:
+    g = fxviz.trace(name)
+    assert g.tracer == "record" and g.device == "cpu"
+    assert "torch.fx could not trace it (Proxy object cannot be iterated" in g.notes[0]
+    assert (
+        "torch.export could not trace it (Could not guard on data-dependent expression"
+        in g.notes[0]
+    )
+    outputs = {v.path: v for v in g.outputs[0].outputs}
+    assert outputs["[0]['boxes']"].shape is not None and outputs["[0]['boxes']"].shape[1:] == (4,)
+    assert any(n.kind == "module" and n.module_class == "Conv2d" for n in g.nodes)
+    assert g.inputs[0].target == "images[0]" and g.inputs[0].outputs[0].shape == (3, 320, 320)
