@@ -56,10 +56,20 @@ def trace(
     of shape specs and `device`/`weights`/`config` choose how it is built: meta by default).
     `tracer` is auto (fx, then torch.export), fx or export.
     """
-    from fxviz.tracing import trace_module
+    from fxviz.tracing import trace_module, trace_program
 
     if isinstance(model, str):
         model = load(model, inputs=inputs or (), device=device, weights=weights, config=config)
+    if isinstance(model, LoadedModel) and model.program is not None:
+        return trace_program(
+            model.program,
+            model.module,
+            model.args,
+            model.kwargs,
+            name=name or model.name,
+            source=model.source,
+            notes=model.notes,
+        )
     if isinstance(model, LoadedModel):
         return trace_module(
             model.module,

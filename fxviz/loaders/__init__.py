@@ -28,7 +28,8 @@ class LoadOptions:
 
 @dataclass(slots=True)
 class LoadedModel:
-    """A built model in eval mode, with the inputs to trace it with, on `device`."""
+    """A built model in eval mode, with the inputs to trace it with, on `device`; `program`
+    is set for saved torch.export programs, whose `module` is the program's graph module."""
 
     module: torch.nn.Module
     args: tuple[Any, ...]
@@ -37,6 +38,7 @@ class LoadedModel:
     source: str
     device: str
     notes: list[str] = field(default_factory=list)
+    program: torch.export.ExportedProgram | None = None
 
 
 def resolve_device(device: str | None, weights: str | None) -> str:
@@ -77,7 +79,6 @@ def load(spec: str | ModelSpec, options: LoadOptions | None = None) -> LoadedMod
         from fxviz.loaders.huggingface import load_huggingface
 
         return load_huggingface(parsed, options, device)
-    raise SpecError(
-        f"model spec {parsed.text!r}: {parsed.kind} models are not supported by this version "
-        "of fxviz yet; draw a torchvision name, a Python file (net.py:Net) or hf:<model>"
-    )
+    from fxviz.loaders.exported import load_exported
+
+    return load_exported(parsed, options, device)

@@ -8,6 +8,7 @@ one input); the graph's notes say which one drew and why the earlier ones did no
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -16,7 +17,12 @@ from fxviz.errors import TraceError
 from fxviz.graph import Graph, Node, Totals
 from fxviz.specs import check_tracer
 from fxviz.tracing.annotate import build_graph, count_buffers, count_params, module_tree
-from fxviz.tracing.export import export_module, lift_export_graph, name_outputs
+from fxviz.tracing.export import (
+    export_module,
+    lift_export_graph,
+    name_outputs,
+    program_module_tree,
+)
 from fxviz.tracing.fx import symbolic_trace
 from fxviz.tracing.record import record_module
 from fxviz.tracing.shapes import ShapePropagation
@@ -84,6 +90,26 @@ def trace_module(
     return _graph(
         model, tuple(nodes), name, source, "record", device, notes, failures, record_notes
     )
+
+
+def trace_program(
+    program: torch.export.ExportedProgram,
+    gm: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    name: str,
+    source: str,
+    notes: Sequence[str] = (),
+) -> Graph:
+    """Draw a saved torch.export program: no source, so no other tracer applies."""
+    assert isinstance(gm, torch.fx.GraphModule)
+    device = _device_of(gm, args, kwargs)
+    propagation = ShapePropagation(gm, device)
+    propagation.propagate(tuple(args), kwargs)
+    nodes = name_outputs(lift_export_graph(gm, gm), program)
+    graph = _graph(gm, nodes, name, source, "export", device, notes, (), propagation.notes)
+    return replace(graph, modules=program_module_tree(gm))
 
 
 def _graph(

@@ -22,7 +22,7 @@ import torch
 from torch import fx
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Node, ParamCount, SourceLocation, Value
+from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value
 from fxviz.tracing.annotate import constant_arguments, count_buffers, count_params
 from fxviz.tracing.fx import failing_line, is_outside_torch, relative_file
 from fxviz.tracing.shapes import FLOPS, VALUE
@@ -161,6 +161,33 @@ def lift_export_graph(
         ids[n] = names.unique(n.name)
         nodes.append(_plain_node(n, ids, gm))
     return tuple(nodes)
+
+
+def program_module_tree(gm: fx.GraphModule) -> tuple[Module, ...]:
+    """The module tree of a saved program: paths and parameter counts from its graph module,
+    classes from the `nn_module_stack` records (the classes themselves are not saved)."""
+    classes: dict[str, str] = {}
+    for n in gm.graph.nodes:
+        for path, cls in (n.meta.get("nn_module_stack") or {}).values():
+            classes.setdefault(
+                path, cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
+            )
+    classes.setdefault("", "")
+    owned = dict(gm.named_modules())
+    tree = []
+    for path in sorted(set(classes) | set(owned), key=lambda p: (p.count("."), p)):
+        qualname = classes.get(path) or ""
+        sub = owned.get(path)
+        tree.append(
+            Module(
+                path=path,
+                class_name=qualname.rpartition(".")[2] or type(sub).__name__,
+                qualname=qualname or "torch.nn.Module",
+                params=count_params(sub.parameters()) if sub is not None else ParamCount(),
+                buffers=count_buffers(sub) if sub is not None else 0,
+            )
+        )
+    return tuple(tree)
 
 
 def _draws_nothing(n: fx.Node) -> bool:
