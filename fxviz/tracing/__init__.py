@@ -23,7 +23,7 @@ from fxviz.tracing.export import (
     name_outputs,
     program_module_tree,
 )
-from fxviz.tracing.fx import symbolic_trace
+from fxviz.tracing.fx import OPAQUE, symbolic_trace
 from fxviz.tracing.record import record_module
 from fxviz.tracing.shapes import ShapePropagation
 
@@ -56,6 +56,10 @@ def trace_module(
         else:
             propagation = ShapePropagation(gm, device)
             propagation.propagate(tuple(args), kwargs)
+            opaque = [
+                f"torch.fx could not trace inside {path} ({why}); drawn as one box"
+                for path, why in gm.meta[OPAQUE].items()
+            ]
             return build_graph(
                 gm,
                 model,
@@ -63,7 +67,7 @@ def trace_module(
                 source=source,
                 tracer="fx",
                 device=device,
-                notes=(*notes, *propagation.notes),
+                notes=(*notes, *opaque, *propagation.notes),
             )
     if tracer in ("auto", "export"):
         try:

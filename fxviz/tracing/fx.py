@@ -28,12 +28,21 @@ class _Tracer(fx.Tracer):
     frames in it; walking frames to the first one outside torch is cheaper and cleaner.
     """
 
-    def __init__(self, leaf_types: tuple[type[torch.nn.Module], ...] = ()) -> None:
+    def __init__(
+        self,
+        leaf_types: tuple[type[torch.nn.Module], ...] = (),
+        leaf_paths: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__()
         self.leaf_types = leaf_types
+        self.leaf_paths = leaf_paths
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, self.leaf_types) or super().is_leaf_module(m, module_qualified_name)
+        return (
+            isinstance(m, self.leaf_types)
+            or module_qualified_name in self.leaf_paths
+            or super().is_leaf_module(m, module_qualified_name)
+        )
 
     def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
         node = super().create_node(kind, target, *args, **kwargs)
@@ -42,23 +51,48 @@ class _Tracer(fx.Tracer):
         return node
 
 
+MAX_OPAQUE_SUBMODULES = 8
+OPAQUE = "fxviz_opaque"
+
+
 def symbolic_trace(
     module: torch.nn.Module, leaf_types: tuple[type[torch.nn.Module], ...] = ()
 ) -> fx.GraphModule:
-    """Trace `module` with fx; a failure becomes a TraceError pointing at the user's line."""
-    tracer = _Tracer(leaf_types)
-    try:
-        graph = tracer.trace(module)
-    except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, … from user code
-        reason = f"{first_line(exc)}{failing_line(exc)}"
-        raise TraceError(
-            f"torch.fx cannot trace {type(module).__name__}: {reason}. "
-            "fx follows no Python control flow that depends on tensor values; "
-            "try --tracer export, or make the branch static",
-            reason=reason,
-        ) from exc
-    name = type(module).__name__
-    return fx.GraphModule(tracer.root, graph, name)
+    """Trace `module` with fx. A submodule fx cannot follow becomes one box (a leaf, its shapes
+    from running it) rather than losing fx for the whole model; `gm.meta[OPAQUE]` lists them
+    with the reason. Failing in the root's own forward is a TraceError at the user's line."""
+    opaque: dict[str, str] = {}
+    paths = {m: path for path, m in module.named_modules() if path}
+    while True:
+        tracer = _Tracer(leaf_types, frozenset(opaque))
+        try:
+            graph = tracer.trace(module)
+        except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, … from user code
+            reason = f"{first_line(exc)}{failing_line(exc)}"
+            culprit = _failing_submodule(exc, paths)
+            if culprit is None or culprit in opaque or len(opaque) >= MAX_OPAQUE_SUBMODULES:
+                raise TraceError(
+                    f"torch.fx cannot trace {type(module).__name__}: {reason}. "
+                    "fx follows no Python control flow that depends on tensor values; "
+                    "try --tracer export, or make the branch static",
+                    reason=reason,
+                ) from exc
+            opaque[culprit] = reason
+            continue
+        gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
+        gm.meta[OPAQUE] = opaque
+        return gm
+
+
+def _failing_submodule(exc: BaseException, paths: dict[torch.nn.Module, str]) -> str | None:
+    """The innermost submodule (not the root) whose own method was running when fx failed."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, torch.nn.Module) and owner in paths:
+            found = paths[owner]
+        tb = tb.tb_next
+    return found
 
 
 def user_source(frame: FrameType | None) -> SourceLocation | None:

@@ -215,3 +215,45 @@ def test_attention_flops_are_counted_the_same_on_cpu_and_meta() -> None:
     scores_and_values = 2 * 2 * (2 * 4 * 10 * 10 * 4)
     assert on_cpu.totals.flops == on_meta.totals.flops == qkv_and_out + scores_and_values
     assert torch.backends.mha.get_fastpath_enabled()  # restored afterwards
+
+
+class Gate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.mean() > 0:
+            return self.fc(x)
+        return x
+
+
+class Gated(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(4, 4)
+        self.gate = Gate()
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.gate(self.inp(x))))
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_a_submodule_fx_cannot_follow_becomes_one_box(device: str) -> None:
+    with torch.device(device):
+        model = Gated()
+    g = trace_module(model, (torch.ones(2, 4, device=device),))
+    assert g.tracer == "fx"
+    gate = g.node("gate")
+    assert (gate.kind, gate.module_class, gate.outputs[0].shape, gate.params.trainable) == (
+        "module",
+        "Gate",
+        (2, 4),
+        20,
+    )
+    assert [n.id for n in g.nodes if n.kind == "module"] == ["inp", "gate", "out"]
+    assert g.notes[0].startswith(
+        "torch.fx could not trace inside gate (symbolically traced variables"
+    )
+    assert g.notes[0].endswith("`if x.mean() > 0:`); drawn as one box")
