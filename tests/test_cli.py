@@ -110,6 +110,11 @@ def test_version_and_help() -> None:
         (["missing.py:Net"], "no file 'missing.py'"),
         (["timm:resnet18"], "unknown prefix 'timm'"),
         (["render", "absent.json"], "cannot read 'absent.json'"),
+        (["hf:bertt"], "model types like it: bert"),
+        (["hf:no-org/no-model"], "no hub model 'no-org/no-model' in the cache"),
+        (["hf:bert", "--config", "num_hiden_layers=2"], "did you mean num_hidden_layers"),
+        (["resnet18", "--config", "depth=2"], "--config applies to Hugging Face models"),
+        (["absent.pt2"], "no file 'absent.pt2'"),
     ],
 )
 def test_errors_are_one_line_exit_2_and_write_nothing(
@@ -128,6 +133,38 @@ def test_debug_shows_the_traceback(in_tmp: Path) -> None:
     assert result.exit_code == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert "ModelNotFoundError" in result.stderr
+
+
+def test_hugging_face_model_with_config_and_tracer_note(in_tmp: Path) -> None:
+    args = [
+        "hf:bert",
+        "--config",
+        "num_hidden_layers=1",
+        "-o",
+        "b.json",
+        "--input",
+        "input_ids=int64:1,8",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("note: torch.fx could not trace it (")
+    assert "drawn with torch.export" in result.stderr
+    assert "bert: " in result.stderr and "traced with export on meta -> b.json" in result.stderr
+    graph = Graph.from_json((in_tmp / "b.json").read_text())
+    assert graph.node("input_ids").outputs[0].shape == (1, 8)
+
+
+def test_tracer_option_forces_one(in_tmp: Path) -> None:
+    result = runner.invoke(app, [f"{LENET}:LeNet", "--tracer", "export", "-o", "g.json", "-q"])
+    assert result.exit_code == 0, result.output
+    assert Graph.from_json((in_tmp / "g.json").read_text()).tracer == "export"
+
+
+def test_bad_program_file(in_tmp: Path) -> None:
+    (in_tmp / "x.pt2").write_text("nope")
+    result = runner.invoke(app, ["x.pt2"])
+    assert result.exit_code == 2 and "x.pt2 is not a saved torch.export program" in result.stderr
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["x.pt2"]
 
 
 def test_corrupt_json_for_render(in_tmp: Path) -> None:

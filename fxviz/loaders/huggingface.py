@@ -12,18 +12,21 @@ import ast
 import difflib
 import inspect
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
 from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, first_line
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs
+from fxviz.loaders.meta import build_on
 from fxviz.specs import InputSpec, ModelSpec
 
 SEQ_LEN = 16
-HUB_TIMEOUT_S = "5"
+HUB_TIMEOUT_S = 3.0
 
 
 def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedModel:
@@ -33,13 +36,13 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     apply_overrides(config, options.config, spec.text)
     if hasattr(config, "use_cache"):
         config.use_cache = False
+    note = None
     try:
         if options.weights:
             model = AutoModel.from_pretrained(origin, config=config)
             model.to(device)
         else:
-            with torch.device(device):
-                model = AutoModel.from_config(config)  # type: ignore[no-untyped-call]
+            model, note = build_on(device, lambda: AutoModel.from_config(config))  # type: ignore[no-untyped-call]
     except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
         raise ModelLoadError(
             f"transformers could not build {spec.text} ({type(config).__name__}): {exc}"
@@ -47,14 +50,18 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     model.eval()
     args, kwargs = make_inputs(options.inputs, device) if options.inputs else ((), {})
     if not args:
-        defaults = {s.name: s for s in default_inputs(model, config) if s.name}
+        # Companion inputs (attention_mask, decoder ids) follow the user's batch and length.
+        ids = next((s for s in options.inputs if s.name == "input_ids"), None)
+        batch, seq = (ids.shape[0], ids.shape[-1]) if ids else (1, None)
+        defaults = {s.name: s for s in default_inputs(model, config, batch, seq) if s.name}
         given = {s.name for s in options.inputs if s.name}
         _, made = make_inputs([s for n, s in defaults.items() if n not in given], device)
         kwargs = made | kwargs
     if isinstance(kwargs.get("attention_mask"), torch.Tensor):
         kwargs["attention_mask"] = torch.ones_like(kwargs["attention_mask"])  # attend everywhere
     name = spec.target.rstrip("/").rsplit("/", 1)[-1] if origin != "type" else spec.target
-    return LoadedModel(model, args, kwargs, name=name, source=spec.text, device=device)
+    notes = [note] if note else []
+    return LoadedModel(model, args, kwargs, name=name, source=spec.text, device=device, notes=notes)
 
 
 def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
@@ -79,13 +86,17 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
     if target in CONFIG_MAPPING and "/" not in target and not weights:
         return AutoConfig.for_model(target), "type"
     tried = f"no folder {target!r} here"
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", HUB_TIMEOUT_S)
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", HUB_TIMEOUT_S)
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    reachable = not offline and hub_reachable()
     try:
-        return AutoConfig.from_pretrained(target), target
+        return AutoConfig.from_pretrained(target, local_files_only=not reachable), target
     except (OSError, ValueError) as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-        why = "offline (HF_HUB_OFFLINE is set)" if offline else "the hub did not answer"
+        if offline:
+            why = "offline (HF_HUB_OFFLINE is set)"
+        elif not reachable:
+            why = f"the hub ({_hub_host()}) cannot be reached"
+        else:
+            why = "the hub has no such model"
         tried += f", no hub model {target!r} in the cache and {why}"
         if target in CONFIG_MAPPING:
             return AutoConfig.for_model(target), "type"
@@ -95,6 +106,22 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
             f"hf:{target}: {tried}{hint}. Download it once, or point at a local folder "
             "with config.json (hf:./my-checkpoint), or use a model type (hf:bert)"
         ) from exc
+
+
+def _hub_host() -> str:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    return urlparse(endpoint).hostname or "huggingface.co"
+
+
+def hub_reachable() -> bool:
+    """One TCP connect with a short timeout: huggingface_hub itself retries for ~30 s."""
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((_hub_host(), port), timeout=HUB_TIMEOUT_S).close()
+    except OSError:
+        return False
+    return True
 
 
 def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
@@ -133,30 +160,33 @@ def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
             config.layer_types = (types * config.num_hidden_layers)[: config.num_hidden_layers]
 
 
-def default_inputs(model: torch.nn.Module, config: Any) -> list[InputSpec]:
+def default_inputs(
+    model: torch.nn.Module, config: Any, batch: int = 1, seq: int | None = None
+) -> list[InputSpec]:
     """Dummy inputs from the config: token ids, pixels, audio features, decoder ids."""
     params = inspect.signature(model.forward).parameters
     vision = getattr(config, "vision_config", None) or config
     text = getattr(config, "text_config", None) or config
-    seq = min(SEQ_LEN, int(getattr(text, "max_position_embeddings", SEQ_LEN) or SEQ_LEN))
+    if seq is None:
+        seq = min(SEQ_LEN, int(getattr(text, "max_position_embeddings", SEQ_LEN) or SEQ_LEN))
     specs: list[InputSpec] = []
     if "input_ids" in params:
-        specs.append(InputSpec((1, seq), "int64", "input_ids"))
+        specs.append(InputSpec((batch, seq), "int64", "input_ids"))
         if "attention_mask" in params:
-            specs.append(InputSpec((1, seq), "int64", "attention_mask"))
+            specs.append(InputSpec((batch, seq), "int64", "attention_mask"))
     if "pixel_values" in params:
         size = getattr(vision, "image_size", 224)
         size = size if isinstance(size, int) else int(size[0]) if size else 224
         channels = int(getattr(vision, "num_channels", 3))
-        specs.append(InputSpec((1, channels, size, size), "float32", "pixel_values"))
+        specs.append(InputSpec((batch, channels, size, size), "float32", "pixel_values"))
     if "input_features" in params:
         mels = int(getattr(config, "num_mel_bins", 80))
         frames = 2 * int(getattr(config, "max_source_positions", 1500))
-        specs.append(InputSpec((1, mels, frames), "float32", "input_features"))
+        specs.append(InputSpec((batch, mels, frames), "float32", "input_features"))
     if "input_values" in params:
-        specs.append(InputSpec((1, 16000), "float32", "input_values"))
+        specs.append(InputSpec((batch, 16000), "float32", "input_values"))
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
-        specs.append(InputSpec((1, seq), "int64", "decoder_input_ids"))
+        specs.append(InputSpec((batch, seq), "int64", "decoder_input_ids"))
     if not specs:
         main = getattr(model, "main_input_name", "input_ids")
         raise SpecError(

@@ -12,6 +12,7 @@ import torchvision.models as tvm
 from fxviz.errors import ModelLoadError, ModelNotFoundError
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs
+from fxviz.loaders.meta import build_on
 from fxviz.specs import InputSpec, ModelSpec
 
 
@@ -29,8 +30,7 @@ def load_torchvision(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     builder = tvm.get_model_builder(name)
     kwargs = _builder_kwargs(builder, options)
     try:
-        with torch.device(device):
-            module = builder(**kwargs)
+        module, note = build_on(device, lambda: builder(**kwargs))
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"building torchvision {name}({_show(kwargs)}) failed: {exc}") from exc
     except (OSError, RuntimeError) as exc:
@@ -47,7 +47,10 @@ def load_torchvision(spec: ModelSpec, options: LoadOptions, device: str) -> Load
         call_kwargs: dict[str, Any] = {}
     else:
         args, call_kwargs = make_inputs(specs, device)
-    return LoadedModel(module, args, call_kwargs, name=name, source=spec.text, device=device)
+    notes = [note] if note else []
+    return LoadedModel(
+        module, args, call_kwargs, name=name, source=spec.text, device=device, notes=notes
+    )
 
 
 def _builder_kwargs(builder: Any, options: LoadOptions) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import torch
 from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs, move_inputs, positional_names
+from fxviz.loaders.meta import build_on
 from fxviz.specs import ModelSpec
 
 FACTORY_NAMES = ("model", "get_model", "build_model", "create_model")
@@ -126,14 +127,14 @@ def load_userfile(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedM
     choice = pick_model(module, spec.attr, spec.target)
     obj = getattr(module, choice.name)
     kwargs = dict(spec.kwargs) | dict(options.kwargs)
+    note = None
     if choice.kind == "instance":
         if kwargs:
             raise SpecError(f"{spec.target}:{choice.name} is an instance: it takes no arguments")
         model = obj.to(device)
     else:
         try:
-            with torch.device(device):
-                model = obj(**kwargs)
+            model, note = build_on(device, lambda: obj(**kwargs))
         except Exception as exc:
             shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise ModelLoadError(
@@ -147,7 +148,13 @@ def load_userfile(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedM
     model.eval()
     args, call_kwargs = _inputs(module, model, options, device, spec.target)
     return LoadedModel(
-        model, args, call_kwargs, name=type(model).__name__, source=spec.text, device=device
+        model,
+        args,
+        call_kwargs,
+        name=type(model).__name__,
+        source=spec.text,
+        device=device,
+        notes=[note] if note else [],
     )
 
 

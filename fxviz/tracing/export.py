@@ -69,7 +69,11 @@ class _DropAll(logging.Filter):
         return False
 
 
-_NOISY_LOGGERS = ("torch.fx.experimental.symbolic_shapes", "torch.export._trace")
+_NOISY_LOGGERS = (
+    "torch.fx.experimental.symbolic_shapes",
+    "torch.export._trace",
+    "torch._subclasses.fake_tensor",
+)
 
 
 def name_outputs(

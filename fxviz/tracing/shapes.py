@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fxviz.errors import ShapeError, first_line
 from fxviz.graph import Value
 from fxviz.humanize import format_shape
+from fxviz.loaders.meta import is_meta_failure
 
 VALUE = "fxviz_value"
 FLOPS = "fxviz_flops"
@@ -46,7 +47,7 @@ class ShapePropagation(fx.Interpreter):
         try:
             result = super().run_node(n)
         except Exception as exc:  # the model rejected its input: report the node and shapes
-            if self.device == "meta" and _missing_meta_kernel(exc):
+            if self.device == "meta" and is_meta_failure(exc):
                 result = self._run_on_cpu(n, exc)
             else:
                 raise ShapeError(self._describe_failure(n, exc)) from exc
@@ -137,14 +138,6 @@ def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
                 f"(--input {name}=1,3,224,224) or give it in example_inputs()"
             )
     return values
-
-
-def _missing_meta_kernel(exc: BaseException) -> bool:
-    """No meta kernel (NotImplementedError), a custom op without a fake impl, or .item()."""
-    text = str(exc)
-    return isinstance(exc, NotImplementedError) or any(
-        marker in text for marker in ("fake impl", "on meta tensors", "with Meta tensors")
-    )
 
 
 def _to_cpu(x: Any) -> Any:

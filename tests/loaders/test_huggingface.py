@@ -143,6 +143,12 @@ def test_input_overrides_by_name() -> None:
     )
 
 
+def test_companion_inputs_follow_the_given_ids() -> None:
+    loaded = fxviz.load("hf:t5", inputs=["input_ids=int64:3,7"], config=["num_layers=1"])
+    shapes = {k: tuple(v.shape) for k, v in loaded.kwargs.items()}
+    assert shapes == {"input_ids": (3, 7), "attention_mask": (3, 7), "decoder_input_ids": (3, 7)}
+
+
 def test_cpu_attention_mask_is_ones() -> None:
     loaded = fxviz.load(
         "hf:bert",
@@ -221,3 +227,29 @@ def test_corrupt_config_json(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "no_such_type"}))
     with pytest.raises(ModelLoadError, match="cannot read its config.json.*no_such_type"):
         fxviz.load(f"hf:{tmp_path}")
+
+
+def test_unreachable_hub_fails_fast_with_the_cache_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fxviz.loaders import huggingface
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface, "hub_reachable", lambda: False)
+    with pytest.raises(ModelNotFoundError, match=r"the hub \(huggingface.co\) cannot be reached"):
+        fxviz.load("hf:some-org/some-model")
+
+
+def test_hub_probe_is_one_short_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from fxviz.loaders import huggingface
+
+    calls: list[tuple[object, float]] = []
+
+    def refuse(address: object, timeout: float) -> None:
+        calls.append((address, timeout))
+        raise OSError("no route")
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example:8080")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert huggingface.hub_reachable() is False
+    assert calls == [(("mirror.example", 8080), huggingface.HUB_TIMEOUT_S)]
