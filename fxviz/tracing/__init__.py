@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fxviz.errors import TraceError
+from fxviz.errors import ShapeError, TraceError, first_line
 from fxviz.graph import Graph, Node, Totals
 from fxviz.specs import check_tracer
 from fxviz.tracing.annotate import build_graph, count_buffers, count_params, module_tree
@@ -55,7 +55,16 @@ def trace_module(
             failures.append(f"torch.fx: {exc.reason}")
         else:
             propagation = ShapePropagation(gm, device)
-            propagation.propagate(tuple(args), kwargs)
+            try:
+                propagation.propagate(tuple(args), kwargs)
+            except ShapeError as exc:
+                # Usually the input is wrong, and export will say the same; but an fx graph
+                # can also fail where eager code does not. Export decides which it is.
+                if tracer == "fx":
+                    raise
+                return _after_fx_shape_error(
+                    exc, model, args, kwargs, name, source, notes, leaf_types, device
+                )
             opaque = [
                 f"torch.fx could not trace inside {path} ({why}); drawn as one box"
                 for path, why in gm.meta[OPAQUE].items()
@@ -94,6 +103,29 @@ def trace_module(
     return _graph(
         model, tuple(nodes), name, source, "record", device, notes, failures, record_notes
     )
+
+
+def _after_fx_shape_error(
+    error: ShapeError,
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    name: str,
+    source: str,
+    notes: Sequence[str],
+    leaf_types: tuple[type[torch.nn.Module], ...],
+    device: str,
+) -> Graph:
+    try:
+        program = export_module(model, args, kwargs)
+    except TraceError:
+        raise error from None
+    gm = program.module()
+    propagation = ShapePropagation(gm, device)
+    propagation.propagate(tuple(args), kwargs)
+    nodes = name_outputs(lift_export_graph(gm, model, leaf_types), program)
+    failures = [f"torch.fx: its graph failed where eager code runs ({first_line(error)})"]
+    return _graph(model, nodes, name, source, "export", device, notes, failures, propagation.notes)
 
 
 def trace_program(

@@ -186,13 +186,26 @@ def constant_arguments(n: fx.Node) -> str:
         return ""
     args = n.args[1:] if n.op == "call_method" else n.args
     defaults = _defaults(n.target) if n.op == "call_function" else {}
-    shown = [_show(a) for a in args if not _has_node(a)]
+    shown = [_show(a) for a in args if not _has_node(a) and not _is_placement(a)]
     shown += [
         f"{k}={_show(v)}"
         for k, v in n.kwargs.items()
-        if not _has_node(v) and not k.startswith("_") and not _is_default(defaults, k, v)
+        if not _has_node(v)
+        and not k.startswith("_")
+        and k not in _PLACEMENT_KEYWORDS
+        and not _is_placement(v)
+        and not _is_default(defaults, k, v)
     ]
     return ", ".join(shown)
+
+
+# Where a tensor lives, not what the op computes; a device would also make meta and cpu
+# graphs of the same model differ.
+_PLACEMENT_KEYWORDS = frozenset({"device", "pin_memory", "layout", "memory_format", "non_blocking"})
+
+
+def _is_placement(value: Any) -> bool:
+    return isinstance(value, torch.device | torch.layout | torch.memory_format)
 
 
 def _defaults(target: Any) -> dict[str, Any]:

@@ -55,6 +55,12 @@ class ShapePropagation(fx.Interpreter):
         n.meta[FLOPS] = self._flops.get_total_flops() - before
         return result
 
+    def fetch_args_kwargs_from_env(self, n: fx.Node) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        # fx hands constant lists over as immutable_list; user code (torchvision's swin3d
+        # window helper) may mutate its arguments, as it can when called eagerly.
+        args, kwargs = super().fetch_args_kwargs_from_env(n)
+        return _mutable(args), _mutable(kwargs)
+
     def _run_on_cpu(self, n: fx.Node, exc: Exception) -> Any:
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         args, kwargs = tree_map(_to_cpu, (args, kwargs))
@@ -81,8 +87,9 @@ class ShapePropagation(fx.Interpreter):
             for v in i.meta.get(VALUE, ())
             if v.shape is not None
         )
-        what = f"{n.target} ({type(self.fetch_attr(str(n.target))).__name__})"
-        if n.op != "call_module":
+        if n.op == "call_module":
+            what = f"{n.target} ({type(self.fetch_attr(str(n.target))).__name__})"
+        else:
             what = str(n.target) if n.op == "call_method" else _callable_name(n.target)
         inputs = f" with input shapes {shapes}" if shapes else ""
         return (
@@ -138,6 +145,18 @@ def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
                 f"(--input {name}=1,3,224,224) or give it in example_inputs()"
             )
     return values
+
+
+def _mutable(value: Any) -> Any:
+    if isinstance(value, fx.immutable_collections.immutable_list):
+        return [_mutable(v) for v in value]
+    if isinstance(value, fx.immutable_collections.immutable_dict):
+        return {k: _mutable(v) for k, v in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_mutable(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _mutable(v) for k, v in value.items()}
+    return value
 
 
 def _to_cpu(x: Any) -> Any:

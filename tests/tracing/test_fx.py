@@ -257,3 +257,19 @@ def test_a_submodule_fx_cannot_follow_becomes_one_box(device: str) -> None:
         "torch.fx could not trace inside gate (symbolically traced variables"
     )
     assert g.notes[0].endswith("`if x.mean() > 0:`); drawn as one box")
+
+
+@torch.fx.wrap
+def _appends(sizes: list[int], extra: int) -> list[int]:
+    sizes.append(extra)  # mutates its argument, as torchvision's swin3d window helper does
+    return sizes
+
+
+class MutatesArgs(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(_appends([x.shape[0]], -1))
+
+
+def test_wrapped_functions_may_mutate_constant_list_arguments() -> None:
+    g = trace_module(MutatesArgs(), (torch.zeros(2, 3, 4, device="meta"),))
+    assert g.tracer == "fx" and g.outputs[0].outputs[0].shape == (2, 12)
