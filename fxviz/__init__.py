@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from fxviz.api import load, trace
+from fxviz.diff import Change, GraphDiff, diff
 from fxviz.errors import (
     DeviceError,
     FxvizError,
@@ -25,9 +26,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "Change",
     "DeviceError",
     "FxvizError",
     "Graph",
+    "GraphDiff",
     "ModelLoadError",
     "ModelNotFoundError",
     "Module",
@@ -43,6 +46,7 @@ __all__ = [
     "TraceError",
     "Value",
     "__version__",
+    "diff",
     "load",
     "trace",
 ]

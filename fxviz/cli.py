@@ -172,6 +172,91 @@ def draw_command(
             )
 
 
+@app.command("diff")
+def diff_command(
+    model_a: Annotated[
+        str, typer.Argument(help="A model spec or a saved graph.json.", show_default=False)
+    ],
+    model_b: Annotated[
+        str, typer.Argument(help="The model to compare it with.", show_default=False)
+    ],
+    output: Outputs = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="Input shape for both sides (see draw)."),
+    ] = None,
+    inputs_b: Annotated[
+        list[str] | None, typer.Option("--input-b", help="Input shape for B only, if it differs.")
+    ] = None,
+    kwargs: Annotated[
+        list[str] | None, typer.Option("--kwarg", help="Constructor key=value.")
+    ] = None,
+    config: Annotated[
+        list[str] | None, typer.Option(help="Hugging Face config key=value for both sides.")
+    ] = None,
+    config_b: Annotated[
+        list[str] | None, typer.Option("--config-b", help="Config key=value for B only.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="meta (default), cpu or cuda.")] = None,
+    tracer: Annotated[str, typer.Option(help="auto | fx | export | record.")] = "auto",
+    renderer: RendererOpt = "auto",
+    rankdir: RankdirOpt = "TB",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Compare two models or saved graphs. Exit 0 if identical, 1 if they differ, 2 on error."""
+    with _errors(debug):
+        from fxviz.diff import diff, format_report
+        from fxviz.exporters import check_outputs, save_diff
+
+        dot_options = _dot_options(rankdir)
+        renderer_choice = _renderer(renderer)
+        check_tracer(tracer)
+        paths = list(output or [])
+        check_outputs(paths)
+        sides = []
+        for spec, side_inputs, side_config in (
+            (model_a, inputs, config),
+            (
+                model_b,
+                inputs_b if inputs_b is not None else inputs,
+                [*(config or []), *(config_b or [])],
+            ),
+        ):
+            with _progress(f"tracing {spec}", quiet):
+                sides.append(_graph_for(spec, side_inputs, kwargs, side_config, device, tracer))
+        a, b = sides
+        result = diff(a, b)
+        if paths:
+            save_diff(a, b, result, paths, dot_options, renderer_choice)
+        if not quiet:
+            typer.echo(format_report(result), nl=False)
+            if paths:
+                typer.echo(f"-> {', '.join(str(p) for p in paths)}", err=True)
+    raise typer.Exit(0 if result.identical else 1)
+
+
+def _graph_for(
+    spec: str,
+    inputs: list[str] | None,
+    kwargs: list[str] | None,
+    config: list[str] | None,
+    device: str | None,
+    tracer: str,
+) -> Any:
+    """A saved graph (.json, read without torch) or a model traced now."""
+    if spec.endswith(".json"):
+        from fxviz.graph import Graph
+
+        return Graph.load(spec)
+    from fxviz import api
+
+    loaded = api.load(
+        spec, inputs=inputs or (), model_kwargs=kwargs or (), device=device, config=config or ()
+    )
+    return api.trace(loaded, tracer=tracer)
+
+
 @app.command("render")
 def render_command(
     graph_file: Annotated[

@@ -207,6 +207,11 @@ class Graph:
         return to_dot(self, DotOptions(**options))
 
 
+def natural_key(path: str) -> list[tuple[int, int | str]]:
+    """Sort key for module paths: layer1.2 before layer1.10, numeric parts as numbers."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in path.split(".")]
+
+
 def _check_edges(graph: Graph) -> None:
     seen: set[str] = set()
     for node in graph.nodes:

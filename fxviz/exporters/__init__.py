@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fxviz.diff import GraphDiff
 from fxviz.errors import OutputError
 from fxviz.exporters.dot import DotOptions, to_dot
 from fxviz.exporters.render import IMAGE_FORMATS, Renderer, render
@@ -56,7 +57,9 @@ def export(
     graph: Graph, fmt: str, dot_options: DotOptions | None = None, renderer: Renderer = "auto"
 ) -> bytes:
     """The bytes of `graph` in `fmt` (svg, png, pdf, dot, json)."""
-    return _encode(graph, "" if fmt == "json" else to_dot(graph, dot_options), fmt, renderer)
+    if fmt == "json":
+        return graph.to_json().encode()
+    return _from_dot(to_dot(graph, dot_options), fmt, renderer)
 
 
 def save(
@@ -66,17 +69,41 @@ def save(
     renderer: Renderer = "auto",
 ) -> None:
     """Write `graph` to every path (format from the suffix): all or nothing."""
+    _write_all(paths, graph.to_json, lambda: to_dot(graph, dot_options), renderer)
+
+
+def save_diff(
+    a: Graph,
+    b: Graph,
+    result: GraphDiff,
+    paths: Sequence[Path],
+    dot_options: DotOptions | None = None,
+    renderer: Renderer = "auto",
+) -> None:
+    """Write a diff: .json is the diff itself, pictures and .dot show both graphs merged."""
+    from fxviz.exporters.diffdot import diff_to_dot
+
+    _write_all(paths, result.to_json, lambda: diff_to_dot(a, b, result, dot_options), renderer)
+
+
+def _write_all(
+    paths: Sequence[Path],
+    json_text: Callable[[], str],
+    dot_source: Callable[[], str],
+    renderer: Renderer,
+) -> None:
     check_outputs(paths)
     formats = {path: output_format(path) for path in paths}
-    source = to_dot(graph, dot_options) if set(formats.values()) - {"json"} else ""
-    contents = {path: _encode(graph, source, fmt, renderer) for path, fmt in formats.items()}
+    source = dot_source() if set(formats.values()) - {"json"} else ""
+    contents = {
+        path: json_text().encode() if fmt == "json" else _from_dot(source, fmt, renderer)
+        for path, fmt in formats.items()
+    }
     for path, data in contents.items():
         write_atomic(path, data)
 
 
-def _encode(graph: Graph, source: str, fmt: str, renderer: Renderer) -> bytes:
-    if fmt == "json":
-        return graph.to_json().encode()
+def _from_dot(source: str, fmt: str, renderer: Renderer) -> bytes:
     if fmt == "dot":
         return source.encode()
     if fmt in IMAGE_FORMATS:

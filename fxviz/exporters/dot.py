@@ -13,7 +13,7 @@ from typing import Literal, cast
 
 import graphviz
 
-from fxviz.graph import Graph, Node, Value
+from fxviz.graph import Graph, Node, Value, natural_key
 from fxviz.humanize import format_count, format_shape
 
 FONT = "Helvetica,Arial,sans-serif"
@@ -36,8 +36,25 @@ class DotOptions:
     clusters: bool = True
 
 
-def to_dot(graph: Graph, options: DotOptions | None = None) -> str:
+# Diff statuses (fxviz.diff change kinds), drawn over the node's usual colour.
+STATUS_COLORS = {
+    "added": "#b7e4b0",
+    "removed": "#f4b6b6",
+    "renamed": "#c9d7f8",
+    "changed": "#fbd38d",
+    "rewired": "#e2c6f2",
+}
+
+
+def to_dot(
+    graph: Graph,
+    options: DotOptions | None = None,
+    status: dict[str, str] | None = None,
+    legend: bool = False,
+) -> str:
+    """DOT for `graph`; `status` colours nodes by diff change kind, `legend` explains colours."""
     options = options or DotOptions()
+    status = status or {}
     dot = graphviz.Digraph(name=graphviz.escape(graph.name))
     dot.attr(
         rankdir=options.rankdir,
@@ -56,7 +73,14 @@ def to_dot(graph: Graph, options: DotOptions | None = None) -> str:
     for node in graph.nodes:
         scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
         by_scope[scope].append(node)
-    _emit_scope(dot, graph, "", by_scope, _children(by_scope))
+    _emit_scope(dot, graph, "", by_scope, _children(by_scope), status)
+    if legend:
+        with dot.subgraph(name="cluster_legend") as key:
+            key.attr(
+                label="changes", fontname=FONT, fontsize="10", style="rounded", color="#999999"
+            )
+            for kind, color in STATUS_COLORS.items():
+                key.node(f"legend_{kind}", label=kind, fillcolor=color, fontsize="9")
     for node in graph.nodes:
         for source in node.inputs:
             dot.edge(graphviz.escape(source), graphviz.escape(node.id))
@@ -70,7 +94,7 @@ def _children(by_scope: dict[str, list[Node]]) -> dict[str, list[str]]:
         parts = scope.split(".") if scope else []
         scopes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
     children: dict[str, list[str]] = defaultdict(list)
-    for scope in sorted(scopes, key=_natural_key):
+    for scope in sorted(scopes, key=natural_key):
         children[scope.rpartition(".")[0]].append(scope)
     return children
 
@@ -81,11 +105,15 @@ def _emit_scope(
     scope: str,
     by_scope: dict[str, list[Node]],
     children: dict[str, list[str]],
+    status: dict[str, str],
 ) -> None:
     for node in by_scope.get(scope, ()):
-        dot.node(
-            graphviz.escape(node.id), label=_node_label(graph, node), **_node_style(graph, node)
-        )
+        style = _node_style(graph, node)
+        if node.id in status:
+            style.update(fillcolor=STATUS_COLORS[status[node.id]], penwidth="2")
+            if status[node.id] == "removed":
+                style.update(style="rounded,filled,dashed")
+        dot.node(graphviz.escape(node.id), label=_node_label(graph, node), **style)
     for child in children.get(scope, ()):
         with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
             module = graph.module(child)
@@ -98,7 +126,7 @@ def _emit_scope(
                 style="rounded",
                 color="#9aaabb",
             )
-            _emit_scope(sub, graph, child, by_scope, children)
+            _emit_scope(sub, graph, child, by_scope, children, status)
 
 
 def _node_label(graph: Graph, node: Node) -> str:
@@ -183,8 +211,3 @@ def _label(lines: list[str]) -> str:
     joined = "\\n".join(graphviz.escape(line) for line in lines if line)
     # Keep the NoHtml str subclass: a label such as "<b>" must stay text, never HTML.
     return cast(str, graphviz.nohtml(joined))
-
-
-def _natural_key(path: str) -> list[tuple[int, int | str]]:
-    """layer1.2 before layer1.10: numeric parts compare as numbers."""
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in path.split(".")]
