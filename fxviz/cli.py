@@ -61,6 +61,31 @@ RendererOpt = Annotated[
     ),
 ]
 RankdirOpt = Annotated[str, typer.Option(help="Layout direction: TB (top to bottom) or LR.")]
+InputsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="Input shape, repeat per forward argument: 1,3,224,224 | int64:1,16 | "
+        "input_ids=int64:1,16.",
+    ),
+]
+KwargsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--kwarg", help="Constructor argument key=value (file models, torchvision)."),
+]
+ConfigOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Hugging Face config override key=value, e.g. num_hidden_layers=2."),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(help="Where shapes are computed: meta (default, no memory), cpu, cuda."),
+]
+TracerOpt = Annotated[
+    str,
+    typer.Option(help="auto (fx, then torch.export, then a recorded run) | fx | export | record."),
+]
 
 
 def _version(value: bool) -> None:
@@ -99,36 +124,14 @@ def draw_command(
         str | None,
         typer.Option("--format", "-f", help="Format when no -o is given: svg png pdf dot json."),
     ] = None,
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="Input shape, repeat per forward argument: 1,3,224,224 | int64:1,16 | "
-            "input_ids=int64:1,16.",
-        ),
-    ] = None,
-    kwargs: Annotated[
-        list[str] | None,
-        typer.Option("--kwarg", help="Constructor argument key=value (file models, torchvision)."),
-    ] = None,
-    device: Annotated[
-        str | None,
-        typer.Option(help="Where shapes are computed: meta (default, no memory), cpu, cuda."),
-    ] = None,
+    inputs: InputsOpt = None,
+    kwargs: KwargsOpt = None,
+    device: DeviceOpt = None,
     weights: Annotated[
         str | None, typer.Option(help="Load published weights (torchvision: DEFAULT or a name).")
     ] = None,
-    config: Annotated[
-        list[str] | None,
-        typer.Option(help="Hugging Face config override key=value, e.g. num_hidden_layers=2."),
-    ] = None,
-    tracer: Annotated[
-        str,
-        typer.Option(
-            help="auto (fx, then torch.export, then a recorded run) | fx | export | record."
-        ),
-    ] = "auto",
+    config: ConfigOpt = None,
+    tracer: TracerOpt = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
     quiet: Quiet = False,
@@ -181,24 +184,17 @@ def diff_command(
         str, typer.Argument(help="The model to compare it with.", show_default=False)
     ],
     output: Outputs = None,
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option("--input", "-i", help="Input shape for both sides (see draw)."),
-    ] = None,
+    inputs: InputsOpt = None,
     inputs_b: Annotated[
         list[str] | None, typer.Option("--input-b", help="Input shape for B only, if it differs.")
     ] = None,
-    kwargs: Annotated[
-        list[str] | None, typer.Option("--kwarg", help="Constructor key=value.")
-    ] = None,
-    config: Annotated[
-        list[str] | None, typer.Option(help="Hugging Face config key=value for both sides.")
-    ] = None,
+    kwargs: KwargsOpt = None,
+    config: ConfigOpt = None,
     config_b: Annotated[
         list[str] | None, typer.Option("--config-b", help="Config key=value for B only.")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="meta (default), cpu or cuda.")] = None,
-    tracer: Annotated[str, typer.Option(help="auto | fx | export | record.")] = "auto",
+    device: DeviceOpt = None,
+    tracer: TracerOpt = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
     quiet: Quiet = False,

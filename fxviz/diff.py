@@ -138,8 +138,8 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
             m = mods_b[path]
             changes.append(Change("added", "", path, m.class_name, (), m.params.total))
 
-    gone = {p for p in mods_a if any(_within(p, top) for top in only_a if top not in renamed)}
-    new = {p for p in mods_b if any(_within(p, top) for top in only_b if top not in moved_to)}
+    gone = {p for p in mods_a if any(within(p, top) for top in only_a if top not in renamed)}
+    new = {p for p in mods_b if any(within(p, top) for top in only_b if top not in moved_to)}
     changes += _rewired(a, b, renamed, gone, new)
     # In model order: B's module order, A's for what exists only in A.
     rank_a = {p: i for i, p in enumerate(mods_a)}
@@ -157,14 +157,15 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
     )
 
 
-def _within(path: str, top: str) -> bool:
+def within(path: str, top: str) -> bool:
+    """`path` is `top` or inside it (`layer1.2.conv1` is within `layer1.2`)."""
     return path == top or path.startswith(top + ".")
 
 
 def _tops(paths: list[str]) -> list[str]:
     """Only the top-most of a set of paths: `layer1.2`, not also `layer1.2.conv1`."""
     chosen = set(paths)
-    return [p for p in paths if not any(_within(p, q) and p != q for q in chosen)]
+    return [p for p in paths if not any(within(p, q) and p != q for q in chosen)]
 
 
 def _children(path: str, modules: dict[str, Module]) -> list[str]:
@@ -258,7 +259,7 @@ def _rewired(
 ) -> list[Change]:
     src_a, src_b = _sources(a), _sources(b)
     moved = {
-        old: renamed[top] + old[len(top) :] for top in renamed for old in src_a if _within(old, top)
+        old: renamed[top] + old[len(top) :] for top in renamed for old in src_a if within(old, top)
     }
     changes = []
     for path_a, before in src_a.items():

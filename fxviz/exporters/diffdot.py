@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fxviz.diff import GraphDiff
+from fxviz.diff import GraphDiff, within
 from fxviz.exporters.dot import DotOptions, to_dot
 from fxviz.graph import Graph, Node
 
@@ -13,7 +13,7 @@ def diff_to_dot(a: Graph, b: Graph, d: GraphDiff, options: DotOptions | None = N
     status: dict[str, str] = {}
     for node in b.nodes:
         for change in d.changes:
-            if change.path_b and _within(
+            if change.path_b and within(
                 node.target if node.kind == "module" else node.scope, change.path_b
             ):
                 status[node.id] = change.kind
@@ -22,7 +22,7 @@ def diff_to_dot(a: Graph, b: Graph, d: GraphDiff, options: DotOptions | None = N
     gone = [c.path_a for c in d.changes if c.kind == "removed"]
     for node in a.nodes:
         where = node.target if node.kind == "module" else node.scope
-        if any(_within(where, path) for path in gone) and where:
+        if any(within(where, path) for path in gone) and where:
             node_id = f"removed:{node.id}"
             inputs = tuple(i if i in ids_b else f"removed:{i}" for i in node.inputs)
             removed.append(replace(node, id=node_id, inputs=inputs))
@@ -33,10 +33,6 @@ def diff_to_dot(a: Graph, b: Graph, d: GraphDiff, options: DotOptions | None = N
         b,
         name=f"{d.a} -> {d.b}",
         nodes=(*b.nodes[:-1], *removed, b.nodes[-1]) if b.nodes else tuple(removed),
-        modules=(*b.modules, *(m for m in a.modules if any(_within(m.path, p) for p in gone))),
+        modules=(*b.modules, *(m for m in a.modules if any(within(m.path, p) for p in gone))),
     )
     return to_dot(merged, options, status=status, legend=True)
-
-
-def _within(path: str, top: str) -> bool:
-    return path == top or path.startswith(top + ".")

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from fxviz.errors import ShapeError, TraceError, first_line
-from fxviz.graph import Graph, Node, Totals
+from fxviz.graph import Graph, Node
 from fxviz.specs import check_tracer
-from fxviz.tracing.annotate import build_graph, count_buffers, count_params, module_tree
+from fxviz.tracing.annotate import assemble_graph, build_graph
 from fxviz.tracing.export import (
     export_module,
     lift_export_graph,
@@ -25,7 +25,7 @@ from fxviz.tracing.export import (
 )
 from fxviz.tracing.fx import OPAQUE, symbolic_trace
 from fxviz.tracing.record import record_module
-from fxviz.tracing.shapes import ShapePropagation
+from fxviz.tracing.shapes import ShapePropagation, device_of
 
 
 def trace_module(
@@ -42,7 +42,7 @@ def trace_module(
     """Trace `model` and propagate shapes on the device its inputs live on."""
     check_tracer(tracer)
     kwargs = kwargs or {}
-    device = _device_of(model, args, kwargs)
+    device = device_of(model, args, kwargs)
     name = name or type(model).__name__
     source = source or type(model).__name__
     failures: list[str] = []
@@ -140,7 +140,7 @@ def trace_program(
 ) -> Graph:
     """Draw a saved torch.export program: no source, so no other tracer applies."""
     assert isinstance(gm, torch.fx.GraphModule)
-    device = _device_of(gm, args, kwargs)
+    device = device_of(gm, args, kwargs)
     propagation = ShapePropagation(gm, device)
     propagation.propagate(tuple(args), kwargs)
     nodes = name_outputs(lift_export_graph(gm, gm), program)
@@ -161,27 +161,9 @@ def _graph(
 ) -> Graph:
     why = [f"{f.split(':', 1)[0]} could not trace it ({f.split(': ', 1)[1]})" for f in failures]
     drawn = [f"{'; '.join(why)}; drawn with {_TRACER_NAMES[tracer]}"] if why else []
-    return Graph(
-        name=name,
-        source=source,
-        tracer=tracer,
-        device=device,
-        nodes=nodes,
-        modules=module_tree(model),
-        totals=Totals(
-            params=count_params(model.parameters()),
-            buffers=count_buffers(model),
-            flops=sum(n.flops for n in nodes),
-        ),
-        notes=(*notes, *drawn, *tracer_notes),
+    return assemble_graph(
+        model, nodes, name, source, tracer, device, (*notes, *drawn, *tracer_notes)
     )
 
 
 _TRACER_NAMES = {"export": "torch.export", "record": "a recorded run"}
-
-
-def _device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
-    for value in (*args, *kwargs.values(), *model.parameters()):
-        if isinstance(value, torch.Tensor):
-            return value.device.type
-    return "cpu"

@@ -35,6 +35,19 @@ def build_graph(
     notes: tuple[str, ...] = (),
 ) -> Graph:
     nodes = tuple(_node(gm, n) for n in gm.graph.nodes)
+    return assemble_graph(model, nodes, name, source, tracer, device, notes)
+
+
+def assemble_graph(
+    model: torch.nn.Module,
+    nodes: tuple[Node, ...],
+    name: str,
+    source: str,
+    tracer: str,
+    device: str,
+    notes: tuple[str, ...] = (),
+) -> Graph:
+    """The Graph for any tracer's nodes: module tree and totals come from the model."""
     return Graph(
         name=name,
         source=source,
@@ -130,7 +143,7 @@ def _node(gm: fx.GraphModule, n: fx.Node) -> Node:
         buffers = count_buffers(sub)
         module_class = type(sub).__name__
     elif n.op == "get_attr":
-        attr = _fetch_attr(gm, str(n.target))
+        attr = fetch_attr(gm, str(n.target))
         if isinstance(attr, torch.nn.Parameter):
             params = count_params([attr])
         elif isinstance(attr, torch.Tensor):
@@ -242,7 +255,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _fetch_attr(gm: fx.GraphModule, target: str) -> Any:
+def fetch_attr(gm: torch.nn.Module, target: str) -> Any:
     obj: Any = gm
     for part in target.split("."):
         obj = getattr(obj, part)

@@ -23,7 +23,7 @@ from torch import fx
 
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value
-from fxviz.tracing.annotate import constant_arguments, count_buffers, count_params
+from fxviz.tracing.annotate import constant_arguments, count_buffers, count_params, fetch_attr
 from fxviz.tracing.fx import failing_line, is_outside_torch, relative_file
 from fxviz.tracing.shapes import FLOPS, VALUE
 
@@ -247,7 +247,7 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule) -> Node
     params, buffers = ParamCount(), 0
     target = str(n.target)
     if n.op == "get_attr":
-        attr = _fetch(gm, target)
+        attr = fetch_attr(gm, target)
         if isinstance(attr, torch.nn.Parameter):
             params = count_params([attr])
         elif isinstance(attr, torch.Tensor):
@@ -288,13 +288,6 @@ def _prefixed(value: Value, prefix: str) -> Value:
     return Value(
         value.kind, prefix + value.path, value.shape, value.dtype, value.device, value.text
     )
-
-
-def _fetch(gm: fx.GraphModule, target: str) -> Any:
-    obj: Any = gm
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 class _Names:

@@ -27,7 +27,7 @@ from fxviz.graph import Node
 from fxviz.tracing.annotate import count_buffers, count_params
 from fxviz.tracing.export import is_leaf_class
 from fxviz.tracing.fx import failing_line, user_source
-from fxviz.tracing.shapes import counted_attention, summarize
+from fxviz.tracing.shapes import counted_attention, device_of, summarize
 
 RECORD_NOTE = "recorded from one run: another input could take another path through the model"
 
@@ -196,7 +196,7 @@ def record_module(
 ) -> tuple[tuple[Node, ...], str, list[str]]:
     """(nodes, device the run used, notes). A meta model runs on a CPU copy if it must."""
     notes = [RECORD_NOTE]
-    device = _device(model, args, kwargs)
+    device = device_of(model, args, kwargs)
     try:
         return _record(model, args, kwargs, leaf_types, device), device, notes
     except TraceError:
@@ -256,12 +256,6 @@ def _named_inputs(
         elif isinstance(value, torch.Tensor):
             flat.append((name, value))
     return flat
-
-
-def _device(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
-    """meta if anything is on meta (then the run needs a CPU copy), else the first device."""
-    devices = [t.device.type for t in (*model.parameters(), *_tensors((args, kwargs)))]
-    return "meta" if "meta" in devices else devices[0] if devices else "cpu"
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -116,6 +116,14 @@ def counted_attention(device: str) -> Iterator[None]:
             yield
     finally:
         torch.backends.mha.set_fastpath_enabled(enabled)
+
+
+def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """Where a model runs: meta if anything is on meta, else the first tensor's device."""
+    tensors: list[torch.Tensor] = [*model.parameters()]
+    tree_map(lambda x: tensors.append(x) if isinstance(x, torch.Tensor) else None, (args, kwargs))
+    devices = [t.device.type for t in tensors]
+    return "meta" if "meta" in devices else devices[0] if devices else "cpu"
 
 
 def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
