@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperGroup
 
-from fxviz.errors import FxvizError, SpecError
+from fxviz.errors import FxvizError, OutputError, SpecError
 from fxviz.humanize import format_count
 from fxviz.specs import check_tracer
 
@@ -251,6 +251,74 @@ def _graph_for(
         spec, inputs=inputs or (), model_kwargs=kwargs or (), device=device, config=config or ()
     )
     return api.trace(loaded, tracer=tracer)
+
+
+@app.command("gallery")
+def gallery_command(
+    manifest: Annotated[
+        Path,
+        typer.Argument(help="A models.toml with one [[model]] per diagram.", show_default=False),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write (default: the manifest's folder).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 listing stale or missing files.")
+    ] = False,
+    jobs: Annotated[int, typer.Option(help="Entries drawn in parallel processes.")] = 1,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Draw every model of a manifest and write an index (README.md, index.html)."""
+    with _errors(debug):
+        from fxviz.exporters import write_atomic
+        from fxviz.gallery import all_files, draw_all, read_manifest, stale_files
+
+        entries = read_manifest(manifest)
+        folder = out or manifest.parent
+        if not check and not folder.is_dir():
+            raise OutputError(f"--out {str(folder)!r} does not exist; create it first")
+        with _progress_bar(len(entries), quiet) as advance:
+            drawn = draw_all(entries, jobs=max(1, jobs), on_done=advance)
+        failed = [d for d in drawn if d.error]
+        files = all_files(drawn)
+        if check:
+            stale = stale_files(folder, files)
+            for name in stale:
+                typer.echo(f"stale: {folder / name}", err=True)
+            problems = len(stale) + len(failed)
+        else:
+            for name, data in files.items():
+                write_atomic(folder / name, data)
+            problems = len(failed)
+        for d in failed:
+            typer.echo(f"failed: {d.entry.name} ({d.entry.spec}): {d.error}", err=True)
+        if not quiet:
+            verb = "checked" if check else "drew"
+            typer.echo(
+                f"gallery: {verb} {len(drawn) - len(failed)}/{len(drawn)} entries"
+                + (f", {len(stale)} stale" if check else f" into {folder}"),
+                err=True,
+            )
+    raise typer.Exit(1 if problems else 0)
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, quiet: bool) -> Iterator[Any]:
+    """A progress bar on a terminal; one plain line per entry in pipes and CI."""
+    if quiet:
+        yield lambda drawn: None
+        return
+    if not sys.stderr.isatty():
+        yield lambda drawn: typer.echo(
+            f"{'failed' if drawn.error else 'drawn'}: {drawn.entry.name}", err=True
+        )
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("drawing", total=total)
+        yield lambda drawn: progress.update(task, advance=1, description=drawn.entry.name)
 
 
 @app.command("render")

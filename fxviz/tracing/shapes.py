@@ -100,22 +100,27 @@ class ShapePropagation(fx.Interpreter):
 
 @contextlib.contextmanager
 def counted_attention(device: str) -> Iterator[None]:
-    """Run attention through kernels `FlopCounterMode` can count, as meta always does.
+    """Run attention and RNNs through kernels `FlopCounterMode` can count, as meta always does.
 
-    nn.MultiheadAttention's fused fast path, and SDPA's CPU flash kernel, have no FLOP
-    formula: attention would count as zero on cpu. The plain paths give the same shapes."""
+    nn.MultiheadAttention's fused fast path, SDPA's CPU flash kernel and oneDNN's fused CPU
+    LSTM/GRU have no FLOP formula: they would count as zero on cpu. The plain paths give the
+    same shapes, and the same FLOPs on every device."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    enabled = torch.backends.mha.get_fastpath_enabled()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    mkldnn = torch.backends.mkldnn.enabled
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         if device == "cpu":
+            # The property, not mkldnn.flags(): flags() also sets TF32 and warns about it.
+            torch.backends.mkldnn.enabled = False
             with sdpa_kernel([SDPBackend.MATH]):
                 yield
         else:
             yield
     finally:
-        torch.backends.mha.set_fastpath_enabled(enabled)
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        torch.backends.mkldnn.enabled = mkldnn
 
 
 def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:

@@ -273,3 +273,21 @@ class MutatesArgs(nn.Module):
 def test_wrapped_functions_may_mutate_constant_list_arguments() -> None:
     g = trace_module(MutatesArgs(), (torch.zeros(2, 3, 4, device="meta"),))
     assert g.tracer == "fx" and g.outputs[0].outputs[0].shape == (2, 12)
+
+
+def test_rnn_flops_are_counted_the_same_on_cpu_and_meta() -> None:
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(32, 64, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lstm(x)[0]
+
+    on_cpu = trace_module(Tagger().eval(), (torch.randn(1, 12, 32),))
+    with torch.device("meta"):
+        on_meta = trace_module(Tagger().eval(), (torch.empty(1, 12, 32),))
+    gates = 4 * 64
+    per_step = 2 * (32 * gates + 64 * gates)
+    assert on_cpu.totals.flops == on_meta.totals.flops == 12 * per_step
+    assert torch.backends.mkldnn.enabled  # restored afterwards

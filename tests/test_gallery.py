@@ -1,0 +1,178 @@
+"""`fxviz gallery`: manifests, reproducible output, --check, failures that do not stop the rest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fxviz.cli import app
+from fxviz.errors import SpecError
+from fxviz.gallery import read_manifest
+
+REPO = Path(__file__).parent.parent
+runner = CliRunner()
+
+MANIFEST = f"""
+[defaults]
+renderer = "embedded"
+
+[[model]]
+name = "tiny"
+spec = "{REPO}/examples/tiny.py:TinyNet"
+title = "Tiny | net"
+
+[[model]]
+name = "lenet"
+spec = "{REPO}/examples/lenet.py:LeNet"
+formats = ["svg", "json", "dot"]
+"""
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "models.toml"
+    path.write_text(MANIFEST)
+    return path
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.suffix != ".toml"
+    }
+
+
+def test_draws_every_entry_and_an_index(manifest: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["gallery", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert sorted(_hashes(tmp_path)) == [
+        "README.md",
+        "index.html",
+        "lenet.dot",
+        "lenet.json",
+        "lenet.svg",
+        "tiny.json",
+        "tiny.svg",
+    ]
+    readme = (tmp_path / "README.md").read_text()
+    assert "| [tiny](tiny.svg) | Tiny \\| net | 67 | 112 | fx |" in readme
+    assert '<img src="lenet.svg"' in (tmp_path / "index.html").read_text()
+    assert "drawn: tiny" in result.stderr and "gallery: drew 2/2 entries" in result.stderr
+
+
+def test_two_runs_are_byte_identical(manifest: Path, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["gallery", str(manifest)]).exit_code == 0
+    first = _hashes(tmp_path)
+    assert runner.invoke(app, ["gallery", str(manifest), "--jobs", "2"]).exit_code == 0
+    assert _hashes(tmp_path) == first
+
+
+def test_check_passes_then_names_what_is_stale(manifest: Path, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["gallery", str(manifest)]).exit_code == 0
+    clean = runner.invoke(app, ["gallery", str(manifest), "--check"])
+    assert clean.exit_code == 0, clean.output
+    manifest.write_text(
+        MANIFEST.replace(
+            'formats = ["svg", "json", "dot"]', 'formats = ["svg", "json", "dot"]\nrankdir = "LR"'
+        )
+    )
+    before = _hashes(tmp_path)
+    stale = runner.invoke(app, ["gallery", str(manifest), "--check"])
+    assert stale.exit_code == 1
+    assert (
+        f"stale: {tmp_path / 'lenet.svg'}" in stale.stderr
+        and f"stale: {tmp_path / 'lenet.dot'}" in stale.stderr
+    )
+    assert "tiny.svg" not in stale.stderr
+    assert _hashes(tmp_path) == before  # --check writes nothing
+
+
+def test_missing_files_are_stale(manifest: Path, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["gallery", str(manifest)]).exit_code == 0
+    os.remove(tmp_path / "tiny.json")
+    result = runner.invoke(app, ["gallery", str(manifest), "--check"])
+    assert result.exit_code == 1 and "tiny.json (missing)" in result.stderr
+
+
+def test_a_broken_entry_does_not_stop_the_rest(manifest: Path, tmp_path: Path) -> None:
+    manifest.write_text(MANIFEST + '\n[[model]]\nname = "broken"\nspec = "resnet81"\n')
+    result = runner.invoke(app, ["gallery", str(manifest)])
+    assert result.exit_code == 1
+    assert (
+        "failed: broken (resnet81): no torchvision model named 'resnet81'; did you mean resnet18"
+        in result.stderr
+    )
+    assert (tmp_path / "tiny.svg").exists() and (tmp_path / "lenet.svg").exists()
+    assert "| broken | `resnet81` | — | — | failed |" in (tmp_path / "README.md").read_text()
+    assert "gallery: drew 2/3 entries" in result.stderr
+
+
+def test_specs_are_relative_to_the_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "models.toml").write_text(
+        '[[model]]\nname = "t"\nspec = "../tiny.py:TinyNet"\nrenderer = "embedded"\n'
+    )
+    (tmp_path / "tiny.py").write_text((REPO / "examples" / "tiny.py").read_text())
+    monkeypatch.chdir(REPO)
+    result = runner.invoke(app, ["gallery", str(tmp_path / "nets" / "models.toml")])
+    assert result.exit_code == 0, result.output
+    assert '"source": "../tiny.py:TinyNet"' in (tmp_path / "nets" / "t.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[model]]\nname = "a"\n', r"\[\[model\]\] #1 \(a\): missing key 'spec'"),
+        ('[[model]]\nspec = "resnet18"\n', r"\[\[model\]\] #1: missing key 'name'"),
+        (
+            '[[model]]\nname = "a"\nspec = "resnet18"\ninptus = ["1,3"]\n',
+            r"#1 \(a\): unknown key 'inptus'",
+        ),
+        (
+            '[[model]]\nname = "a"\nspec = "resnet18"\ninputs = "1,3"\n',
+            r"#1 \(a\): key 'inputs' must be a list, not str",
+        ),
+        (
+            '[[model]]\nname = "a"\nspec = "r"\n[[model]]\nname = "a"\nspec = "r"\n',
+            r"#2 \(a\): name 'a' is used twice",
+        ),
+        ('[[model]]\nname = "../a"\nspec = "r"\n', "must be a plain file name"),
+        (
+            '[[model]]\nname = "a"\nspec = "r"\nformats = ["gif"]\n',
+            "key 'formats': unknown format 'gif'",
+        ),
+        (
+            '[defaults]\nname = "x"\n[[model]]\nname = "a"\nspec = "r"\n',
+            r"\[defaults\]: unknown key 'name'",
+        ),
+        ("[models]\n", "unknown table 'models'"),
+        ("", r"no \[\[model\]\] entries"),
+        ("[[model]\n", "not valid TOML"),
+    ],
+)
+def test_manifest_errors_name_the_entry_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message):
+        read_manifest(path)
+
+
+def test_manifest_error_through_the_cli(tmp_path: Path) -> None:
+    (tmp_path / "m.toml").write_text('[[model]]\nname = "a"\n')
+    result = runner.invoke(app, ["gallery", str(tmp_path / "m.toml")])
+    assert result.exit_code == 2 and "missing key 'spec'" in result.stderr
+
+
+def test_this_repositorys_gallery_is_current() -> None:
+    """The committed gallery/ matches the code (the same check .ci/run makes)."""
+    result = runner.invoke(
+        app, ["gallery", str(REPO / "gallery" / "models.toml"), "--check", "--jobs", "2"]
+    )
+    assert result.exit_code == 0, result.stderr
