@@ -108,19 +108,19 @@ def counted_attention(device: str) -> Iterator[None]:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     fastpath = torch.backends.mha.get_fastpath_enabled()
-    mkldnn = torch.backends.mkldnn.enabled
+    mkldnn = torch._C._get_mkldnn_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         if device == "cpu":
-            # The property, not mkldnn.flags(): flags() also sets TF32 and warns about it.
-            torch.backends.mkldnn.enabled = False
+            # Not torch.backends.mkldnn.flags(): it also sets TF32 and warns about it.
+            torch._C._set_mkldnn_enabled(False)
             with sdpa_kernel([SDPBackend.MATH]):
                 yield
         else:
             yield
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
-        torch.backends.mkldnn.enabled = mkldnn
+        torch._C._set_mkldnn_enabled(mkldnn)
 
 
 def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
