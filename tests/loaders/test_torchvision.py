@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torchvision
 
 from fxviz.errors import DeviceError, ModelNotFoundError, SpecError
 from fxviz.loaders import LoadOptions, load, resolve_device
@@ -104,3 +105,19 @@ def test_bad_devices(device: str, weights: str | None, error: type, message: str
 def test_cuda_without_gpu_is_a_device_error() -> None:
     with pytest.raises(DeviceError, match="torch sees no CUDA GPU"):
         resolve_device("cuda", None)
+
+
+def test_published_weights_are_unpickled_with_weights_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchvision.models import _api
+
+    seen: dict[str, object] = {}
+
+    def fake_download(url: str, *args: object, **kwargs: object) -> dict[str, torch.Tensor]:
+        seen.update(kwargs, url=url)
+        return torchvision.models.resnet18().state_dict()
+
+    monkeypatch.setattr(_api, "load_state_dict_from_url", fake_download)
+    loaded = load("resnet18", LoadOptions(weights="DEFAULT"))
+    assert seen["weights_only"] is True and str(seen["url"]).endswith(".pth")
+    assert loaded.device == "cpu" and not next(loaded.module.parameters()).is_meta
+    assert _api.load_state_dict_from_url is fake_download  # restored
