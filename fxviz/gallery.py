@@ -9,6 +9,7 @@ embedded renderer the bytes are the same on any machine, so CI can regenerate an
 from __future__ import annotations
 
 import html
+import multiprocessing
 import tomllib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -187,7 +188,9 @@ def draw_all(
             if on_done:
                 on_done(drawn)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # spawn, not fork: forking a process whose torch thread pools are running deadlocks.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = {pool.submit(draw_entry, entry): entry for entry in entries}
             for future in _as_completed(futures):
                 drawn = future.result()
