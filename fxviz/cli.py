@@ -82,6 +82,16 @@ DeviceOpt = Annotated[
     str | None,
     typer.Option(help="Where shapes are computed: meta (default, no memory), cpu, cuda."),
 ]
+DepthOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Draw modules deeper than N path components as one node each."),
+]
+FoldOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fold/--no-fold", help="Draw 3 or more identical consecutive blocks once, as 'Block ×N'."
+    ),
+]
 TracerOpt = Annotated[
     str,
     typer.Option(help="auto (fx, then torch.export, then a recorded run) | fx | export | record."),
@@ -134,6 +144,8 @@ def draw_command(
     tracer: TracerOpt = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
+    depth: DepthOpt = None,
+    fold: FoldOpt = True,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -162,7 +174,7 @@ def draw_command(
         with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
             graph = api.trace(loaded, tracer=tracer)
         with _progress("drawing", quiet):
-            save(graph, paths, dot_options, renderer_choice)
+            save(graph, paths, dot_options, renderer_choice, _view(depth, fold))
         if not quiet:
             for note in graph.notes:
                 typer.echo(f"note: {note}", err=True)
@@ -197,6 +209,9 @@ def diff_command(
     tracer: TracerOpt = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
+    depth: Annotated[
+        int | None, typer.Option(min=1, help="Collapse both sides to N levels before matching.")
+    ] = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -222,6 +237,10 @@ def diff_command(
             with _progress(f"tracing {spec}", quiet):
                 sides.append(_graph_for(spec, side_inputs, kwargs, side_config, device, tracer))
         a, b = sides
+        if depth is not None:
+            from fxviz.views import collapse
+
+            a, b = collapse(a, depth), collapse(b, depth)
         result = diff(a, b)
         if paths:
             save_diff(a, b, result, paths, dot_options, renderer_choice)
@@ -329,6 +348,8 @@ def render_command(
     output: Outputs = None,
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
+    depth: DepthOpt = None,
+    fold: FoldOpt = True,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -340,7 +361,7 @@ def render_command(
         paths = list(output or [graph_file.with_suffix(".svg")])
         check_outputs(paths)
         graph = Graph.load(graph_file)
-        save(graph, paths, _dot_options(rankdir), _renderer(renderer))
+        save(graph, paths, _dot_options(rankdir), _renderer(renderer), _view(depth, fold))
         if not quiet:
             typer.echo(f"{graph.name}: -> {', '.join(str(p) for p in paths)}", err=True)
 
@@ -357,6 +378,12 @@ def list_command(
     for name in list_torchvision_models():
         if pattern is None or pattern in name:
             typer.echo(name)
+
+
+def _view(depth: int | None, fold: bool) -> Any:
+    from fxviz.views import apply_views
+
+    return lambda graph: apply_views(graph, depth, fold)
 
 
 def _dot_options(rankdir: str) -> Any:

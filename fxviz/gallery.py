@@ -32,6 +32,8 @@ ENTRY_KEYS = {
     "rankdir": str,
     "renderer": str,
     "formats": list,
+    "depth": int,
+    "fold": bool,
 }
 DEFAULT_KEYS = set(ENTRY_KEYS) - {"name", "spec", "title"}
 IMAGE_FORMATS = ("svg", "png", "pdf")
@@ -53,6 +55,8 @@ class Entry:
     rankdir: str = "TB"
     renderer: str = "embedded"
     formats: tuple[str, ...] = ("svg", "json")
+    depth: int | None = None
+    fold: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,8 @@ def read_manifest(path: Path) -> list[Entry]:
                 rankdir=merged.get("rankdir", "TB"),
                 renderer=merged.get("renderer", "embedded"),
                 formats=formats,
+                depth=merged.get("depth"),
+                fold=merged.get("fold", True),
             )
         )
     return entries
@@ -144,6 +150,7 @@ def draw_entry(entry: Entry) -> Drawn:
     from fxviz import api
     from fxviz.exporters import export
     from fxviz.exporters.dot import DotOptions
+    from fxviz.views import apply_views
 
     try:
         if entry.rankdir not in ("TB", "LR"):
@@ -158,8 +165,13 @@ def draw_entry(entry: Entry) -> Drawn:
         loaded.source = entry.spec  # as written: the same on every machine
         graph = api.trace(loaded, tracer=entry.tracer)
         options = DotOptions(rankdir="TB" if entry.rankdir == "TB" else "LR")
+        drawn = apply_views(graph, entry.depth, entry.fold)
         files = {
-            f"{entry.name}.{fmt}": export(graph, fmt, options, entry.renderer)  # type: ignore[arg-type]
+            f"{entry.name}.{fmt}": (
+                graph.to_json().encode()
+                if fmt == "json"
+                else export(drawn, fmt, options, entry.renderer)  # type: ignore[arg-type]
+            )
             for fmt in entry.formats
         }
     except FxvizError as exc:

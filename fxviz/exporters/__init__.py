@@ -67,9 +67,15 @@ def save(
     paths: Sequence[Path],
     dot_options: DotOptions | None = None,
     renderer: Renderer = "auto",
+    view: Callable[[Graph], Graph] | None = None,
 ) -> None:
-    """Write `graph` to every path (format from the suffix): all or nothing."""
-    _write_all(paths, graph.to_json, lambda: to_dot(graph, dot_options), renderer)
+    """Write `graph` to every path (format from the suffix): all or nothing.
+
+    `view` (folding, collapsing) shapes the pictures and DOT; JSON is always the full graph."""
+    drawn = (
+        (lambda: to_dot(view(graph), dot_options)) if view else (lambda: to_dot(graph, dot_options))
+    )
+    _write_all(paths, graph.to_json, drawn, renderer)
 
 
 def save_diff(
