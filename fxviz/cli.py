@@ -340,6 +340,52 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Any]:
         yield lambda drawn: progress.update(task, advance=1, description=drawn.entry.name)
 
 
+@app.command("summary")
+def summary_command(
+    model: Annotated[
+        str, typer.Argument(help="A model spec or a saved graph.json.", show_default=False)
+    ],
+    inputs: InputsOpt = None,
+    kwargs: KwargsOpt = None,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    tracer: TracerOpt = "auto",
+    depth: Annotated[
+        int | None, typer.Option(min=0, help="Show modules down to N path components.")
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """A table of the module tree: class, output shape, parameters, trainable, FLOPs."""
+    with _errors(debug):
+        from rich.console import Console
+        from rich.table import Table
+
+        from fxviz.summary import summary_rows
+
+        check_tracer(tracer)
+        with _progress(f"tracing {model}", False):
+            graph = _graph_for(model, inputs, kwargs, config, device, tracer)
+        table = Table(title=f"{graph.name} · traced with {graph.tracer} on {graph.device}")
+        for column in ("module", "type", "output", "params", "trainable", "FLOPs"):
+            table.add_column(
+                column, justify="right" if column in ("params", "trainable", "FLOPs") else "left"
+            )
+        for row in summary_rows(graph, depth):
+            name = "  " * max(row.depth - 1, 0) + (
+                row.path.rpartition(".")[2] if row.path else "(total)"
+            )
+            table.add_row(
+                name,
+                row.class_name,
+                row.output,
+                f"{row.params.total:,}",
+                f"{row.params.trainable:,}",
+                f"{row.flops:,}",
+                end_section=not row.path,
+            )
+        Console(width=max(100, Console().width)).print(table)
+
+
 @app.command("render")
 def render_command(
     graph_file: Annotated[
