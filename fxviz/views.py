@@ -72,18 +72,12 @@ def _members(graph: Graph, path: str) -> list[int]:
 
 
 def _shape_key(graph: Graph, indices: list[int], path: str) -> tuple[tuple[str, ...], ...]:
+    """What each member is and makes, with paths relative to the block (names ignored)."""
     keys = []
     for i in indices:
         n = graph.nodes[i]
-        shapes = tuple(str(v.shape) for v in n.outputs)
-        keys.append(
-            (
-                n.kind,
-                n.module_class or "",
-                owner(n)[len(path) :] if n.kind == "module" else n.target,
-                *shapes,
-            )
-        )
+        what = n.target[len(path) :] if n.kind in ("module", "constant") else n.target
+        keys.append((n.kind, n.module_class or "", what, *(str(v.shape) for v in n.outputs)))
     return tuple(keys)
 
 

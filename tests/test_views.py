@@ -114,3 +114,22 @@ def test_resnet50_keeps_its_four_stages_as_clusters() -> None:
 def test_folded_bert_golden(golden) -> None:  # type: ignore[no-untyped-def]
     g = fxviz.trace("hf:bert", config=["num_hidden_layers=3"])
     golden("views/bert-3-layers-folded.dot", apply_views(g).to_dot())
+
+
+def test_llama_drawing_does_not_grow_with_its_layer_count() -> None:
+    """Per-layer norm weights (get_attr constants) belong to their layer and fold with it."""
+    small = [
+        "hidden_size=64",
+        "intermediate_size=128",
+        "num_attention_heads=4",
+        "num_key_value_heads=2",
+        "vocab_size=100",
+    ]
+    drawn = [
+        len(apply_views(fxviz.trace("hf:llama", config=[f"num_hidden_layers={n}", *small])).nodes)
+        for n in (3, 8)
+    ]
+    assert drawn[0] == drawn[1]
+    graph = fxviz.trace("hf:llama", config=["num_hidden_layers=8", *small])
+    weight = next(n for n in graph.nodes if n.target == "layers.5.input_layernorm.weight")
+    assert weight.kind == "constant" and weight.scope == "layers.5.input_layernorm"

@@ -181,6 +181,8 @@ def _target(n: fx.Node) -> str:
 
 def _scope(n: fx.Node) -> str:
     """The module whose forward made this node; a module call's scope is its parent."""
+    if n.op == "get_attr":  # a parameter or buffer belongs to the module that holds it
+        return str(n.target).rpartition(".")[0]
     stack = n.meta.get("nn_module_stack") or {}
     paths = [path for path, _cls in stack.values()]
     if n.op == "call_module" and paths and paths[-1] == n.target:

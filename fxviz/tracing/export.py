@@ -261,7 +261,7 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule) -> Node
         id=ids[n],
         kind=kind,  # type: ignore[arg-type]
         target=target,
-        scope=str(list(stack.values())[-1][0]) if stack else "",
+        scope=target.rpartition(".")[0] if n.op == "get_attr" else _deepest(stack),
         inputs=tuple(dict.fromkeys(ids[i] for i in n.all_input_nodes if i in ids)),
         arguments=constant_arguments(n),
         outputs=n.meta.get(VALUE, ()),
@@ -270,6 +270,10 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule) -> Node
         flops=int(n.meta.get(FLOPS, 0)),
         source=source_from_stack(n.meta.get("stack_trace")) if n.op == "call_function" else None,
     )
+
+
+def _deepest(stack: dict[str, Any]) -> str:
+    return str(list(stack.values())[-1][0]) if stack else ""
 
 
 def _op_name(target: Any) -> str:
