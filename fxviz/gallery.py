@@ -12,10 +12,9 @@ import html
 import multiprocessing
 import tomllib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fxviz.errors import FxvizError, SpecError
 from fxviz.humanize import format_count
@@ -204,18 +203,12 @@ def draw_all(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = {pool.submit(draw_entry, entry): entry for entry in entries}
-            for future in _as_completed(futures):
+            for future in as_completed(futures):
                 drawn = future.result()
                 results[drawn.entry.name] = drawn
                 if on_done:
                     on_done(drawn)
     return [results[e.name] for e in entries]
-
-
-def _as_completed(futures: dict[Any, Entry]) -> Any:
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
 
 
 def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:

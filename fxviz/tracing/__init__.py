@@ -86,12 +86,9 @@ def trace_module(
                 raise
             failures.append(f"torch.export: {exc.reason}")
         else:
-            gm = program.module()
-            propagation = ShapePropagation(gm, device)
-            propagation.propagate(tuple(args), kwargs)
-            nodes = name_outputs(lift_export_graph(gm, model, leaf_types), program)
+            nodes, export_notes = _lifted(program, model, args, kwargs, device, leaf_types)
             return _graph(
-                model, nodes, name, source, "export", device, notes, failures, propagation.notes
+                model, nodes, name, source, "export", device, notes, failures, export_notes
             )
     try:
         nodes, device, record_notes = record_module(model, args, kwargs, leaf_types)
@@ -120,12 +117,24 @@ def _after_fx_shape_error(
         program = export_module(model, args, kwargs)
     except TraceError:
         raise error from None
+    nodes, export_notes = _lifted(program, model, args, kwargs, device, leaf_types)
+    failures = [f"torch.fx: its graph failed where eager code runs ({first_line(error)})"]
+    return _graph(model, nodes, name, source, "export", device, notes, failures, export_notes)
+
+
+def _lifted(
+    program: torch.export.ExportedProgram,
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    device: str,
+    leaf_types: tuple[type[torch.nn.Module], ...],
+) -> tuple[tuple[Node, ...], list[str]]:
+    """Shapes and FLOPs on the exported graph, lifted to module level: (nodes, notes)."""
     gm = program.module()
     propagation = ShapePropagation(gm, device)
     propagation.propagate(tuple(args), kwargs)
-    nodes = name_outputs(lift_export_graph(gm, model, leaf_types), program)
-    failures = [f"torch.fx: its graph failed where eager code runs ({first_line(error)})"]
-    return _graph(model, nodes, name, source, "export", device, notes, failures, propagation.notes)
+    return name_outputs(lift_export_graph(gm, model, leaf_types), program), propagation.notes
 
 
 def trace_program(
