@@ -48,13 +48,15 @@ def trace(
     config: Sequence[str] = (),
     tracer: str = "auto",
     name: str | None = None,
+    expand: Sequence[str] = (),
 ) -> Graph:
     """Trace a model into a Graph with shapes on every node.
 
     `model` is an `nn.Module` (then `inputs` is a tensor or a tuple of positional tensors and
     `kwargs` the keyword inputs), a `LoadedModel`, or a spec string (then `inputs` is a list
     of shape specs and `device`/`weights`/`config` choose how it is built: meta by default).
-    `tracer` is auto (fx, then torch.export), fx or export.
+    `tracer` is auto (fx, then torch.export, then a recorded run), fx, export or record.
+    `expand` names module classes to draw from inside, e.g. ("LSTM",) shows its gates.
     """
     from fxviz.tracing import trace_module, trace_program
 
@@ -79,6 +81,7 @@ def trace(
             source=model.source,
             tracer=tracer,
             notes=model.notes,
+            expand=tuple(expand),
         )
     args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
-    return trace_module(model, args, kwargs, name=name, tracer=tracer)
+    return trace_module(model, args, kwargs, name=name, tracer=tracer, expand=tuple(expand))

@@ -146,6 +146,10 @@ def draw_command(
     rankdir: RankdirOpt = "TB",
     depth: DepthOpt = None,
     fold: FoldOpt = True,
+    expand: Annotated[
+        list[str] | None,
+        typer.Option(help="Draw inside this built-in module class, e.g. LSTM: its gates."),
+    ] = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -172,7 +176,7 @@ def draw_command(
             paths = [Path(f"{_file_stem(loaded.name)}.{(fmt or 'svg').lower()}")]
             check_outputs(paths)
         with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
-            graph = api.trace(loaded, tracer=tracer)
+            graph = api.trace(loaded, tracer=tracer, expand=expand or ())
         with _progress("drawing", quiet):
             save(graph, paths, dot_options, renderer_choice, _view(depth, fold))
         if not quiet:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fxviz.errors import ShapeError, TraceError, first_line
+from fxviz.errors import ShapeError, SpecError, TraceError, first_line
 from fxviz.graph import Graph, Node
 from fxviz.specs import check_tracer
 from fxviz.tracing.annotate import assemble_graph, build_graph
@@ -38,14 +38,29 @@ def trace_module(
     tracer: str = "auto",
     leaf_types: tuple[type[torch.nn.Module], ...] = (),
     notes: Sequence[str] = (),
+    expand: tuple[str, ...] = (),
 ) -> Graph:
-    """Trace `model` and propagate shapes on the device its inputs live on."""
+    """Trace `model` and propagate shapes on the device its inputs live on.
+
+    `expand` names built-in module classes to draw from inside (`("LSTM",)`): the model is
+    exported and decomposed, so an LSTM shows its gates rather than one box."""
     check_tracer(tracer)
     kwargs = kwargs or {}
     device = device_of(model, args, kwargs)
     name = name or type(model).__name__
     source = source or type(model).__name__
     failures: list[str] = []
+    if expand:
+        missing = set(expand) - _classes(model)
+        if missing:
+            known = ", ".join(sorted(_classes(model)))
+            raise SpecError(f"--expand {sorted(missing)[0]}: {name} has none; its classes: {known}")
+        program = export_module(model, args, kwargs).run_decompositions()
+        nodes, export_notes = _lifted(program, model, args, kwargs, device, leaf_types, expand)
+        expanded = [f"drawn inside {', '.join(expand)} (torch.export, decomposed)"]
+        return _graph(
+            model, nodes, name, source, "export", device, notes, (), [*expanded, *export_notes]
+        )
     if tracer in ("auto", "fx"):
         try:
             gm = symbolic_trace(model, leaf_types)
@@ -129,12 +144,18 @@ def _lifted(
     kwargs: dict[str, Any],
     device: str,
     leaf_types: tuple[type[torch.nn.Module], ...],
+    expand: tuple[str, ...] = (),
 ) -> tuple[tuple[Node, ...], list[str]]:
     """Shapes and FLOPs on the exported graph, lifted to module level: (nodes, notes)."""
     gm = program.module()
     propagation = ShapePropagation(gm, device)
     propagation.propagate(tuple(args), kwargs)
-    return name_outputs(lift_export_graph(gm, model, leaf_types), program), propagation.notes
+    lifted = lift_export_graph(gm, model, leaf_types, expand)
+    return name_outputs(lifted, program), propagation.notes
+
+
+def _classes(model: torch.nn.Module) -> set[str]:
+    return {type(m).__name__ for m in model.modules()} - {type(model).__name__}
 
 
 def trace_program(

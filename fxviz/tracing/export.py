@@ -98,8 +98,13 @@ def name_outputs(
     return (*nodes[:-1], replace(output, outputs=values))
 
 
-def is_leaf_class(cls: Any, leaf_types: tuple[type, ...] = ()) -> bool:
-    """fx's rule for leaf modules (torch.nn built-ins but containers), plus extra types."""
+def is_leaf_class(
+    cls: Any, leaf_types: tuple[type, ...] = (), expand: tuple[str, ...] = ()
+) -> bool:
+    """fx's rule for leaf modules (torch.nn built-ins but containers), plus extra types,
+    minus the classes the user asked to see inside (`--expand LSTM`)."""
+    if _class_name(cls) in expand:
+        return False
     if isinstance(cls, type):
         if leaf_types and issubclass(cls, leaf_types):
             return True
@@ -124,7 +129,10 @@ class _Call:
 
 
 def lift_export_graph(
-    gm: fx.GraphModule, model: torch.nn.Module, leaf_types: tuple[type, ...] = ()
+    gm: fx.GraphModule,
+    model: torch.nn.Module,
+    leaf_types: tuple[type, ...] = (),
+    expand: tuple[str, ...] = (),
 ) -> tuple[Node, ...]:
     """Module-level Nodes from a shape-propagated, unlifted exported graph (`ep.module()`)."""
     calls: dict[str, _Call] = {}
@@ -133,7 +141,7 @@ def lift_export_graph(
         if n.op != "call_function":
             continue
         for key, (path, cls) in (n.meta.get("nn_module_stack") or {}).items():
-            if is_leaf_class(cls, leaf_types):
+            if is_leaf_class(cls, leaf_types, expand):
                 call = calls.setdefault(key, _Call(key, path, _class_name(cls)))
                 call.members.append(n)
                 call_of[n] = call

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -144,3 +146,28 @@ def test_source_from_stack_skips_torch_frames() -> None:
     assert location is not None
     assert (location.file, location.line, location.code) == ("net.py", 12, "y = self.fc(x)")
     assert source_from_stack(None) is None
+
+
+def test_expand_lstm_shows_its_gates_with_shapes() -> None:
+    import fxviz
+
+    graph = fxviz.trace(
+        f"{Path(__file__).parent.parent.parent}/examples/lstm_tagger.py:LSTMTagger", expand=["LSTM"]
+    )
+    inside = [n for n in graph.nodes if n.scope == "lstm"]
+    targets = [n.target for n in inside]
+    assert targets.count("aten.sigmoid") == 3 * 12 and targets.count("aten.tanh") == 2 * 12
+    assert "aten.addmm" in targets
+    assert all(n.outputs[0].shape == (1, 1, 64) for n in inside if n.target == "aten.sigmoid")
+    assert not any(n.kind == "module" and n.target == "lstm" for n in graph.nodes)
+    assert graph.node("embedding").kind == "module"  # other built-ins stay one box
+    assert graph.notes[0] == "drawn inside LSTM (torch.export, decomposed)"
+
+
+def test_expand_a_class_the_model_does_not_have() -> None:
+    from fxviz.errors import SpecError
+
+    with pytest.raises(
+        SpecError, match="--expand GRU: ShapeBranch has none; its classes: Linear, ReLU"
+    ):
+        trace_module(ShapeBranch(), (torch.zeros(3, 4),), expand=("GRU",))
