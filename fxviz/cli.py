@@ -158,11 +158,7 @@ def draw_command(
         from fxviz import api
         from fxviz.exporters import check_outputs, save
 
-        dot_options = _dot_options(rankdir)
-        renderer_choice = _renderer(renderer)
-        check_tracer(tracer)
-        paths = list(output or [])
-        check_outputs(paths)
+        paths, dot_options, renderer_choice = _drawing_options(output, rankdir, renderer, tracer)
         with _progress(f"loading {model}", quiet):
             loaded = api.load(
                 model,
@@ -222,13 +218,9 @@ def diff_command(
     """Compare two models or saved graphs. Exit 0 if identical, 1 if they differ, 2 on error."""
     with _errors(debug):
         from fxviz.diff import diff, format_report
-        from fxviz.exporters import check_outputs, save_diff
+        from fxviz.exporters import save_diff
 
-        dot_options = _dot_options(rankdir)
-        renderer_choice = _renderer(renderer)
-        check_tracer(tracer)
-        paths = list(output or [])
-        check_outputs(paths)
+        paths, dot_options, renderer_choice = _drawing_options(output, rankdir, renderer, tracer)
         sides = []
         for spec, side_inputs, side_config in (
             (model_a, inputs, config),
@@ -428,6 +420,20 @@ def list_command(
     for name in list_torchvision_models():
         if pattern is None or pattern in name:
             typer.echo(name)
+
+
+def _drawing_options(
+    output: list[Path] | None, rankdir: str, renderer: str, tracer: str
+) -> tuple[list[Path], Any, Literal["auto", "system", "embedded"]]:
+    """Check every option and output path before any slow work starts."""
+    from fxviz.exporters import check_outputs
+
+    dot_options = _dot_options(rankdir)
+    renderer_choice = _renderer(renderer)
+    check_tracer(tracer)
+    paths = list(output or [])
+    check_outputs(paths)
+    return paths, dot_options, renderer_choice
 
 
 def _view(depth: int | None, fold: bool) -> Any:

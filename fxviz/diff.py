@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from fxviz.graph import Graph, Module, Node
 from fxviz.humanize import format_shape
+from fxviz.views import structure_signature, within
 
 DIFF_SCHEMA_VERSION = 1
 
@@ -119,9 +120,9 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
     renamed: dict[str, str] = {}
     signatures_b: dict[str, list[str]] = defaultdict(list)
     for path in only_b:
-        signatures_b[_signature(path, mods_b)].append(path)
+        signatures_b[structure_signature(path, mods_b)].append(path)
     for path in only_a:
-        candidates = signatures_b.get(_signature(path, mods_a))
+        candidates = signatures_b.get(structure_signature(path, mods_a))
         if candidates:
             target = candidates.pop(0)
             renamed[path] = target
@@ -157,11 +158,6 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
     )
 
 
-def within(path: str, top: str) -> bool:
-    """`path` is `top` or inside it (`layer1.2.conv1` is within `layer1.2`)."""
-    return path == top or path.startswith(top + ".")
-
-
 def _tops(paths: list[str]) -> list[str]:
     """Only the top-most of a set of paths: `layer1.2`, not also `layer1.2.conv1`."""
     chosen = set(paths)
@@ -171,13 +167,6 @@ def _tops(paths: list[str]) -> list[str]:
 def _children(path: str, modules: dict[str, Module]) -> list[str]:
     depth = path.count(".") + 1
     return [p for p in modules if p.startswith(path + ".") and p.count(".") == depth]
-
-
-def _signature(path: str, modules: dict[str, Module]) -> str:
-    """The subtree's structure without its names."""
-    m = modules[path]
-    inner = ",".join(_signature(c, modules) for c in _children(path, modules))
-    return f"{m.class_name}({m.hparams}|{m.params.total})[{inner}]"
 
 
 def _own_params(module: Module, modules: dict[str, Module]) -> int:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fxviz.errors import FxvizError, SpecError
+from fxviz.exporters import FORMATS
+from fxviz.exporters.render import IMAGE_FORMATS
 from fxviz.humanize import format_count
 
 ENTRY_KEYS = {
@@ -35,7 +37,6 @@ ENTRY_KEYS = {
     "fold": bool,
 }
 DEFAULT_KEYS = set(ENTRY_KEYS) - {"name", "spec", "title"}
-IMAGE_FORMATS = ("svg", "png", "pdf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ def read_manifest(path: Path) -> list[Entry]:
         if name in {e.name for e in entries}:
             raise SpecError(f"{path}: {where}: name {name!r} is used twice")
         formats = tuple(str(f).lower() for f in merged.get("formats", ("svg", "json")))
-        bad = [f for f in formats if f not in (*IMAGE_FORMATS, "dot", "json")]
+        bad = [f for f in formats if f not in FORMATS.values()]
         if bad:
             raise SpecError(f"{path}: {where}: key 'formats': unknown format {bad[0]!r}")
         entries.append(

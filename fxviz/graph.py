@@ -207,6 +207,16 @@ class Graph:
         return to_dot(self, DotOptions(**options))
 
 
+def unique_id(base: str, taken: set[str]) -> str:
+    """`base`, or `base_1`, `base_2`, … : the first not in `taken`, which it joins."""
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
+
+
 def natural_key(path: str) -> list[tuple[int, int | str]]:
     """Sort key for module paths: layer1.2 before layer1.10, numeric parts as numbers."""
     return [(0, int(p)) if p.isdigit() else (1, p) for p in path.split(".")]

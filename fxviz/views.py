@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from fxviz.graph import Graph, Module, Node, ParamCount, Value, natural_key
+from fxviz.graph import Graph, Module, Node, ParamCount, Value, natural_key, unique_id
 
 
 def owner(node: Node) -> str:
@@ -185,13 +185,7 @@ def collapse(graph: Graph, depth: int) -> Graph:
     taken = {n.id for n in graph.nodes if n.id not in group_of}
     group_id: dict[str, str] = {}
     for path in members:
-        base = path.replace(".", "_").replace("–", "_")
-        name, k = base, 0
-        while name in taken:
-            k += 1
-            name = f"{base}_{k}"
-        taken.add(name)
-        group_id[path] = name
+        group_id[path] = unique_id(path.replace(".", "_").replace("–", "_"), taken)
     rename = {node_id: group_id[path] for node_id, path in group_of.items()}
     consumers: dict[str, set[str]] = defaultdict(set)
     for node in graph.nodes:

@@ -58,7 +58,7 @@ def to_dot(
     dot = graphviz.Digraph(name=graphviz.escape(graph.name))
     dot.attr(
         rankdir=options.rankdir,
-        label=_label([_title(graph), _subtitle(graph)]),
+        label=_label([graph.name, _subtitle(graph)]),
         fontsize="16",
         labelloc="t",
         fontname=FONT,
@@ -186,10 +186,6 @@ def _node_style(graph: Graph, node: Node) -> dict[str, str]:
     if node.params.frozen and not node.params.trainable:
         style.update(fillcolor=_FROZEN_FILL, style="rounded,filled,dashed")
     return style
-
-
-def _title(graph: Graph) -> str:
-    return graph.name
 
 
 def _subtitle(graph: Graph) -> str:

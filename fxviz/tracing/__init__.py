@@ -16,7 +16,7 @@ import torch
 from fxviz.errors import ShapeError, SpecError, TraceError, first_line
 from fxviz.graph import Graph, Node
 from fxviz.specs import check_tracer
-from fxviz.tracing.annotate import assemble_graph, build_graph
+from fxviz.tracing.annotate import assemble_graph, fx_nodes
 from fxviz.tracing.export import (
     export_module,
     lift_export_graph,
@@ -84,14 +84,14 @@ def trace_module(
                 f"torch.fx could not trace inside {path} ({why}); drawn as one box"
                 for path, why in gm.meta[OPAQUE].items()
             ]
-            return build_graph(
-                gm,
+            return assemble_graph(
                 model,
-                name=name,
-                source=source,
-                tracer="fx",
-                device=device,
-                notes=(*notes, *opaque, *propagation.notes),
+                fx_nodes(gm),
+                name,
+                source,
+                "fx",
+                device,
+                (*notes, *opaque, *propagation.notes),
             )
     if tracer in ("auto", "export"):
         try:

@@ -24,18 +24,9 @@ _KINDS: dict[str, NodeKind] = {
 }
 
 
-def build_graph(
-    gm: fx.GraphModule,
-    model: torch.nn.Module,
-    *,
-    name: str,
-    source: str,
-    tracer: str,
-    device: str,
-    notes: tuple[str, ...] = (),
-) -> Graph:
-    nodes = tuple(_node(gm, n) for n in gm.graph.nodes)
-    return assemble_graph(model, nodes, name, source, tracer, device, notes)
+def fx_nodes(gm: fx.GraphModule) -> tuple[Node, ...]:
+    """The typed Nodes of a shape-propagated fx graph."""
+    return tuple(_node(gm, n) for n in gm.graph.nodes)
 
 
 def assemble_graph(

@@ -22,7 +22,7 @@ import torch
 from torch import fx
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value
+from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value, unique_id
 from fxviz.tracing.annotate import constant_arguments, count_buffers, count_params, fetch_attr
 from fxviz.tracing.fx import failing_line, is_outside_torch, relative_file
 from fxviz.tracing.shapes import FLOPS, VALUE
@@ -153,7 +153,7 @@ def lift_export_graph(
             if owner is not None:
                 call_of[n] = owner
 
-    names = _Names()
+    taken: set[str] = set()
     ids: dict[fx.Node, str] = {}
     nodes: list[Node] = []
     emitted: set[str] = set()
@@ -163,14 +163,14 @@ def lift_export_graph(
         if owner is not None:
             if owner.key not in emitted and n.op == "call_function":
                 emitted.add(owner.key)
-                node_id = names.unique(owner.path.replace(".", "_") or "module")
+                node_id = unique_id(owner.path.replace(".", "_") or "module", taken)
                 for member in owner.members:
                     ids[member] = node_id
                 nodes.append(_module_node(node_id, owner, call_of, ids, modules))
             continue
         if _draws_nothing(n):
             continue
-        ids[n] = names.unique(n.name)
+        ids[n] = unique_id(n.name, taken)
         nodes.append(_plain_node(n, ids, gm))
     return tuple(nodes)
 
@@ -300,19 +300,6 @@ def _prefixed(value: Value, prefix: str) -> Value:
     return Value(
         value.kind, prefix + value.path, value.shape, value.dtype, value.device, value.text
     )
-
-
-class _Names:
-    def __init__(self) -> None:
-        self.taken: set[str] = set()
-
-    def unique(self, base: str) -> str:
-        name, n = base, 0
-        while name in self.taken:
-            n += 1
-            name = f"{base}_{n}"
-        self.taken.add(name)
-        return name
 
 
 _FRAME = re.compile(

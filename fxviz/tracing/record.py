@@ -23,11 +23,11 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Node
+from fxviz.graph import Node, unique_id
 from fxviz.tracing.annotate import count_buffers, count_params
 from fxviz.tracing.export import is_leaf_class
 from fxviz.tracing.fx import failing_line, user_source
-from fxviz.tracing.shapes import counted_attention, device_of, summarize
+from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
 
 RECORD_NOTE = "recorded from one run: another input could take another path through the model"
 
@@ -49,12 +49,7 @@ class _Recorder(TorchFunctionMode):
         self.flops = FlopCounterMode(display=False)
 
     def unique(self, base: str) -> str:
-        name, n = base or "node", 0
-        while name in self.taken:
-            n += 1
-            name = f"{base}_{n}"
-        self.taken.add(name)
-        return name
+        return unique_id(base or "node", self.taken)
 
     def track(self, value: Any, node_id: str) -> None:
         def visit(x: Any) -> Any:
@@ -258,12 +253,6 @@ def _named_inputs(
     return flat
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
-    out: list[torch.Tensor] = []
-    tree_map(lambda x: out.append(x) if isinstance(x, torch.Tensor) else None, value)
-    return out
-
-
 def _fill(value: Any, generator: torch.Generator) -> Any:
     if not isinstance(value, torch.Tensor) or not value.is_meta:
         return value
@@ -295,7 +284,7 @@ def materialize_on_cpu(
         # neither parameters nor buffers, so to_empty leaves them on meta.
         for sub in copy_.modules():
             for attr, value in list(vars(sub).items()):
-                if not attr.startswith("_") and _tensors(value):
+                if not attr.startswith("_") and tensors_in(value):
                     setattr(sub, attr, tree_map(lambda t: _fill(t, generator), value))
 
     def to_cpu(x: Any) -> Any:

@@ -125,10 +125,15 @@ def counted_attention(device: str) -> Iterator[None]:
 
 def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     """Where a model runs: meta if anything is on meta, else the first tensor's device."""
-    tensors: list[torch.Tensor] = [*model.parameters()]
-    tree_map(lambda x: tensors.append(x) if isinstance(x, torch.Tensor) else None, (args, kwargs))
-    devices = [t.device.type for t in tensors]
+    devices = [t.device.type for t in (*model.parameters(), *tensors_in((args, kwargs)))]
     return "meta" if "meta" in devices else devices[0] if devices else "cpu"
+
+
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a nested structure of inputs or outputs."""
+    found: list[torch.Tensor] = []
+    tree_map(lambda x: found.append(x) if isinstance(x, torch.Tensor) else None, value)
+    return found
 
 
 def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
