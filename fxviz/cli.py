@@ -92,6 +92,21 @@ FoldOpt = Annotated[
         "--fold/--no-fold", help="Draw 3 or more identical consecutive blocks once, as 'Block ×N'."
     ),
 ]
+ShowOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Annotations to add to the boxes, comma-separated: params, buffers, flops, memory, "
+        "source (shapes and args are shown by default; -args hides one; all; none).",
+    ),
+]
+AllOpsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-ops",
+        help="Draw every traced op: no grouping of one source line's ops, no boxing of modules "
+        "without submodules.",
+    ),
+]
 TracerOpt = Annotated[
     str,
     typer.Option(help="auto (fx, then torch.export, then a recorded run) | fx | export | record."),
@@ -146,9 +161,13 @@ def draw_command(
     rankdir: RankdirOpt = "TB",
     depth: DepthOpt = None,
     fold: FoldOpt = True,
+    show: ShowOpt = None,
+    all_ops: AllOpsOpt = False,
     expand: Annotated[
         list[str] | None,
-        typer.Option(help="Draw inside this built-in module class, e.g. LSTM: its gates."),
+        typer.Option(
+            help="Draw inside this module class: LSTM shows its gates, LlamaRMSNorm its ops."
+        ),
     ] = None,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -158,7 +177,9 @@ def draw_command(
         from fxviz import api
         from fxviz.exporters import check_outputs, save
 
-        paths, dot_options, renderer_choice = _drawing_options(output, rankdir, renderer, tracer)
+        paths, dot_options, renderer_choice = _drawing_options(
+            output, rankdir, renderer, tracer, show
+        )
         with _progress(f"loading {model}", quiet):
             loaded = api.load(
                 model,
@@ -174,7 +195,8 @@ def draw_command(
         with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
             graph = api.trace(loaded, tracer=tracer, expand=expand or ())
         with _progress("drawing", quiet):
-            save(graph, paths, dot_options, renderer_choice, _view(depth, fold))
+            view = _view(depth, fold, all_ops, tuple(expand or ()))
+            save(graph, paths, dot_options, renderer_choice, view)
         if not quiet:
             for note in graph.notes:
                 typer.echo(f"note: {note}", err=True)
@@ -392,6 +414,8 @@ def render_command(
     rankdir: RankdirOpt = "TB",
     depth: DepthOpt = None,
     fold: FoldOpt = True,
+    show: ShowOpt = None,
+    all_ops: AllOpsOpt = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -403,7 +427,8 @@ def render_command(
         paths = list(output or [graph_file.with_suffix(".svg")])
         check_outputs(paths)
         graph = Graph.load(graph_file)
-        save(graph, paths, _dot_options(rankdir), _renderer(renderer), _view(depth, fold))
+        view = _view(depth, fold, all_ops)
+        save(graph, paths, _dot_options(rankdir, show), _renderer(renderer), view)
         if not quiet:
             typer.echo(f"{graph.name}: -> {', '.join(str(p) for p in paths)}", err=True)
 
@@ -423,12 +448,12 @@ def list_command(
 
 
 def _drawing_options(
-    output: list[Path] | None, rankdir: str, renderer: str, tracer: str
+    output: list[Path] | None, rankdir: str, renderer: str, tracer: str, show: str | None = None
 ) -> tuple[list[Path], Any, Literal["auto", "system", "embedded"]]:
     """Check every option and output path before any slow work starts."""
     from fxviz.exporters import check_outputs
 
-    dot_options = _dot_options(rankdir)
+    dot_options = _dot_options(rankdir, show)
     renderer_choice = _renderer(renderer)
     check_tracer(tracer)
     paths = list(output or [])
@@ -436,20 +461,20 @@ def _drawing_options(
     return paths, dot_options, renderer_choice
 
 
-def _view(depth: int | None, fold: bool) -> Any:
+def _view(depth: int | None, fold: bool, every_op: bool, expand: tuple[str, ...] = ()) -> Any:
     from fxviz.views import apply_views
 
-    return lambda graph: apply_views(graph, depth, fold)
+    return lambda graph: apply_views(graph, depth, fold, every_op, expand)
 
 
-def _dot_options(rankdir: str) -> Any:
-    from fxviz.exporters.dot import DotOptions
+def _dot_options(rankdir: str, show: str | None = None) -> Any:
+    from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
 
     upper = rankdir.upper()
     if upper not in ("TB", "LR"):
         raise SpecError(f"--rankdir {rankdir!r}: choose TB or LR")
     direction: Literal["TB", "LR"] = "TB" if upper == "TB" else "LR"
-    return DotOptions(rankdir=direction)
+    return DotOptions(rankdir=direction, show=DEFAULT_SHOW if show is None else parse_show(show))
 
 
 def _renderer(name: str) -> Literal["auto", "system", "embedded"]:

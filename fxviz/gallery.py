@@ -35,6 +35,9 @@ ENTRY_KEYS = {
     "formats": list,
     "depth": int,
     "fold": bool,
+    "show": str,
+    "all_ops": bool,
+    "expand": list,
 }
 DEFAULT_KEYS = set(ENTRY_KEYS) - {"name", "spec", "title"}
 
@@ -57,6 +60,9 @@ class Entry:
     formats: tuple[str, ...] = ("svg", "json")
     depth: int | None = None
     fold: bool = True
+    show: str | None = None
+    all_ops: bool = False
+    expand: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,9 @@ def read_manifest(path: Path) -> list[Entry]:
                 formats=formats,
                 depth=merged.get("depth"),
                 fold=merged.get("fold", True),
+                show=merged.get("show"),
+                all_ops=merged.get("all_ops", False),
+                expand=tuple(map(str, merged.get("expand", ()))),
             )
         )
     return entries
@@ -149,7 +158,7 @@ def draw_entry(entry: Entry) -> Drawn:
     """Trace and render one entry in memory; a user-facing failure becomes `error`."""
     from fxviz import api
     from fxviz.exporters import export
-    from fxviz.exporters.dot import DotOptions
+    from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
     from fxviz.views import apply_views
 
     try:
@@ -163,9 +172,12 @@ def draw_entry(entry: Entry) -> Drawn:
             config=entry.config,
         )
         loaded.source = entry.spec  # as written: the same on every machine
-        graph = api.trace(loaded, tracer=entry.tracer)
-        options = DotOptions(rankdir="TB" if entry.rankdir == "TB" else "LR")
-        drawn = apply_views(graph, entry.depth, entry.fold)
+        graph = api.trace(loaded, tracer=entry.tracer, expand=entry.expand)
+        options = DotOptions(
+            rankdir="TB" if entry.rankdir == "TB" else "LR",
+            show=DEFAULT_SHOW if entry.show is None else parse_show(entry.show),
+        )
+        drawn = apply_views(graph, entry.depth, entry.fold, entry.all_ops, entry.expand)
         files = {
             f"{entry.name}.{fmt}": (
                 graph.to_json().encode()

@@ -16,6 +16,28 @@ from fxviz.errors import SchemaError
 
 SCHEMA_VERSION = 1
 
+# Bytes per element, by the dtype names Values carry (torch's, without the `torch.` prefix).
+DTYPE_BYTES = {
+    "bool": 1,
+    "uint8": 1,
+    "int8": 1,
+    "float8_e4m3fn": 1,
+    "float8_e5m2": 1,
+    "int16": 2,
+    "uint16": 2,
+    "float16": 2,
+    "bfloat16": 2,
+    "int32": 4,
+    "uint32": 4,
+    "float32": 4,
+    "complex32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "float64": 8,
+    "complex64": 8,
+    "complex128": 16,
+}
+
 NodeKind = Literal["input", "module", "function", "method", "constant", "output"]
 ValueKind = Literal["tensor", "int", "float", "bool", "none", "str", "other"]
 
@@ -34,6 +56,16 @@ class Value:
     @property
     def is_tensor(self) -> bool:
         return self.kind == "tensor"
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of a tensor value (0 for others): elements times its dtype's size."""
+        if not self.is_tensor or self.shape is None:
+            return 0
+        count = 1
+        for d in self.shape:
+            count *= d
+        return count * DTYPE_BYTES.get(self.dtype or "float32", 4)
 
 
 @dataclass(frozen=True, slots=True)

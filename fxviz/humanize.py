@@ -15,3 +15,13 @@ def format_count(n: int) -> str:
         if n >= limit:
             return f"{n / limit:.3g}{suffix}"
     return str(n)
+
+
+def format_bytes(n: int) -> str:
+    """3211264 -> '3.06 MiB': memory in powers of 1024."""
+    size = float(n)
+    for suffix in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.3g} {suffix}" if suffix != "B" else f"{n} B"
+        size /= 1024
+    return f"{size:.3g} TiB"

@@ -4,13 +4,20 @@
   parameters, parameter counts, node shapes; names ignored), each reading the one before,
   are drawn once: the first keeps its nodes, relabelled `encoder.layer.0–11` with class
   `BertLayer ×12`, and whatever read the last one now reads it.
+- `box_leaf_modules`: a module with no submodules of its own (Llama's `LlamaRMSNorm`, a GELU
+  wrapper) is drawn as one box, as torch.nn's own leaves (`LayerNorm`) are.
+- `group_lines`: the ops one source line ran back to back (`apply_rotary_pos_emb(q, k, cos,
+  sin)`: 16 ATen ops) are drawn as one node that lists them.
 - `collapse`: every module deeper than `depth` becomes one node with its inputs, outputs,
   total parameters and FLOPs.
+
+All four only change the picture: JSON output is always the full traced graph.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 from fxviz.graph import Graph, Module, Node, ParamCount, Value, natural_key, unique_id
@@ -37,11 +44,24 @@ def structure_signature(path: str, modules: dict[str, Module]) -> str:
 
 MIN_REPEAT = 3
 
+# Makes a contracted group's node from its id, outside inputs and the values read outside it.
+_Build = Callable[[str, tuple[str, ...], tuple[Value, ...]], Node]
 
-def apply_views(graph: Graph, depth: int | None = None, fold: bool = True) -> Graph:
-    """The default picture: repeated blocks folded, then modules deeper than `depth` collapsed."""
+
+def apply_views(
+    graph: Graph,
+    depth: int | None = None,
+    fold: bool = True,
+    every_op: bool = False,
+    expand: tuple[str, ...] = (),
+) -> Graph:
+    """The default picture: repeated blocks folded, leaf modules boxed, each source line's ops
+    grouped, then modules deeper than `depth` collapsed. `every_op` draws every traced op;
+    `expand` names module classes to keep open (`--expand LlamaRMSNorm`)."""
     if fold:
         graph = fold_repeats(graph)
+    if not every_op:
+        graph = group_lines(box_leaf_modules(graph, expand), expand)
     if depth is not None:
         graph = collapse(graph, depth)
     return graph
@@ -164,7 +184,6 @@ def collapse(graph: Graph, depth: int) -> Graph:
     """Draw every module deeper than `depth` path components as one node."""
     if depth < 1:
         raise ValueError("depth counts path components and starts at 1")
-    modules = {m.path: m for m in graph.modules}
     # A module at depth N takes everything its forward ran: submodules and functions alike
     # (a block's residual `add` sits in its scope); a lone leaf at depth N stays as it is.
     group_of: dict[str, str] = {}
@@ -172,6 +191,67 @@ def collapse(graph: Graph, depth: int) -> Graph:
         where = owner(node)
         if node.kind not in ("input", "output") and where and where.count(".") + 1 >= depth:
             group_of[node.id] = ".".join(where.split(".")[:depth])
+    return _contract_modules(graph, group_of)
+
+
+def box_leaf_modules(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
+    """Draw each call of a module that has no submodules as one box, its own parameters and
+    buffers inside it; classes named in `expand` stay open.
+
+    A call is a run of consecutive nodes in that module's scope (its constants may sit
+    elsewhere: a constant goes with the one call that reads it), so a norm called twice is
+    two boxes, as a torch.nn leaf called twice is two nodes."""
+    parents = {m.path.rpartition(".")[0] for m in graph.modules if m.path}
+    leaves = {
+        m.path
+        for m in graph.modules
+        if m.path and m.path not in parents and _base_class(m.class_name) not in expand
+    }
+    calls: list[tuple[str, list[Node]]] = []
+    previous = None
+    for node in graph.nodes:
+        where = owner(node)
+        if node.kind == "constant":
+            continue
+        if node.kind in ("input", "output") or where not in leaves or node.kind == "module":
+            previous = None
+            continue
+        if where == previous:
+            calls[-1][1].append(node)
+        else:
+            calls.append((where, [node]))
+        previous = where
+    call_of = {n.id: index for index, (_, run) in enumerate(calls) for n in run}
+    readers: dict[str, set[int]] = defaultdict(set)
+    for node in graph.nodes:
+        for i in node.inputs:
+            readers[i].add(call_of.get(node.id, -1))
+    for node in graph.nodes:
+        if node.kind == "constant" and node.scope in leaves and len(readers[node.id]) == 1:
+            (index,) = readers[node.id]
+            if index >= 0 and calls[index][0] == node.scope:
+                calls[index][1].append(node)
+    per_path: dict[str, int] = defaultdict(int)
+    for path, _ in calls:
+        per_path[path] += 1
+    seen: dict[str, int] = defaultdict(int)
+    group_of: dict[str, str] = {}
+    for path, run in calls:
+        key = path if per_path[path] == 1 else f"{path}@{seen[path]}"
+        seen[path] += 1
+        group_of.update((n.id, key) for n in run)
+    return _contract_modules(graph, group_of)
+
+
+def _base_class(class_name: str) -> str:
+    """`LlamaDecoderLayer` for a folded `LlamaDecoderLayer ×80`."""
+    return class_name.partition(" ×")[0]
+
+
+def _contract_modules(graph: Graph, group_of: dict[str, str]) -> Graph:
+    """Replace each module's nodes (`group_of`: node id → module path, or `path@N` for its
+    Nth call) by one module node."""
+    modules = {m.path: m for m in graph.modules}
     members: dict[str, list[Node]] = defaultdict(list)
     for node in graph.nodes:
         if node.id in group_of:
@@ -183,64 +263,142 @@ def collapse(graph: Graph, depth: int) -> Graph:
     if not group_of:
         return graph
     taken = {n.id for n in graph.nodes if n.id not in group_of}
-    group_id: dict[str, str] = {}
-    for path in members:
-        group_id[path] = unique_id(path.replace(".", "_").replace("–", "_"), taken)
-    rename = {node_id: group_id[path] for node_id, path in group_of.items()}
+    group_id = {
+        key: unique_id(key.partition("@")[0].replace(".", "_").replace("–", "_"), taken)
+        for key in members
+    }
+    key_of = {node_id: key for key, node_id in group_id.items()}
+
+    def build(node_id: str, inputs: tuple[str, ...], outputs: tuple[Value, ...]) -> Node:
+        key = key_of[node_id]
+        path = key.partition("@")[0]
+        module, group = modules.get(path), members[key]
+        return Node(
+            id=node_id,
+            kind="module",
+            target=path,
+            scope=path.rpartition(".")[0],
+            module_class=module.class_name if module else "",
+            inputs=inputs,
+            outputs=outputs,
+            params=module.params if module else ParamCount(),
+            buffers=module.buffers if module else 0,
+            flops=sum(n.flops for n in group),
+            source=group[0].source,
+        )
+
+    return _contract(graph, {i: group_id[p] for i, p in group_of.items()}, build)
+
+
+def group_lines(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
+    """Draw the ops that one source line ran back to back as one node.
+
+    Only a run of consecutive function and method nodes from the same line of the same
+    module's code is grouped (`self.q_proj(x).view(shape).transpose(1, 2)` groups the view
+    and the transpose, not the module call), so contracting it can never make a cycle.
+    Modules whose class is in `expand` keep every op."""
+    opened = [m.path for m in graph.modules if _base_class(m.class_name) in expand]
+    runs: list[list[Node]] = []
+    previous: tuple[str, str, int] | None = None
+    for node in graph.nodes:
+        key = None
+        if (
+            node.kind in ("function", "method")
+            and node.source is not None
+            and not any(within(node.scope, p) for p in opened)
+        ):
+            key = (node.scope, node.source.file, node.source.line)
+        if key is not None and key == previous:
+            runs[-1].append(node)
+        elif key is not None:
+            runs.append([node])
+        previous = key
+    # Unpacking a call's tuple (`out, _ = self.lstm(x)`) is two getitems: drawn as indices.
+    groups = {
+        run[0].id: run for run in runs if len(run) > 1 and any(n.target != "getitem" for n in run)
+    }
+    if not groups:
+        return graph
+    group_of = {n.id: first for first, run in groups.items() for n in run}
+
+    def build(first: str, inputs: tuple[str, ...], outputs: tuple[Value, ...]) -> Node:
+        run = groups[first]
+        source = run[0].source
+        code = source.code if source else ""
+        return Node(
+            id=first,
+            kind="function",
+            target=_call_text(code) or f"{len(run)} ops",
+            scope=run[0].scope,
+            inputs=inputs,
+            outputs=outputs,
+            arguments=_op_summary(run),
+            flops=sum(n.flops for n in run),
+            source=source,
+        )
+
+    return _contract(graph, group_of, build)
+
+
+def _call_text(code: str) -> str:
+    """What a line computes, without what it assigns to: `apply_rotary_pos_emb(q, k, cos,
+    sin)` for `q, k = apply_rotary_pos_emb(q, k, cos, sin)`."""
+    left, equals, right = code.partition("=")
+    if equals and "(" not in left and not right.startswith("="):
+        code = right
+    code = code.strip().removeprefix("return ").strip()
+    if code.count("(") > code.count(")"):  # the first line of a call written on several
+        code = code.rstrip(", ") + "…)"
+    return code if "(" in code else ""
+
+
+def _op_summary(run: list[Node]) -> str:
+    """`16 ops: mul ×4, slice ×4, …`: ops that compute (FLOPs) first, then the most used."""
+    counts: dict[str, int] = defaultdict(int)
+    flops: dict[str, int] = defaultdict(int)
+    for n in run:
+        name = n.target.rpartition(".")[2] if n.kind == "function" else f".{n.target}()"
+        counts[name] += 1
+        flops[name] += n.flops
+    order = sorted(counts, key=lambda name: (flops[name] == 0, -counts[name]))
+    shown = ", ".join(f"{name} ×{counts[name]}" if counts[name] > 1 else name for name in order)
+    return f"{len(run)} ops: {shown}"
+
+
+def _contract(graph: Graph, group_of: dict[str, str], build: _Build) -> Graph:
+    """Replace each group of nodes (`group_of`: node id → group id) by the node `build`
+    makes from the group's id, its outside inputs and the values read outside it."""
+    members: dict[str, list[Node]] = defaultdict(list)
+    for node in graph.nodes:
+        if node.id in group_of:
+            members[group_of[node.id]].append(node)
     consumers: dict[str, set[str]] = defaultdict(set)
     for node in graph.nodes:
         for i in node.inputs:
-            consumers[i].add(rename.get(node.id, node.id))
+            consumers[i].add(group_of.get(node.id, node.id))
     nodes: list[Node] = []
-    emitted: set[str] = set()
     for node in graph.nodes:
-        if node.id not in group_of:
-            inputs = tuple(dict.fromkeys(rename.get(i, i) for i in node.inputs))
+        group = group_of.get(node.id)
+        if group is None:
+            inputs = tuple(dict.fromkeys(group_of.get(i, i) for i in node.inputs))
             nodes.append(replace(node, inputs=inputs))
-            continue
-        path = group_of[node.id]
-        if path in emitted:
-            continue
-        emitted.add(path)
-        nodes.append(_group_node(group_id[path], path, members[path], rename, consumers, modules))
+        elif node is members[group][0]:
+            inside = {n.id for n in members[group]}
+            inputs = tuple(
+                dict.fromkeys(
+                    group_of.get(i, i) for n in members[group] for i in n.inputs if i not in inside
+                )
+            )
+            produced = [n for n in members[group] if consumers[n.id] - {group}]
+            outputs: tuple[Value, ...] = ()
+            for index, n in enumerate(produced):
+                outputs += (
+                    n.outputs
+                    if len(produced) == 1
+                    else tuple(replace(v, path=f"[{index}]{v.path}") for v in n.outputs)
+                )
+            nodes.append(build(group, inputs, outputs))
     return replace(graph, nodes=_topological(nodes))
-
-
-def _group_node(
-    node_id: str,
-    path: str,
-    members: list[Node],
-    rename: dict[str, str],
-    consumers: dict[str, set[str]],
-    modules: dict[str, Module],
-) -> Node:
-    inside = {n.id for n in members}
-    inputs = tuple(
-        dict.fromkeys(rename.get(i, i) for n in members for i in n.inputs if i not in inside)
-    )
-    produced = [n for n in members if consumers[n.id] - {node_id}]
-    outputs: tuple[Value, ...] = ()
-    for index, n in enumerate(produced):
-        values = (
-            n.outputs
-            if len(produced) == 1
-            else tuple(replace(v, path=f"[{index}]{v.path}") for v in n.outputs)
-        )
-        outputs += values
-    module = modules.get(path)
-    return Node(
-        id=node_id,
-        kind="module",
-        target=path,
-        scope=path.rpartition(".")[0],
-        module_class=module.class_name if module else "",
-        inputs=inputs,
-        outputs=outputs,
-        params=module.params if module else ParamCount(),
-        buffers=module.buffers if module else 0,
-        flops=sum(n.flops for n in members),
-        source=members[0].source,
-    )
 
 
 def _topological(nodes: list[Node]) -> tuple[Node, ...]:

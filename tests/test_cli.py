@@ -69,6 +69,39 @@ def test_inputs_kwargs_and_device(in_tmp: Path) -> None:
     assert graph.outputs[0].outputs[0].shape == (2, 7)
 
 
+def test_show_annotations_and_all_ops(in_tmp: Path) -> None:
+    result = runner.invoke(
+        app, ["resnet50", "--show", "params,flops,memory", "-o", "r.dot", "-o", "r.json", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    dot = (in_tmp / "r.dot").read_text()
+    conv1 = next(line for line in dot.splitlines() if line.strip().startswith("conv1 ["))
+    # 3·64·7·7 weights; 2·(3·7·7)·64·112·112 FLOPs; 1·64·112·112 float32 values out
+    assert "9.41k params · 236M FLOPs · out 3.06 MiB" in conv1
+    assert "subgraph cluster_layer4" in dot and "layer3.1–5: Bottleneck ×5" in dot
+    graph = Graph.from_json((in_tmp / "r.json").read_text())
+    assert len(graph.nodes) > 170  # JSON keeps every node whatever the picture shows
+
+    bert = ["hf:bert", "--config", "num_hidden_layers=1", "-q"]
+    assert runner.invoke(app, [*bert, "-o", "grouped.dot"]).exit_code == 0
+    assert runner.invoke(app, [*bert, "--all-ops", "-o", "all.dot"]).exit_code == 0
+    grouped, every = (in_tmp / "grouped.dot").read_text(), (in_tmp / "all.dot").read_text()
+    assert "_create_attention_masks(…)" in grouped and 'label="arange' not in grouped
+    assert every.count("[label=") > grouped.count("[label=") + 20
+    assert 'label="arange' in every
+
+
+def test_expand_opens_a_boxed_module_class(in_tmp: Path) -> None:
+    llama = ["hf:llama", "--config", "num_hidden_layers=1", "--config", "hidden_size=64"]
+    llama += ["--config", "intermediate_size=64", "--config", "num_attention_heads=2"]
+    llama += ["--config", "num_key_value_heads=1", "--config", "vocab_size=50", "-q"]
+    assert runner.invoke(app, [*llama, "-o", "boxed.dot"]).exit_code == 0
+    assert runner.invoke(app, [*llama, "--expand", "LlamaRMSNorm", "-o", "open.dot"]).exit_code == 0
+    boxed, opened = (in_tmp / "boxed.dot").read_text(), (in_tmp / "open.dot").read_text()
+    assert "norm · LlamaRMSNorm" in boxed and "rsqrt" not in boxed
+    assert "rsqrt" in opened and 'label="norm: LlamaRMSNorm"' in opened
+
+
 def test_render_a_saved_graph(in_tmp: Path) -> None:
     assert runner.invoke(app, [f"{LENET}:LeNet", "-o", "g.json", "-q"]).exit_code == 0
     result = runner.invoke(app, ["render", "g.json", "--renderer", "embedded"])

@@ -211,6 +211,12 @@ CASES: list[tuple[str, list[str], str, Setup]] = [
     ),
     ("bad --rankdir", ["resnet18", "--rankdir", "RL"], "--rankdir 'RL': choose TB or LR", None),
     ("bad --tracer", ["resnet18", "--tracer", "magic"], "--tracer 'magic': choose one of", None),
+    (
+        "bad --show",
+        ["resnet18", "--show", "params,flop"],
+        "--show 'params,flop': unknown annotation 'flop'; use shapes, args, params",
+        None,
+    ),
     ("corrupt JSON", ["render", "corrupt.json"], "corrupt.json: not valid JSON", None),
     (
         "JSON that is not a graph",

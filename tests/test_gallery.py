@@ -99,6 +99,34 @@ def test_missing_files_are_stale(manifest: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "tiny.json (missing)" in result.stderr
 
 
+def test_entries_choose_annotations_views_and_expansion(tmp_path: Path) -> None:
+    manifest = tmp_path / "models.toml"
+    manifest.write_text(
+        f"""
+[defaults]
+renderer = "embedded"
+formats = ["dot"]
+
+[[model]]
+name = "annotated"
+spec = "{REPO}/examples/lenet.py:LeNet"
+show = "params,-args"
+
+[[model]]
+name = "gates"
+spec = "{REPO}/examples/lstm_tagger.py:LSTMTagger"
+expand = ["LSTM"]
+all_ops = true
+"""
+    )
+    result = runner.invoke(app, ["gallery", str(manifest)])
+    assert result.exit_code == 0, result.output
+    annotated = (tmp_path / "annotated.dot").read_text()
+    assert "conv1 · Conv2d\\n1×6×28×28\\n156 params" in annotated
+    gates = (tmp_path / "gates.dot").read_text()
+    assert gates.count('[label="sigmoid') == 36  # 12 steps × 3 sigmoid gates, each its own node
+
+
 def test_a_broken_entry_does_not_stop_the_rest(manifest: Path, tmp_path: Path) -> None:
     manifest.write_text(MANIFEST + '\n[[model]]\nname = "broken"\nspec = "resnet81"\n')
     result = runner.invoke(app, ["gallery", str(manifest)])

@@ -8,7 +8,14 @@ from torch import nn
 
 import fxviz
 from fxviz.graph import Graph
-from fxviz.views import apply_views, collapse, fold_repeats, structure_signature
+from fxviz.views import (
+    apply_views,
+    box_leaf_modules,
+    collapse,
+    fold_repeats,
+    group_lines,
+    structure_signature,
+)
 
 
 class Block(nn.Module):
@@ -35,8 +42,8 @@ class Stack(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-def trace(model: nn.Module) -> Graph:
-    return fxviz.trace(model, torch.zeros(1, 4))
+def trace(model: nn.Module, width: int = 4) -> Graph:
+    return fxviz.trace(model, torch.zeros(1, width))
 
 
 def test_fold_keeps_one_block_and_labels_the_count() -> None:
@@ -94,12 +101,116 @@ def test_collapse_rejects_depth_zero() -> None:
         collapse(trace(Stack(3)), 0)
 
 
+class RMSNorm(nn.Module):
+    """A norm written by hand: no submodules, five ops, its own weight."""
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return self.weight * x * torch.rsqrt(variance + 1e-6)
+
+
+def rotate(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class Mixer(nn.Module):
+    """One norm called twice; a helper function; a line with a module call in its middle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = RMSNorm()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(x)
+        y = rotate(y) * 2 + y
+        z = torch.tanh(self.fc(y.view(1, 8)))
+        return self.norm(z)
+
+
+def test_a_module_without_submodules_is_one_box_per_call() -> None:
+    g = trace(Mixer(), 8)
+    boxed = box_leaf_modules(g)
+    norms = [n for n in boxed.nodes if n.target == "norm"]
+    assert [(n.id, n.kind, n.module_class) for n in norms] == [
+        ("norm", "module", "RMSNorm"),
+        ("norm_1", "module", "RMSNorm"),
+    ]
+    assert all(n.params.total == 8 and n.outputs[0].shape == (1, 8) for n in norms)
+    # Both calls read the one weight, so it stays drawn, feeding both.
+    assert norms[0].inputs == ("x", "norm_weight") and "norm_weight" in norms[1].inputs
+    assert [n.id for n in boxed.nodes if n.scope == "norm"] == ["norm_weight"]
+    assert boxed.nodes[-1].inputs == ("norm_1",)
+    assert box_leaf_modules(g, expand=("RMSNorm",)) == g
+    assert box_leaf_modules(boxed) == boxed
+
+
+def test_a_source_lines_ops_are_one_node() -> None:
+    g = trace(Mixer(), 8)
+    grouped = group_lines(g)
+    line = next(n for n in grouped.nodes if "rotate" in n.target)
+    assert line.target == "rotate(y) * 2 + y"
+    assert line.kind == "function" and line.source is not None
+    # `x.shape[-1] // 2` in the helper is traced too: getattr, getitem, floordiv.
+    assert line.arguments == "9 ops: getitem ×3, getattr, floordiv, neg, cat, mul, add"
+    assert line.outputs[0].shape == (1, 8)
+    # `torch.tanh(self.fc(y.view(1, 8)))`: the view and the tanh sit on either side of the
+    # module call, so grouping them would make a cycle; they stay apart.
+    fc = next(n for n in grouped.nodes if n.target == "fc")
+    view = grouped.node(fc.inputs[0])
+    assert view.target == "view" and any(n.target == "torch.tanh" for n in grouped.nodes)
+    assert _acyclic(grouped)
+    assert group_lines(g, expand=("RMSNorm", "Mixer")) == g
+
+
+def test_every_op_draws_the_traced_graph() -> None:
+    g = trace(Mixer(), 8)
+    assert apply_views(g, every_op=True) == g
+    assert len(apply_views(g).nodes) < len(g.nodes)
+
+
+def _acyclic(graph: Graph) -> bool:
+    seen: set[str] = set()
+    for node in graph.nodes:
+        if not set(node.inputs) <= seen:
+            return False
+        seen.add(node.id)
+    return True
+
+
+def test_llama_helper_lines_are_grouped_where_they_are_called() -> None:
+    """Export stack traces go down into `apply_rotary_pos_emb` and `create_causal_mask`; the
+    source kept is the line in the module's own forward, so each call is one node."""
+    g = fxviz.trace("hf:llama", config=["num_hidden_layers=1", *SMALL_LLAMA])
+    rope = [n for n in g.nodes if n.scope == "layers.0.self_attn" and n.target == "aten.neg"]
+    assert rope and all(
+        n.source is not None and "apply_rotary_pos_emb(" in n.source.code for n in rope
+    )
+    drawn = apply_views(g)
+    targets = {n.target for n in drawn.nodes}
+    assert "apply_rotary_pos_emb(query_states, key_states, cos, sin)" in targets
+    assert "create_causal_mask(…)" in targets
+    classes = {n.module_class for n in drawn.nodes if n.kind == "module"}
+    assert {"LlamaRMSNorm", "LlamaRotaryEmbedding"} <= classes
+    assert not any(n.kind == "constant" for n in drawn.nodes)  # norm weights, inv_freq inside
+    assert _acyclic(drawn)
+    opened = apply_views(g, expand=("LlamaRMSNorm",))
+    assert "aten.rsqrt" in {n.target for n in opened.nodes}
+
+
 def test_bert_base_folds_its_twelve_layers() -> None:
     g = fxviz.trace("hf:bert")
-    folded = apply_views(g)
-    assert len(g.nodes) > 300 and len(folded.nodes) <= 75
-    assert {m.path: m.class_name for m in folded.modules}["encoder.layer.0–11"] == "BertLayer ×12"
-    assert len(apply_views(g, depth=2).nodes) <= 50
+    drawn = apply_views(g)
+    assert len(g.nodes) > 300 and len(drawn.nodes) <= 60
+    assert {m.path: m.class_name for m in drawn.modules}["encoder.layer.0–11"] == "BertLayer ×12"
+    assert 'label="encoder.layer.0–11: BertLayer ×12"' in drawn.to_dot()
+    assert len(apply_views(g, depth=2).nodes) < len(drawn.nodes)
+    assert len(apply_views(g, every_op=True).nodes) > 60
 
 
 def test_resnet50_keeps_its_four_stages_as_clusters() -> None:
@@ -116,20 +227,25 @@ def test_folded_bert_golden(golden) -> None:  # type: ignore[no-untyped-def]
     golden("views/bert-3-layers-folded.dot", apply_views(g).to_dot())
 
 
+SMALL_LLAMA = [
+    "hidden_size=64",
+    "intermediate_size=128",
+    "num_attention_heads=4",
+    "num_key_value_heads=2",
+    "vocab_size=100",
+]
+
+
 def test_llama_drawing_does_not_grow_with_its_layer_count() -> None:
-    """Per-layer norm weights (get_attr constants) belong to their layer and fold with it."""
-    small = [
-        "hidden_size=64",
-        "intermediate_size=128",
-        "num_attention_heads=4",
-        "num_key_value_heads=2",
-        "vocab_size=100",
-    ]
+    """Per-layer norm weights (get_attr constants) belong to their layer and fold with it.
+    Llama-3-70B's real widths are drawn by benchmarks/llama70b.py; the picture is the same."""
+    small = SMALL_LLAMA
     drawn = [
-        len(apply_views(fxviz.trace("hf:llama", config=[f"num_hidden_layers={n}", *small])).nodes)
+        apply_views(fxviz.trace("hf:llama", config=[f"num_hidden_layers={n}", *small]))
         for n in (3, 8)
     ]
-    assert drawn[0] == drawn[1]
+    assert len(drawn[0].nodes) == len(drawn[1].nodes) <= 40
+    assert "layers.0–7: LlamaDecoderLayer ×8" in drawn[1].to_dot()
     graph = fxviz.trace("hf:llama", config=["num_hidden_layers=8", *small])
     weight = next(n for n in graph.nodes if n.target == "layers.5.input_layernorm.weight")
     assert weight.kind == "constant" and weight.scope == "layers.5.input_layernorm"

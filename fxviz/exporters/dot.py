@@ -13,8 +13,9 @@ from typing import Literal, cast
 
 import graphviz
 
-from fxviz.graph import Graph, Node, Value, natural_key
-from fxviz.humanize import format_count, format_shape
+from fxviz.errors import SpecError
+from fxviz.graph import Graph, Module, Node, Value, natural_key
+from fxviz.humanize import format_bytes, format_count, format_shape
 
 FONT = "Helvetica,Arial,sans-serif"
 MAX_DETAIL = 64
@@ -30,10 +31,43 @@ _FILL = {
 _FROZEN_FILL = "#e4e4e4"
 
 
+# What a box can show under its name (`--show`); JSON always holds all of it.
+ANNOTATIONS = {
+    "shapes": "output shapes (and dtypes other than float32)",
+    "args": "a module's hyper-parameters, a function's constant arguments",
+    "params": "parameters, with how many are frozen",
+    "buffers": "buffer elements",
+    "flops": "FLOPs from torch.utils.flop_counter",
+    "memory": "bytes of the output tensors",
+    "source": "file:line of the code that made it",
+}
+DEFAULT_SHOW = frozenset({"shapes", "args"})
+
+
+def parse_show(text: str) -> frozenset[str]:
+    """`params,flops` adds to the defaults (shapes, args), `-args` hides one, `all` or
+    `none` set the whole list: `--show none,params` shows parameter counts only."""
+    shown = set(DEFAULT_SHOW)
+    for raw in text.split(","):
+        item = raw.strip().lower()
+        name = item.removeprefix("-")
+        if item == "all":
+            shown = set(ANNOTATIONS)
+        elif item == "none":
+            shown = set()
+        elif name in ANNOTATIONS:
+            (shown.discard if item.startswith("-") else shown.add)(name)
+        elif item:
+            known = ", ".join([*ANNOTATIONS, "all", "none"])
+            raise SpecError(f"--show {text!r}: unknown annotation {raw.strip()!r}; use {known}")
+    return frozenset(shown)
+
+
 @dataclass(frozen=True, slots=True)
 class DotOptions:
     rankdir: Literal["TB", "LR"] = "TB"
     clusters: bool = True
+    show: frozenset[str] = DEFAULT_SHOW
 
 
 # Diff statuses (fxviz.diff change kinds), drawn over the node's usual colour.
@@ -73,7 +107,7 @@ def to_dot(
     for node in graph.nodes:
         scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
         by_scope[scope].append(node)
-    _emit_scope(dot, graph, "", by_scope, _children(by_scope), status)
+    _emit_scope(dot, graph, "", by_scope, _children(by_scope), status, options.show)
     if legend:
         with dot.subgraph(name="cluster_legend") as key:
             key.attr(
@@ -81,6 +115,8 @@ def to_dot(
             )
             for kind, color in STATUS_COLORS.items():
                 key.node(f"legend_{kind}", label=kind, fillcolor=color, fontsize="9")
+    elif any(_frozen(node) for node in graph.nodes):
+        _frozen_legend(dot, any(_frozen(node) == "partly" for node in graph.nodes))
     for node in graph.nodes:
         for source in node.inputs:
             dot.edge(graphviz.escape(source), graphviz.escape(node.id))
@@ -106,31 +142,60 @@ def _emit_scope(
     by_scope: dict[str, list[Node]],
     children: dict[str, list[str]],
     status: dict[str, str],
+    show: frozenset[str],
 ) -> None:
     for node in by_scope.get(scope, ()):
-        style = _node_style(graph, node)
+        style = _node_style(node)
         if node.id in status:
             style.update(fillcolor=STATUS_COLORS[status[node.id]], penwidth="2")
             if status[node.id] == "removed":
                 style.update(style="rounded,filled,dashed")
-        dot.node(graphviz.escape(node.id), label=_node_label(graph, node), **style)
+        dot.node(graphviz.escape(node.id), label=_node_label(graph, node, show), **style)
     for child in children.get(scope, ()):
         with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
             module = graph.module(child)
             label = f"{child}: {module.class_name}" if module else child
+            frozen = module is not None and _all_frozen(module)
             sub.attr(
-                label=_label([label]),
+                label=_label([label + (" · frozen" if frozen else "")]),
                 labeljust="l",
                 fontname=FONT,
                 fontsize="10",
-                style="rounded",
-                color="#9aaabb",
+                style="rounded,dashed" if frozen else "rounded",
+                color="#888888" if frozen else "#9aaabb",
             )
-            _emit_scope(sub, graph, child, by_scope, children, status)
+            _emit_scope(sub, graph, child, by_scope, children, status, show)
 
 
-def _node_label(graph: Graph, node: Node) -> str:
-    return _label([_headline(node), _detail(graph, node), _shapes(node)])
+def _node_label(graph: Graph, node: Node, show: frozenset[str] = DEFAULT_SHOW) -> str:
+    lines = [_headline(node)]
+    if "args" in show:
+        lines.append(_detail(graph, node))
+    if "shapes" in show:
+        lines.append(_shapes(node))
+    lines.append(_numbers(node, show))
+    if "source" in show and node.source is not None:
+        lines.append(f"{node.source.file}:{node.source.line}")
+    return _label(lines)
+
+
+def _numbers(node: Node, show: frozenset[str]) -> str:
+    """`2.36M params (1.18M frozen) · 512 buffers · 1.85G FLOPs · out 784 KiB`."""
+    parts = []
+    params = node.params
+    if "params" in show and params.total:
+        parts.append(f"{format_count(params.total)} params")
+        if params.frozen:
+            frozen = "all" if not params.trainable else format_count(params.frozen)
+            parts[-1] += f" ({frozen} frozen)"
+    if "buffers" in show and node.buffers:
+        parts.append(f"{format_count(node.buffers)} buffers")
+    if "flops" in show and node.flops:
+        parts.append(f"{format_count(node.flops)} FLOPs")
+    memory = sum(v.nbytes for v in node.outputs)
+    if "memory" in show and memory and node.kind != "output":
+        parts.append(f"out {format_bytes(memory)}")
+    return " · ".join(parts)
 
 
 def _headline(node: Node) -> str:
@@ -146,6 +211,8 @@ def _headline(node: Node) -> str:
         return f"{node.target} · {'param' if node.params.total else 'tensor'}"
     if node.target == "getitem":
         return f"[{node.arguments}]"
+    if "(" in node.target:  # a source line's ops drawn as one node (views.group_lines)
+        return _clip(node.target)
     return node.target.rpartition(".")[2]
 
 
@@ -157,6 +224,10 @@ def _detail(graph: Graph, node: Node) -> str:
         text = ""
     else:
         text = node.arguments
+    return _clip(text)
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
@@ -177,15 +248,51 @@ def _value_text(value: Value, with_path: bool) -> str:
     return f"{value.path} {text}" if with_path and value.path else text
 
 
-def _node_style(graph: Graph, node: Node) -> dict[str, str]:
+def _node_style(node: Node) -> dict[str, str]:
     style = {"fillcolor": _FILL[node.kind]}
     if node.kind in ("input", "output"):
         style.update(shape="box", style="filled,bold", penwidth="1.5")
     elif node.kind in ("function", "method"):
         style.update(color="#999999")
-    if node.params.frozen and not node.params.trainable:
+    frozen = _frozen(node)
+    if frozen == "all":
         style.update(fillcolor=_FROZEN_FILL, style="rounded,filled,dashed")
+    elif frozen == "partly":
+        style.update(style="rounded,filled,dashed")
     return style
+
+
+def _frozen(node: Node) -> Literal["all", "partly", ""]:
+    """Whether a node's parameters are all frozen (requires_grad=False), some, or none."""
+    if not node.params.frozen:
+        return ""
+    return "partly" if node.params.trainable else "all"
+
+
+def _all_frozen(module: Module) -> bool:
+    return bool(module.params.frozen) and not module.params.trainable
+
+
+def _frozen_legend(dot: graphviz.Digraph, partly: bool) -> None:
+    """A key beside the drawing: what the grey dashed boxes mean."""
+    with dot.subgraph(name="cluster_legend") as key:
+        key.attr(label="key", fontname=FONT, fontsize="10", style="rounded", color="#999999")
+        key.node("legend_trainable", label="trainable", fillcolor=_FILL["module"], fontsize="9")
+        key.node(
+            "legend_frozen",
+            label=_label(["frozen", "requires_grad=False"]),
+            fillcolor=_FROZEN_FILL,
+            style="rounded,filled,dashed",
+            fontsize="9",
+        )
+        if partly:
+            key.node(
+                "legend_partly",
+                label="partly frozen",
+                fillcolor=_FILL["module"],
+                style="rounded,filled,dashed",
+                fontsize="9",
+            )
 
 
 def _subtitle(graph: Graph) -> str:

@@ -9,6 +9,7 @@ functional ops between them, and hides parameters that only their own module rea
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import re
@@ -24,7 +25,7 @@ from torch import fx
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value, unique_id
 from fxviz.tracing.annotate import constant_arguments, count_buffers, count_params, fetch_attr
-from fxviz.tracing.fx import failing_line, is_outside_torch, relative_file
+from fxviz.tracing.fx import failing_line, is_outside_torch, own_code, relative_file
 from fxviz.tracing.shapes import FLOPS, VALUE
 
 
@@ -168,10 +169,13 @@ def lift_export_graph(
                     ids[member] = node_id
                 nodes.append(_module_node(node_id, owner, call_of, ids, modules))
             continue
-        if _draws_nothing(n):
+        if _draws_nothing(n, gm):
+            continue
+        if _changes_nothing(n) and n.args[0] in ids:
+            ids[n] = ids[n.args[0]]  # its readers read what it was given
             continue
         ids[n] = unique_id(n.name, taken)
-        nodes.append(_plain_node(n, ids, gm))
+        nodes.append(_plain_node(n, ids, gm, type(model)))
     return tuple(nodes)
 
 
@@ -202,13 +206,25 @@ def program_module_tree(gm: fx.GraphModule) -> tuple[Module, ...]:
     return tuple(tree)
 
 
-def _draws_nothing(n: fx.Node) -> bool:
-    """Export's runtime asserts and guard calls, and buffers no op reads."""
+def _draws_nothing(n: fx.Node, gm: fx.GraphModule) -> bool:
+    """Export's runtime asserts and guard calls, buffers no op reads, and the bodies of
+    higher-order ops (`wrap_with_set_grad_enabled`'s `submod_1`): code, not data."""
     if n.op == "get_attr":
-        return not n.users
+        return not n.users or isinstance(fetch_attr(gm, str(n.target)), fx.GraphModule)
     if n.op in ("call_function", "call_module"):
         return not n.users and n.meta.get(VALUE, ()) in ((), (Value("none"),))
     return False
+
+
+def _changes_nothing(n: fx.Node) -> bool:
+    """A `.to()` that keeps dtype, device and shape returns its input itself: drawing it
+    would only give later readers of that tensor a detour through it."""
+    if n.op != "call_function" or getattr(n.target, "_overloadpacket", None) is not (
+        torch.ops.aten.to
+    ):
+        return False
+    source = n.args[0] if n.args else None
+    return isinstance(source, fx.Node) and source.meta.get(VALUE) == n.meta.get(VALUE)
 
 
 def _module_node(
@@ -248,7 +264,7 @@ def _module_node(
     )
 
 
-def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule) -> Node:
+def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: type) -> Node:
     kind = {"placeholder": "input", "get_attr": "constant", "output": "output"}.get(
         n.op, "function"
     )
@@ -276,8 +292,15 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule) -> Node
         params=params,
         buffers=buffers,
         flops=int(n.meta.get(FLOPS, 0)),
-        source=source_from_stack(n.meta.get("stack_trace")) if n.op == "call_function" else None,
+        source=source_from_stack(n.meta.get("stack_trace"), _owner_class(stack, root))
+        if n.op == "call_function"
+        else None,
     )
+
+
+def _owner_class(stack: dict[str, Any], root: type) -> Any:
+    """The class of the module whose forward made a node (the model's own at the root)."""
+    return list(stack.values())[-1][1] if stack else root
 
 
 def _deepest(stack: dict[str, Any]) -> str:
@@ -307,14 +330,17 @@ _FRAME = re.compile(
 )
 
 
-def source_from_stack(stack_trace: str | None) -> SourceLocation | None:
-    """The innermost frame outside torch in an export stack trace: the user's line."""
+def source_from_stack(stack_trace: str | None, owner: Any = None) -> SourceLocation | None:
+    """The line of `owner`'s code (the module class whose forward ran the op) in an export
+    stack trace; else the innermost frame outside torch: the user's line."""
     if not stack_trace:
         return None
     frames = [m for m in _FRAME.finditer(stack_trace) if is_outside_torch(m["file"])]
     if not frames:
         return None
-    last = frames[-1]
+    code = own_code(owner) if isinstance(owner, type) else frozenset()
+    mine = [m for m in frames if (m["file"], m["func"]) in code]
+    last = mine[-1] if mine else frames[-1]
     module = _module_name_of(last["file"])
     return SourceLocation(
         file=relative_file(last["file"], module),
@@ -324,6 +350,7 @@ def source_from_stack(stack_trace: str | None) -> SourceLocation | None:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _module_name_of(filename: str) -> str:
     for name, module in list(sys.modules.items()):
         if getattr(module, "__file__", None) == filename:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import linecache
 import os
 import sys
@@ -47,7 +48,12 @@ class _Tracer(fx.Tracer):
     def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
         node = super().create_node(kind, target, *args, **kwargs)
         if kind.startswith("call_"):
-            node.meta["fxviz_source"] = user_source(sys._getframe(1))
+            owner = (
+                next(reversed(self.module_stack.values()))[1]
+                if self.module_stack
+                else type(self.root)
+            )
+            node.meta["fxviz_source"] = user_source(sys._getframe(1), owner)
         return node
 
 
@@ -95,20 +101,44 @@ def _failing_submodule(exc: BaseException, paths: dict[torch.nn.Module, str]) ->
     return found
 
 
-def user_source(frame: FrameType | None) -> SourceLocation | None:
-    """The innermost frame outside torch and fxviz: the user's line in some `forward`."""
+def user_source(frame: FrameType | None, owner: Any = None) -> SourceLocation | None:
+    """The line in the code of `owner` (the module class whose forward is running) that led
+    to this frame; else the innermost frame outside torch and fxviz."""
+    code = own_code(owner) if isinstance(owner, type) else frozenset()
+    innermost: FrameType | None = None
     while frame is not None:
         filename = frame.f_code.co_filename
         if is_outside_torch(filename):
-            lineno = frame.f_lineno
-            return SourceLocation(
-                file=relative_file(filename, frame.f_globals.get("__name__", "")),
-                line=lineno,
-                function=frame.f_code.co_name,
-                code=linecache.getline(filename, lineno).strip(),
-            )
+            if (filename, frame.f_code.co_name) in code:
+                innermost = frame
+                break
+            innermost = innermost or frame
         frame = frame.f_back
-    return None
+    if innermost is None:
+        return None
+    filename, lineno = innermost.f_code.co_filename, innermost.f_lineno
+    return SourceLocation(
+        file=relative_file(filename, innermost.f_globals.get("__name__", "")),
+        line=lineno,
+        function=innermost.f_code.co_name,
+        code=linecache.getline(filename, lineno).strip(),
+    )
+
+
+@functools.cache
+def own_code(cls: type) -> frozenset[tuple[str, str]]:
+    """(file, function name) of every method a module class defines or inherits, below
+    `nn.Module`: a line in one of them is a line of that module's forward, helpers included."""
+    found: set[tuple[str, str]] = set()
+    for klass in cls.__mro__:
+        if klass in (torch.nn.Module, object):
+            continue
+        for value in vars(klass).values():
+            function = getattr(value, "__func__", value)  # staticmethod, classmethod
+            code = getattr(function, "__code__", None)
+            if code is not None:
+                found.add((code.co_filename, code.co_name))
+    return frozenset(found)
 
 
 def is_outside_torch(filename: str) -> bool:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import pytest
 
-from fxviz.exporters.dot import DotOptions, to_dot
+from fxviz.errors import SpecError
+from fxviz.exporters.dot import ANNOTATIONS, DotOptions, parse_show, to_dot
 from fxviz.exporters.render import render
-from fxviz.graph import Graph, Node
+from fxviz.graph import Graph, Node, ParamCount, Value
 
 
 @pytest.mark.parametrize("rankdir", ["TB", "LR"])
@@ -41,7 +43,8 @@ def test_clusters_nest_by_module_path_with_classes(branch: Graph) -> None:
 
 
 def test_no_clusters_option(branch: Graph) -> None:
-    assert "subgraph" not in to_dot(branch, DotOptions(clusters=False))
+    dot = to_dot(branch, DotOptions(clusters=False))
+    assert "cluster_block" not in dot and "cluster_legend" in dot
 
 
 def test_inputs_outputs_marked_and_non_float32_dtype_shown(hostile: Graph, branch: Graph) -> None:
@@ -58,6 +61,60 @@ def test_frozen_modules_look_different(branch: Graph) -> None:
     conv = next(line for line in lines if line.startswith("block_0_conv ["))
     assert "dashed" in stem and "dashed" not in conv
     assert "(112 frozen)" in dot
+
+
+def test_frozen_nodes_come_with_a_legend(branch: Graph, chain: Graph) -> None:
+    dot = to_dot(branch)
+    assert "subgraph cluster_legend" in dot and 'label="frozen\\nrequires_grad=False"' in dot
+    assert "legend_partly" not in dot
+    assert "cluster_legend" not in to_dot(chain)  # nothing frozen, nothing to explain
+
+
+def test_partly_frozen_and_frozen_clusters(branch: Graph) -> None:
+    half = replace(branch.nodes[2], params=ParamCount(10, 5))
+    frozen_block = tuple(
+        replace(m, params=ParamCount(0, m.params.total)) if m.path.startswith("block") else m
+        for m in branch.modules
+    )
+    graph = replace(branch, nodes=(*branch.nodes[:2], half, *branch.nodes[3:]))
+    graph = replace(graph, modules=frozen_block)
+    dot = to_dot(graph)
+    assert "legend_partly" in dot
+    line = next(x.strip() for x in dot.splitlines() if x.strip().startswith(f"{half.id} ["))
+    assert 'style="rounded,filled,dashed"' in line and "#e4e4e4" not in line
+    assert 'label="block.0: Block · frozen"' in dot
+
+
+def test_show_adds_and_removes_annotations(chain: Graph) -> None:
+    fc1 = next(x for x in to_dot(chain).splitlines() if x.strip().startswith("fc1 ["))
+    assert "params" not in fc1 and "FLOPs" not in fc1
+    dot = to_dot(chain, DotOptions(show=parse_show("params,flops,memory,source")))
+    assert 'fc1 [label="fc1 · Linear\\nin_features=4, out_features=8\\n1×8\\n' in dot
+    assert "40 params · 64 FLOPs · out 32 B\\nchain.py:10" in dot
+    bare = to_dot(chain, DotOptions(show=parse_show("none")))
+    assert 'fc1 [label="fc1 · Linear"' in bare
+    assert parse_show("-args,flops") == {"shapes", "flops"}
+    assert parse_show("all") == set(ANNOTATIONS)
+    assert parse_show("none,params") == {"params"}
+
+
+def test_show_rejects_unknown_names() -> None:
+    with pytest.raises(SpecError, match="unknown annotation 'parms'"):
+        parse_show("params,parms")
+
+
+def test_group_of_ops_reads_as_its_line() -> None:
+    line = Node(
+        "view",
+        "function",
+        "self.q(x).view(1, 2, 3).transpose(1, 2)",
+        arguments="2 ops: view, transpose",
+        outputs=(Value("tensor", shape=(1, 3, 2), dtype="float32"),),
+    )
+    graph = Graph("g", "", "fx", "meta", (line,))
+    assert 'label="self.q(x).view(1, 2, 3).transpose(1, 2)\\n2 ops: view, transpose' in to_dot(
+        graph
+    )
 
 
 def test_multi_output_values_show_their_paths(branch: Graph) -> None:
@@ -99,7 +156,8 @@ def test_renderers_draw_every_node(branch: Graph, renderer: str) -> None:
         for g in root.iter("{http://www.w3.org/2000/svg}g")
         if g.get("class") == "node"
     ]
-    assert sorted(titles) == sorted(n.id for n in branch.nodes)  # type: ignore[type-var]
+    legend = ["legend_frozen", "legend_trainable"]  # its stem is frozen
+    assert sorted(titles) == sorted([*(n.id for n in branch.nodes), *legend])  # type: ignore[type-var]
 
 
 def test_a_label_that_looks_like_html_stays_text() -> None:
