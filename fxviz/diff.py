@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from fxviz.graph import Graph, Module, Node
 from fxviz.humanize import format_shape
-from fxviz.views import structure_signature, within
+from fxviz.views import signatures, within
 
 DIFF_SCHEMA_VERSION = 1
 
@@ -119,10 +119,11 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
     only_b = _tops([p for p in mods_b if p not in mods_a])
     renamed: dict[str, str] = {}
     signatures_b: dict[str, list[str]] = defaultdict(list)
+    of_a, of_b = signatures(mods_a), signatures(mods_b)
     for path in only_b:
-        signatures_b[structure_signature(path, mods_b)].append(path)
+        signatures_b[of_b[path]].append(path)
     for path in only_a:
-        candidates = signatures_b.get(structure_signature(path, mods_a))
+        candidates = signatures_b.get(of_a[path])
         if candidates:
             target = candidates.pop(0)
             renamed[path] = target

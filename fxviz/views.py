@@ -33,13 +33,24 @@ def within(path: str, top: str) -> bool:
     return path == top or (bool(top) and path.startswith(top + "."))
 
 
-def structure_signature(path: str, modules: dict[str, Module]) -> str:
-    """A module subtree's structure without its names."""
-    m = modules[path]
-    depth = path.count(".") + 1
-    children = [p for p in modules if p.startswith(path + ".") and p.count(".") == depth]
-    inner = ",".join(structure_signature(c, modules) for c in children)
-    return f"{m.class_name}({m.hparams}|{m.params.total})[{inner}]"
+def signatures(modules: dict[str, Module]) -> dict[str, str]:
+    """Every module subtree's structure without its names: classes, hyper-parameters and
+    parameter counts, nested. Two blocks with the same signature are built the same."""
+    below: dict[str, list[str]] = defaultdict(list)
+    for path in sorted((p for p in modules if p), key=natural_key):
+        below[path.rpartition(".")[0]].append(path)
+    found: dict[str, str] = {}
+
+    def signature(path: str) -> str:
+        if path not in found:
+            m = modules[path]
+            inner = ",".join(signature(c) for c in below[path])
+            found[path] = f"{m.class_name}({m.hparams}|{m.params.total})[{inner}]"
+        return found[path]
+
+    for path in modules:
+        signature(path)
+    return found
 
 
 MIN_REPEAT = 3
@@ -75,20 +86,36 @@ def fold_repeats(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
     children: dict[str, list[str]] = defaultdict(list)
     for path in sorted((p for p in modules if p), key=natural_key):
         children[path.rpartition(".")[0]].append(path)
+    index = _Index(graph)
     for parent in sorted(children, key=lambda p: (p.count(".") if p else -1, natural_key(p))):
-        for run in _runs(graph, children[parent], modules):
+        for run in _runs(index, children[parent]):
             if len(run) >= min_repeat:
-                graph = _fold(graph, run)
-            modules = {m.path: m for m in graph.modules}
+                graph = _fold(graph, run, index)
+                index = _Index(graph)
     return graph
 
 
-def _members(graph: Graph, path: str) -> list[int]:
-    return [
-        i
-        for i, n in enumerate(graph.nodes)
-        if n.kind not in ("input", "output") and within(owner(n), path)
-    ]
+class _Index:
+    """What `fold_repeats` asks of a graph again and again, computed once per graph: each
+    module's member nodes (its own and its submodules'), each node's readers, signatures."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.members: dict[str, list[int]] = defaultdict(list)
+        for i, n in enumerate(graph.nodes):
+            if n.kind in ("input", "output") or not owner(n):
+                continue
+            parts = owner(n).split(".")
+            for k in range(1, len(parts) + 1):
+                self.members[".".join(parts[:k])].append(i)
+        self.readers: dict[str, set[str]] = defaultdict(set)
+        for n in graph.nodes:
+            for source in n.inputs:
+                self.readers[source].add(n.id)
+        self.signatures = signatures({m.path: m for m in graph.modules})
+
+    def ids(self, path: str) -> set[str]:
+        return {self.graph.nodes[i].id for i in self.members.get(path, ())}
 
 
 def _shape_key(graph: Graph, indices: list[int], path: str) -> tuple[tuple[str, ...], ...]:
@@ -101,19 +128,15 @@ def _shape_key(graph: Graph, indices: list[int], path: str) -> tuple[tuple[str, 
     return tuple(keys)
 
 
-def _runs(graph: Graph, siblings: list[str], modules: dict[str, Module]) -> list[list[str]]:
+def _runs(index: _Index, siblings: list[str]) -> list[list[str]]:
     """Maximal runs (2 or more) of consecutive, identical, chained siblings."""
     runs: list[list[str]] = []
     current: list[str] = []
     previous_key: object = None
     for path in siblings:
-        members = _members(graph, path)
-        key = (
-            (structure_signature(path, modules), _shape_key(graph, members, path))
-            if members
-            else None
-        )
-        if key is not None and key == previous_key and _chained(graph, current[-1], path):
+        members = index.members.get(path)
+        key = (index.signatures[path], _shape_key(index.graph, members, path)) if members else None
+        if key is not None and key == previous_key and _chained(index, current[-1], path):
             current.append(path)
         else:
             if len(current) > 1:
@@ -125,24 +148,18 @@ def _runs(graph: Graph, siblings: list[str], modules: dict[str, Module]) -> list
     return runs
 
 
-def _chained(graph: Graph, before: str, after: str) -> bool:
+def _chained(index: _Index, before: str, after: str) -> bool:
     """`after` reads `before`, and nothing else reads `before`."""
-    ids_before = {graph.nodes[i].id for i in _members(graph, before)}
-    ids_after = {graph.nodes[i].id for i in _members(graph, after)}
-    reads = any(set(graph.nodes[i].inputs) & ids_before for i in _members(graph, after))
-    leaks = any(
-        set(n.inputs) & ids_before
-        for n in graph.nodes
-        if n.id not in ids_before and n.id not in ids_after
-    )
-    return reads and not leaks
+    ids_before, ids_after = index.ids(before), index.ids(after)
+    readers = set().union(*(index.readers[i] for i in ids_before))
+    return bool(readers & ids_after) and not readers - ids_before - ids_after
 
 
-def _fold(graph: Graph, run: list[str]) -> Graph:
+def _fold(graph: Graph, run: list[str], index: _Index) -> Graph:
     first, last = run[0], run[-1]
-    keep = _members(graph, first)
-    drop = {graph.nodes[i].id for path in run[1:] for i in _members(graph, path)}
-    last_ids = [graph.nodes[i].id for i in _members(graph, last)]
+    keep = index.members[first]
+    drop = set().union(*(index.ids(path) for path in run[1:]))
+    last_ids = [graph.nodes[i].id for i in index.members[last]]
     remap = dict(zip(last_ids, (graph.nodes[i].id for i in keep), strict=False))
     label = f"{first}–{last.rpartition('.')[2]}" if "." in first else f"{first}–{last}"
     nodes: list[Node] = []

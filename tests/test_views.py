@@ -14,7 +14,7 @@ from fxviz.views import (
     collapse,
     fold_repeats,
     group_lines,
-    structure_signature,
+    signatures,
 )
 
 
@@ -69,9 +69,13 @@ def test_a_different_block_breaks_the_run() -> None:
 
 
 def test_signature_ignores_names() -> None:
-    modules = {m.path: m for m in trace(Stack(4)).modules}
-    assert structure_signature("blocks.0", modules) == structure_signature("blocks.3", modules)
-    assert structure_signature("blocks.0", modules) != structure_signature("stem", modules)
+    found = signatures({m.path: m for m in trace(Stack(4)).modules})
+    assert (
+        found["blocks.0"]
+        == found["blocks.3"]
+        == "Block(|72)[Linear(in_features=8, out_features=8|72)[]]"
+    )
+    assert found["blocks.0"] != found["stem"]
 
 
 def test_collapse_to_one_node_per_module() -> None:
