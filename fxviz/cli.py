@@ -464,7 +464,9 @@ def _drawing_options(
 def _view(depth: int | None, fold: bool, every_op: bool, expand: tuple[str, ...] = ()) -> Any:
     from fxviz.views import apply_views
 
-    return lambda graph: apply_views(graph, depth, fold, every_op, expand)
+    return lambda graph: apply_views(
+        graph, depth=depth, fold=fold, every_op=every_op, expand=expand
+    )
 
 
 def _dot_options(rankdir: str, show: str | None = None) -> Any:

@@ -177,7 +177,9 @@ def draw_entry(entry: Entry) -> Drawn:
             rankdir="TB" if entry.rankdir == "TB" else "LR",
             show=DEFAULT_SHOW if entry.show is None else parse_show(entry.show),
         )
-        drawn = apply_views(graph, entry.depth, entry.fold, entry.all_ops, entry.expand)
+        drawn = apply_views(
+            graph, depth=entry.depth, fold=entry.fold, every_op=entry.all_ops, expand=entry.expand
+        )
         files = {
             f"{entry.name}.{fmt}": (
                 graph.to_json().encode()

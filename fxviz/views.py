@@ -61,6 +61,7 @@ _Build = Callable[[str, tuple[str, ...], tuple[Value, ...]], Node]
 
 def apply_views(
     graph: Graph,
+    *,
     depth: int | None = None,
     fold: bool = True,
     every_op: bool = False,
@@ -300,11 +301,23 @@ def _contract_modules(graph: Graph, group_of: dict[str, str]) -> Graph:
             outputs=outputs,
             params=module.params if module else ParamCount(),
             buffers=module.buffers if module else 0,
-            flops=sum(n.flops for n in group),
+            flops=sum(n.flops * _repeats(owner(n), modules) for n in group),
             source=group[0].source,
         )
 
     return _contract(graph, {i: group_id[p] for i, p in group_of.items()}, build)
+
+
+def _repeats(path: str, modules: dict[str, Module]) -> int:
+    """How many times a node at `path` ran: 80 inside a folded `LlamaDecoderLayer ×80`,
+    whose nodes are those of one layer (folds nest, so the counts multiply)."""
+    count = 1
+    parts = path.split(".")
+    for k in range(1, len(parts) + 1):
+        module = modules.get(".".join(parts[:k]))
+        times = module.class_name.rpartition(" ×")[2] if module else ""
+        count *= int(times) if times.isdigit() else 1
+    return count
 
 
 def group_lines(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:

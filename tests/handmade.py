@@ -174,3 +174,87 @@ def hostile_graph() -> Graph:
         ),
         notes=(weird,),
     )
+
+
+def lines_graph() -> Graph:
+    """`torch.tanh(self.fc(x.view(1, 8)))` on one line, then a hand-written norm (no
+    submodules, its own weight) whose `pow(2).mean(-1)` is one line of two ops."""
+
+    def at(line: int, code: str, file: str = "net.py") -> SourceLocation:
+        return SourceLocation(file, line, "forward", code)
+
+    outer = at(5, "return self.norm(torch.tanh(self.fc(x.view(1, 8))))")
+    norm_line = at(11, "variance = x.pow(2).mean(-1, keepdim=True)", "norm.py")
+    return Graph(
+        name="Lines",
+        source="net.py:Net",
+        tracer="fx",
+        device="meta",
+        nodes=(
+            Node("x", "input", "x", outputs=(tensor(8),)),
+            Node("view", "method", "view", inputs=("x",), outputs=(tensor(1, 8),), source=outer),
+            Node(
+                "fc",
+                "module",
+                "fc",
+                module_class="Linear",
+                inputs=("view",),
+                outputs=(tensor(1, 8),),
+                params=ParamCount(72, 0),
+                flops=128,
+                source=outer,
+            ),
+            Node(
+                "tanh",
+                "function",
+                "torch.tanh",
+                inputs=("fc",),
+                outputs=(tensor(1, 8),),
+                source=outer,
+            ),
+            Node(
+                "norm_weight",
+                "constant",
+                "norm.weight",
+                scope="norm",
+                outputs=(tensor(8),),
+                params=ParamCount(8, 0),
+            ),
+            Node(
+                "pow_1",
+                "method",
+                "pow",
+                scope="norm",
+                inputs=("tanh",),
+                outputs=(tensor(1, 8),),
+                flops=8,
+                source=norm_line,
+            ),
+            Node(
+                "mean",
+                "method",
+                "mean",
+                scope="norm",
+                inputs=("pow_1",),
+                outputs=(tensor(1, 1),),
+                source=norm_line,
+            ),
+            Node(
+                "mul",
+                "function",
+                "operator.mul",
+                scope="norm",
+                inputs=("norm_weight", "tanh", "mean"),
+                outputs=(tensor(1, 8),),
+                flops=16,
+                source=at(12, "return self.weight * x * variance", "norm.py"),
+            ),
+            Node("output", "output", "output", inputs=("mul",), outputs=(tensor(1, 8),)),
+        ),
+        modules=(
+            Module("", "Net", "net.Net", ParamCount(80, 0)),
+            Module("fc", "Linear", "torch.nn.modules.linear.Linear", ParamCount(72, 0)),
+            Module("norm", "RMSNorm", "net.RMSNorm", ParamCount(8, 0)),
+        ),
+        totals=Totals(ParamCount(80, 0), 0, 152),
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from handmade import lines_graph, tensor
 from torch import nn
 
 import fxviz
-from fxviz.graph import Graph
+from fxviz.graph import Graph, ParamCount
 from fxviz.views import (
     apply_views,
     box_leaf_modules,
@@ -137,6 +138,30 @@ class Mixer(nn.Module):
         return self.norm(z)
 
 
+def test_leaf_boxes_and_line_groups_on_a_hand_built_graph() -> None:
+    g = lines_graph()
+    grouped = group_lines(g)
+    (line,) = [n for n in grouped.nodes if n.arguments.startswith("2 ops")]
+    assert (line.id, line.target, line.scope) == (
+        "pow_1",
+        "x.pow(2).mean(-1, keepdim=True)",
+        "norm",
+    )
+    assert line.arguments == "2 ops: .pow() ×1, .mean()".replace(" ×1", "")
+    assert line.flops == 8 and line.outputs == (tensor(1, 1),) and line.inputs == ("tanh",)
+    assert {"view", "tanh"} <= {n.id for n in grouped.nodes}  # a module call sits between
+    assert grouped.node("mul").inputs == ("norm_weight", "tanh", "pow_1")
+
+    boxed = box_leaf_modules(g)
+    assert [n.id for n in boxed.nodes] == ["x", "view", "fc", "tanh", "norm", "output"]
+    norm = boxed.node("norm")
+    assert (norm.kind, norm.module_class, norm.params) == ("module", "RMSNorm", ParamCount(8, 0))
+    assert (
+        norm.inputs == ("tanh",) and norm.flops == 24 and boxed.node("output").inputs == ("norm",)
+    )
+    assert apply_views(g) == apply_views(boxed)  # nothing left to group once the norm is boxed
+
+
 def test_a_module_without_submodules_is_one_box_per_call() -> None:
     g = trace(Mixer(), 8)
     boxed = box_leaf_modules(g)
@@ -253,3 +278,16 @@ def test_llama_drawing_does_not_grow_with_its_layer_count() -> None:
     graph = fxviz.trace("hf:llama", config=["num_hidden_layers=8", *small])
     weight = next(n for n in graph.nodes if n.target == "layers.5.input_layernorm.weight")
     assert weight.kind == "constant" and weight.scope == "layers.5.input_layernorm"
+
+
+def test_a_collapsed_folded_run_counts_every_block() -> None:
+    g = trace(Stack(4))
+    drawn = apply_views(g, depth=2)
+    (blocks,) = [n for n in drawn.nodes if n.target == "blocks.0–3"]
+    assert blocks.module_class == "Block ×4"
+    assert blocks.params.total == 4 * 72 and blocks.flops == 4 * (2 * 8 * 8)
+    assert blocks.flops == sum(n.flops for n in g.nodes if n.scope.startswith("blocks"))
+    label = next(line for line in drawn.to_dot().splitlines() if "blocks_0_3 [" in line)
+    assert "in 1×8\\nout 1×8\\n288 params · 512 FLOPs" in label
+    (outer,) = [n for n in apply_views(g, depth=1).nodes if n.target == "blocks"]
+    assert outer.flops == blocks.flops and outer.params == blocks.params

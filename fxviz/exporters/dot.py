@@ -171,12 +171,35 @@ def _node_label(graph: Graph, node: Node, show: frozenset[str] = DEFAULT_SHOW) -
     lines = [_headline(node)]
     if "args" in show:
         lines.append(_detail(graph, node))
+    summary = _is_collapsed(graph, node)
     if "shapes" in show:
-        lines.append(_shapes(node))
-    lines.append(_numbers(node, show))
+        if summary:  # a whole subtree drawn as one node: what goes in matters as much
+            lines.append(f"in {_input_shapes(graph, node)}")
+        lines.append(f"out {_shapes(node)}" if summary else _shapes(node))
+    lines.append(_numbers(node, show | {"params", "flops"} if summary else show))
     if "source" in show and node.source is not None:
         lines.append(f"{node.source.file}:{node.source.line}")
     return _label(lines)
+
+
+def _is_collapsed(graph: Graph, node: Node) -> bool:
+    """A module node standing for a module with submodules (`--depth`)."""
+    if node.kind != "module":
+        return False
+    inside = node.target + "."
+    return any(m.path.startswith(inside) for m in graph.modules)
+
+
+def _input_shapes(graph: Graph, node: Node) -> str:
+    shapes = []
+    for source in node.inputs:
+        try:
+            tensors = [v for v in graph.node(source).outputs if v.is_tensor]
+        except KeyError:  # an edge from outside this graph (a merged diff drawing)
+            continue
+        if len(tensors) == 1:
+            shapes.append(_value_text(tensors[0], False))
+    return ", ".join(dict.fromkeys(shapes)) or "–"
 
 
 def _numbers(node: Node, show: frozenset[str]) -> str:
