@@ -25,8 +25,24 @@ _KINDS: dict[str, NodeKind] = {
 
 
 def fx_nodes(gm: fx.GraphModule) -> tuple[Node, ...]:
-    """The typed Nodes of a shape-propagated fx graph."""
-    return tuple(_node(gm, n) for n in gm.graph.nodes)
+    """The typed Nodes of a shape-propagated fx graph, without its input checks."""
+    checks = _only_checks(gm)
+    return tuple(_node(gm, n) for n in gm.graph.nodes if n not in checks)
+
+
+_CHECKS = (torch._assert,)
+
+
+def _only_checks(gm: fx.GraphModule) -> set[fx.Node]:
+    """`torch._assert(h == self.image_size, …)` and what only it reads: an input check, no
+    data flow (torch.export drops its own runtime asserts the same way)."""
+    checks: set[fx.Node] = set()
+    for n in reversed(gm.graph.nodes):
+        if n.op == "call_function" and n.target in _CHECKS and not n.users:
+            checks.add(n)
+        elif n.op in ("call_function", "call_method") and n.users and set(n.users) <= checks:
+            checks.add(n)
+    return checks
 
 
 def assemble_graph(

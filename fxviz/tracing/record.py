@@ -38,6 +38,7 @@ class _Recorder(TorchFunctionMode):
     def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
         super().__init__()
         self.paths = {m: path for path, m in model.named_modules()}
+        self.classes = {path: type(m) for m, path in self.paths.items()}
         self.leaf_types = leaf_types
         self.nodes: list[Node] = []
         self.producer: dict[int, str] = {}
@@ -143,7 +144,9 @@ class _Recorder(TorchFunctionMode):
                 inputs=tuple(inputs),
                 outputs=summarize(result),
                 flops=self.flops.get_total_flops() - before,
-                source=user_source(sys._getframe(1)),
+                source=user_source(
+                    sys._getframe(1), self.classes.get(self.scope[-1] if self.scope else "")
+                ),
             )
         )
         self.track(result, node_id)

@@ -291,3 +291,59 @@ def test_rnn_flops_are_counted_the_same_on_cpu_and_meta() -> None:
     per_step = 2 * (32 * gates + 64 * gates)
     assert on_cpu.totals.flops == on_meta.totals.flops == 12 * per_step
     assert torch.backends.mkldnn.enabled  # restored afterwards
+
+
+def _double_then_shift(x: torch.Tensor) -> torch.Tensor:
+    y = x * 2
+    return y + 1
+
+
+class Helpers(nn.Module):
+    """Ops in a module-level helper, and ops in a helper method of the module itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _double_then_shift(self.fc(x))
+        return self._squash(x)
+
+    def _squash(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x) * 3
+
+
+@pytest.mark.parametrize("tracer", ["fx", "export", "record"])
+def test_sources_are_the_line_in_the_modules_own_code(tracer: str) -> None:
+    """A helper function's ops point at the line that called it; a helper method is the
+    module's own code, so its ops keep their own line. All three tracers agree."""
+    g = trace_module(Helpers(), (torch.ones(1, 4),), tracer=tracer)
+    codes = {
+        n.target.rpartition(".")[2]: n.source.code
+        for n in g.nodes
+        if n.kind == "function" and n.source is not None
+    }
+    # torch.export's stack traces keep `forward` frames only, so there the method's line is
+    # the line in forward that called it.
+    squash = "return self._squash(x)" if tracer == "export" else "return torch.tanh(x) * 3"
+    assert codes["mul"] == codes["tanh"] == squash
+    assert codes["add"] == "x = _double_then_shift(self.fc(x))"
+
+
+def test_input_checks_are_not_drawn() -> None:
+    """torchvision's ViT asserts its input size; the check is not data flow."""
+
+    class Checked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, w = x.shape
+            torch._assert(w == 4, f"expected width 4, got {w}")
+            return self.fc(x) * n
+
+    g = trace_module(Checked(), (torch.ones(2, 4),), tracer="fx")
+    targets = [n.target for n in g.nodes]
+    assert "torch._assert" not in targets and "operator.eq" not in targets
+    assert "operator.mul" in targets and g.outputs[0].outputs[0].shape == (2, 4)
