@@ -107,7 +107,8 @@ def to_dot(
     for node in graph.nodes:
         scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
         by_scope[scope].append(node)
-    _emit_scope(dot, graph, "", by_scope, _children(by_scope), status, options.show)
+    labels = _Labels(options.show, frozenset(m.path.rpartition(".")[0] for m in graph.modules))
+    _emit_scope(dot, graph, "", by_scope, _children(by_scope), status, labels)
     if legend:
         with dot.subgraph(name="cluster_legend") as key:
             key.attr(
@@ -142,7 +143,7 @@ def _emit_scope(
     by_scope: dict[str, list[Node]],
     children: dict[str, list[str]],
     status: dict[str, str],
-    show: frozenset[str],
+    labels: _Labels,
 ) -> None:
     for node in by_scope.get(scope, ()):
         style = _node_style(node)
@@ -150,7 +151,7 @@ def _emit_scope(
             style.update(fillcolor=STATUS_COLORS[status[node.id]], penwidth="2")
             if status[node.id] == "removed":
                 style.update(style="rounded,filled,dashed")
-        dot.node(graphviz.escape(node.id), label=_node_label(graph, node, show), **style)
+        dot.node(graphviz.escape(node.id), label=_node_label(graph, node, labels), **style)
     for child in children.get(scope, ()):
         with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
             module = graph.module(child)
@@ -164,30 +165,32 @@ def _emit_scope(
                 style="rounded,dashed" if frozen else "rounded",
                 color="#888888" if frozen else "#9aaabb",
             )
-            _emit_scope(sub, graph, child, by_scope, children, status, show)
+            _emit_scope(sub, graph, child, by_scope, children, status, labels)
 
 
-def _node_label(graph: Graph, node: Node, show: frozenset[str] = DEFAULT_SHOW) -> str:
+@dataclass(frozen=True, slots=True)
+class _Labels:
+    """What every label needs: the annotations asked for, the modules that have submodules."""
+
+    show: frozenset[str]
+    parents: frozenset[str]
+
+
+def _node_label(graph: Graph, node: Node, labels: _Labels) -> str:
+    show = labels.show
     lines = [_headline(node)]
     if "args" in show:
         lines.append(_detail(graph, node))
-    summary = _is_collapsed(graph, node)
+    # A box standing for a module with submodules (`--depth`): what goes in matters too.
+    summary = node.kind == "module" and node.target in labels.parents
     if "shapes" in show:
-        if summary:  # a whole subtree drawn as one node: what goes in matters as much
+        if summary:
             lines.append(f"in {_input_shapes(graph, node)}")
         lines.append(f"out {_shapes(node)}" if summary else _shapes(node))
     lines.append(_numbers(node, show | {"params", "flops"} if summary else show))
     if "source" in show and node.source is not None:
         lines.append(f"{node.source.file}:{node.source.line}")
     return _label(lines)
-
-
-def _is_collapsed(graph: Graph, node: Node) -> bool:
-    """A module node standing for a module with submodules (`--depth`)."""
-    if node.kind != "module":
-        return False
-    inside = node.target + "."
-    return any(m.path.startswith(inside) for m in graph.modules)
 
 
 def _input_shapes(graph: Graph, node: Node) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import operator
 import re
+from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -86,13 +89,15 @@ def count_buffers(module: torch.nn.Module) -> int:
 
 
 def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
+    params = _by_module(model.named_parameters(remove_duplicate=False))
+    buffers = _by_module(model.named_buffers(remove_duplicate=False))
     return tuple(
         Module(
             path=path,
             class_name=type(m).__name__,
             qualname=f"{type(m).__module__}.{type(m).__qualname__}",
-            params=count_params(m.parameters()),
-            buffers=count_buffers(m),
+            params=count_params(params[path].values()),
+            buffers=sum(b.numel() for b in buffers[path].values()),
             extra_repr=m.extra_repr(),
             hparams=hparams(m),
         )
@@ -100,18 +105,23 @@ def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
     )
 
 
+def _by_module(named: Iterator[tuple[str, torch.Tensor]]) -> dict[str, dict[int, torch.Tensor]]:
+    """Each module path's tensors, its submodules' included, each counted once (a tied weight
+    is one tensor): one pass instead of a `parameters()` walk per module."""
+    found: dict[str, dict[int, torch.Tensor]] = defaultdict(dict)
+    for name, tensor in named:
+        parts = name.split(".")[:-1]
+        for k in range(len(parts) + 1):
+            found[".".join(parts[:k])][id(tensor)] = tensor
+    return found
+
+
 def hparams(module: torch.nn.Module) -> str:
     """`extra_repr()` without the arguments left at their defaults, tuples compacted:
     Conv2d(64, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False) reads
     `64, 64, kernel_size=3, padding=1, bias=False`."""
-    try:
-        defaults = {
-            name: p.default
-            for name, p in inspect.signature(type(module).__init__).parameters.items()
-            if p.default is not p.empty
-        }
-    except (TypeError, ValueError):
-        defaults = {}
+    module_class: object = type(module)  # the class is the cache key
+    defaults = _defaults(module_class)
     kept = []
     for item in _split_top_level(module.extra_repr().replace("\n", " ")):
         item = re.sub(r"\((-?[\w.]+)(?:, \1)+\)", r"\1", item)
@@ -230,7 +240,9 @@ def _is_placement(value: Any) -> bool:
     return isinstance(value, torch.device | torch.layout | torch.memory_format)
 
 
+@functools.cache
 def _defaults(target: Any) -> dict[str, Any]:
+    """The arguments a function or a class's constructor gives defaults to (read-only)."""
     try:
         parameters = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):

@@ -216,7 +216,13 @@ def _record(
     for name, value in _named_inputs(model, args, kwargs):
         recorder.add_input(name, value)
     try:
-        with torch.no_grad(), counted_attention(device), recorder.flops, _hooks(recorder), recorder:
+        with (
+            torch.no_grad(),
+            counted_attention(device, model),
+            recorder.flops,
+            _hooks(recorder),
+            recorder,
+        ):
             result = model(*args, **kwargs)
     except Exception as exc:  # the model's own failure on this input
         reason = f"{first_line(exc)}{failing_line(exc)}"
