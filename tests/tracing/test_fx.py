@@ -347,3 +347,14 @@ def test_input_checks_are_not_drawn() -> None:
     targets = [n.target for n in g.nodes]
     assert "torch._assert" not in targets and "operator.eq" not in targets
     assert "operator.mul" in targets and g.outputs[0].outputs[0].shape == (2, 4)
+
+
+def test_onednn_is_turned_off_only_for_models_with_an_rnn() -> None:
+    """oneDNN's fused LSTM has no FLOP formula; its convolutions are 4× faster on CPU."""
+    from fxviz.tracing.shapes import counted_attention
+
+    with counted_attention("cpu", nn.Sequential(nn.Conv2d(3, 8, 3))):
+        assert torch._C._get_mkldnn_enabled()
+    with counted_attention("cpu", nn.Sequential(nn.Linear(2, 2), nn.GRU(2, 2))):
+        assert not torch._C._get_mkldnn_enabled()
+    assert torch._C._get_mkldnn_enabled()
