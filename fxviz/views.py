@@ -17,8 +17,9 @@ All four only change the picture: JSON output is always the full traced graph.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import replace
+from typing import TypeVar
 
 from fxviz.graph import Graph, Module, Node, ParamCount, Value, natural_key, unique_id
 
@@ -54,6 +55,8 @@ def signatures(modules: dict[str, Module]) -> dict[str, str]:
 
 
 MIN_REPEAT = 3
+
+_Key = TypeVar("_Key", bound=Hashable)
 
 # Makes a contracted group's node from its id, outside inputs and the values read outside it.
 _Build = Callable[[str, tuple[str, ...], tuple[Value, ...]], Node]
@@ -225,20 +228,14 @@ def box_leaf_modules(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
         for m in graph.modules
         if m.path and m.path not in parents and _base_class(m.class_name) not in expand
     }
-    calls: list[tuple[str, list[Node]]] = []
-    previous = None
-    for node in graph.nodes:
+
+    def call_key(node: Node) -> str | None:
         where = owner(node)
-        if node.kind == "constant":
-            continue
-        if node.kind in ("input", "output") or where not in leaves or node.kind == "module":
-            previous = None
-            continue
-        if where == previous:
-            calls[-1][1].append(node)
-        else:
-            calls.append((where, [node]))
-        previous = where
+        inside = node.kind not in ("input", "output", "module") and where in leaves
+        return where if inside else None
+
+    # Constants are skipped, not run breakers: export puts them all at the top.
+    calls = _consecutive((n for n in graph.nodes if n.kind != "constant"), call_key)
     call_of = {n.id: index for index, (_, run) in enumerate(calls) for n in run}
     readers: dict[str, set[int]] = defaultdict(set)
     for node in graph.nodes:
@@ -328,21 +325,15 @@ def group_lines(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
     and the transpose, not the module call), so contracting it can never make a cycle.
     Modules whose class is in `expand` keep every op."""
     opened = [m.path for m in graph.modules if _base_class(m.class_name) in expand]
-    runs: list[list[Node]] = []
-    previous: tuple[str, str, int] | None = None
-    for node in graph.nodes:
-        key = None
-        if (
-            node.kind in ("function", "method")
-            and node.source is not None
-            and not any(within(node.scope, p) for p in opened)
-        ):
-            key = (node.scope, node.source.file, node.source.line)
-        if key is not None and key == previous:
-            runs[-1].append(node)
-        elif key is not None:
-            runs.append([node])
-        previous = key
+
+    def line_key(node: Node) -> tuple[str, str, int] | None:
+        if node.kind not in ("function", "method") or node.source is None:
+            return None
+        if any(within(node.scope, p) for p in opened):
+            return None
+        return (node.scope, node.source.file, node.source.line)
+
+    runs = [run for _, run in _consecutive(graph.nodes, line_key)]
     # Unpacking a call's tuple (`out, _ = self.lstm(x)`) is two getitems: drawn as indices.
     groups = {
         run[0].id: run for run in runs if len(run) > 1 and any(n.target != "getitem" for n in run)
@@ -368,6 +359,22 @@ def group_lines(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
         )
 
     return _contract(graph, group_of, build)
+
+
+def _consecutive(
+    nodes: Iterable[Node], key: Callable[[Node], _Key | None]
+) -> list[tuple[_Key, list[Node]]]:
+    """Maximal runs of consecutive nodes that share a key; a node keyed None breaks a run."""
+    runs: list[tuple[_Key, list[Node]]] = []
+    previous: _Key | None = None
+    for node in nodes:
+        current = key(node)
+        if current is not None and current == previous:
+            runs[-1][1].append(node)
+        elif current is not None:
+            runs.append((current, [node]))
+        previous = current
+    return runs
 
 
 def _call_text(code: str) -> str:
