@@ -218,8 +218,8 @@ def _numbers(node: Node, show: frozenset[str]) -> str:
         parts.append(f"{format_count(node.buffers)} buffers")
     if "flops" in show and node.flops:
         parts.append(f"{format_count(node.flops)} FLOPs")
-    memory = sum(v.nbytes for v in node.outputs)
-    if "memory" in show and memory and node.kind != "output":
+    memory = sum(v.nbytes for v in node.outputs) if "memory" in show else 0
+    if memory and node.kind != "output":
         parts.append(f"out {format_bytes(memory)}")
     return " · ".join(parts)
 

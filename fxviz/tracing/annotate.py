@@ -258,6 +258,8 @@ def _is_default(defaults: dict[str, Any], key: str, value: Any) -> bool:
 
 
 def _has_node(value: Any) -> bool:
+    """An fx argument reads another node. fx's own walk, not pytree's (`tensors_in`): it
+    looks inside slices too, as in `x[:, :n]`."""
     found = False
 
     def visit(x: Any) -> Any:

@@ -128,7 +128,7 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         before = self.flops.get_total_flops()
         result = func(*args, **kwargs)
-        if self.leaf_depth or not _has_tensor(result):
+        if self.leaf_depth or not tensors_in(result):
             return result
         inputs = self.sources((args, kwargs))
         if not inputs:
@@ -151,18 +151,6 @@ class _Recorder(TorchFunctionMode):
         )
         self.track(result, node_id)
         return result
-
-
-def _has_tensor(value: Any) -> bool:
-    found = False
-
-    def visit(x: Any) -> Any:
-        nonlocal found
-        found = found or isinstance(x, torch.Tensor)
-        return x
-
-    tree_map(visit, value)
-    return found
 
 
 def _qualified(func: Any) -> str:
