@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from fxviz.api import load, trace
+from fxviz.api import draw, load, trace
 from fxviz.diff import Change, GraphDiff, diff
+from fxviz.drawing import DrawOptions
 from fxviz.errors import (
     DeviceError,
     FxvizError,
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "Change",
     "DeviceError",
+    "DrawOptions",
     "FxvizError",
     "Graph",
     "GraphDiff",
@@ -47,6 +49,7 @@ __all__ = [
     "Value",
     "__version__",
     "diff",
+    "draw",
     "load",
     "trace",
 ]

@@ -1,23 +1,32 @@
-"""The Python API behind the CLI: `fxviz.load`, `fxviz.trace`. Torch is imported lazily."""
+"""The Python API behind the CLI: `fxviz.load`, `fxviz.trace`, `fxviz.draw`. Torch is imported
+lazily, and not at all for saved graphs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fxviz.drawing import draw_options, save
+from fxviz.errors import SpecError
 from fxviz.graph import Graph
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders import load as _load
 from fxviz.specs import InputSpec, parse_input_spec, parse_kwarg
 
 if TYPE_CHECKING:
-    import torch
+    import torch  # noqa: TID251 (a type only: importing fxviz never imports torch)
+
+
+def is_saved_graph(spec: str | Path) -> bool:
+    """A spec naming a graph saved with `-o graph.json`, drawn without tracing."""
+    return str(spec).lower().endswith(".json")
 
 
 def load(
     spec: str,
     *,
-    inputs: Sequence[str | InputSpec] = (),
+    inputs: Any = (),
     model_kwargs: Sequence[str] | dict[str, object] = (),
     device: str | None = None,
     weights: str | None = None,
@@ -25,21 +34,50 @@ def load(
 ) -> LoadedModel:
     """Build the model a spec names (`resnet18`, `net.py:Net`) with inputs to trace it with.
 
-    `inputs` are shapes such as "1,3,224,224" or "input_ids=int64:1,16"; without them the
-    loader's defaults (or the file's `example_inputs()`) are used. `config` holds Hugging Face
-    config overrides such as "num_hidden_layers=2".
+    `inputs` are shapes such as "1,3,224,224" or "input_ids=int64:1,16", or tensors (traced
+    with as given, on the model's device); without them the loader's defaults (or the file's
+    `example_inputs()`) are used. `config` holds Hugging Face config overrides such as
+    "num_hidden_layers=2".
     """
     kwargs = (
         tuple(model_kwargs.items())
         if isinstance(model_kwargs, dict)
         else tuple(parse_kwarg(k) for k in model_kwargs)
     )
-    specs = tuple(parse_input_spec(i) if isinstance(i, str) else i for i in inputs)
-    return _load(spec, LoadOptions(specs, kwargs, device, weights, tuple(config)))
+    items = _input_items(inputs)
+    specs = tuple(_input_spec(i) for i in items)
+    loaded = _load(spec, LoadOptions(specs, kwargs, device, weights, tuple(config)))
+    if items and all(not isinstance(i, str | InputSpec) for i in items):
+        loaded.args = tuple(t.to(loaded.device) for t in items)
+        loaded.kwargs = {}
+    return loaded
+
+
+def _input_items(inputs: Any) -> tuple[Any, ...]:
+    """Inputs as a tuple of items: one spec or tensor alone, or a list or tuple of them."""
+    if inputs is None:
+        return ()
+    if isinstance(inputs, list | tuple):
+        return tuple(inputs)
+    return (inputs,)
+
+
+def _input_spec(item: Any) -> InputSpec:
+    if isinstance(item, InputSpec):
+        return item
+    if isinstance(item, str):
+        return parse_input_spec(item)
+    shape, dtype = getattr(item, "shape", None), getattr(item, "dtype", None)
+    if shape is None or dtype is None or not hasattr(item, "to"):
+        raise SpecError(
+            f"inputs: {type(item).__name__} is neither a shape such as '1,3,224,224' nor a "
+            "tensor; give shapes or tensors (a list of them for several inputs)"
+        )
+    return InputSpec(tuple(int(d) for d in shape), str(dtype).removeprefix("torch."))
 
 
 def trace(
-    model: str | torch.nn.Module | LoadedModel,
+    model: str | Path | torch.nn.Module | LoadedModel,
     inputs: Any = None,
     *,
     kwargs: dict[str, Any] | None = None,
@@ -53,15 +91,20 @@ def trace(
     """Trace a model into a Graph with shapes on every node.
 
     `model` is an `nn.Module` (then `inputs` is a tensor or a tuple of positional tensors and
-    `kwargs` the keyword inputs), a `LoadedModel`, or a spec string (then `inputs` is a list
-    of shape specs and `device`/`weights`/`config` choose how it is built: meta by default).
+    `kwargs` the keyword inputs), a `LoadedModel`, a spec string (then `inputs` is a shape
+    spec, a tensor or a list of them, and `device`/`weights`/`config` choose how it is built:
+    meta by default), or a graph saved as JSON (read, not traced).
     `tracer` is auto (fx, then torch.export, then a recorded run), fx, export or record.
     `expand` names module classes to draw from inside, e.g. ("LSTM",) shows its gates.
     """
     from fxviz.tracing import trace_module, trace_program
 
+    if isinstance(model, str | Path) and is_saved_graph(model):
+        return Graph.load(model)
+    if isinstance(model, Path):
+        model = str(model)
     if isinstance(model, str):
-        model = load(model, inputs=inputs or (), device=device, weights=weights, config=config)
+        model = load(model, inputs=inputs, device=device, weights=weights, config=config)
     if isinstance(model, LoadedModel) and model.program is not None:
         return trace_program(
             model.program,
@@ -85,3 +128,19 @@ def trace(
         )
     args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
     return trace_module(model, args, kwargs, name=name, tracer=tracer, expand=tuple(expand))
+
+
+def draw(
+    model: Graph | str | Path | torch.nn.Module | LoadedModel,
+    *paths: str | Path,
+    inputs: Any = None,
+    **options: Any,
+) -> Graph:
+    """Write the default picture of `model` to each path (the format from the suffix; .json
+    saves the full graph) and return the graph. `model` is anything `trace` takes, or a
+    Graph. `options`: depth, fold, all_ops, expand, views, show, rankdir, renderer."""
+    chosen = draw_options(**options)
+    graph = model if isinstance(model, Graph) else trace(model, inputs, expand=chosen.expand)
+    if paths:
+        save(graph, [Path(p) for p in paths], chosen)
+    return graph

@@ -12,10 +12,10 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import typer
-from typer.core import TyperGroup
+import typer  # noqa: TID251 (the CLI is the one place typer belongs)
+from typer.core import TyperGroup  # noqa: TID251
 
 from fxviz.errors import FxvizError, OutputError, SpecError
 from fxviz.humanize import format_count
@@ -84,7 +84,7 @@ DeviceOpt = Annotated[
 ]
 DepthOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="Draw modules deeper than N path components as one node each."),
+    typer.Option(help="Draw modules deeper than N path components as one node each (N >= 1)."),
 ]
 FoldOpt = Annotated[
     bool,
@@ -140,7 +140,7 @@ def draw_command(
         str,
         typer.Argument(
             help="resnet18 | torchvision:resnet18 | path/net.py:Net | hf:bert | hf:org/name "
-            "| hf:./folder",
+            "| hf:./folder | program.pt2 | graph.json (a saved graph, drawn without tracing)",
             show_default=False,
         ),
     ],
@@ -174,39 +174,61 @@ def draw_command(
 ) -> None:
     """Draw MODEL as a diagram with the shape of every tensor (default: MODEL.svg)."""
     with _errors(debug):
-        from fxviz import api
-        from fxviz.exporters import check_outputs, save
+        from fxviz.drawing import save
+        from fxviz.exporters import check_outputs
 
-        paths, dot_options, renderer_choice = _drawing_options(
-            output, rankdir, renderer, tracer, show
-        )
-        with _progress(f"loading {model}", quiet):
-            loaded = api.load(
-                model,
-                inputs=inputs or (),
-                model_kwargs=kwargs or (),
-                device=device,
-                weights=weights,
-                config=config or (),
-            )
+        options = _draw_options(depth, fold, all_ops, expand, show, rankdir, renderer)
+        check_tracer(tracer)
+        paths = list(output or [])
+        check_outputs(paths)
+        if _is_saved_graph(model):
+            _no_model_options(model, inputs, kwargs, config, device, weights)
+            graph = _load_graph(model)
+            default_stem = Path(model).stem
+        else:
+            from fxviz import api
+
+            with _progress(f"loading {model}", quiet):
+                loaded = api.load(
+                    model,
+                    inputs=inputs or (),
+                    model_kwargs=kwargs or (),
+                    device=device,
+                    weights=weights,
+                    config=config or (),
+                )
+            default_stem = _file_stem(loaded.name)
         if not paths:
-            paths = [Path(f"{_file_stem(loaded.name)}.{(fmt or 'svg').lower()}")]
+            paths = [Path(f"{default_stem}.{(fmt or 'svg').lower()}")]
             check_outputs(paths)
-        with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
-            graph = api.trace(loaded, tracer=tracer, expand=expand or ())
+        if not _is_saved_graph(model):
+            with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
+                graph = api.trace(loaded, tracer=tracer, expand=options.expand)
         with _progress("drawing", quiet):
-            view = _view(depth, fold, all_ops, tuple(expand or ()))
-            save(graph, paths, dot_options, renderer_choice, view)
+            save(graph, paths, options)
         if not quiet:
             for note in graph.notes:
                 typer.echo(f"note: {note}", err=True)
-            totals = graph.totals
-            typer.echo(
-                f"{graph.name}: {len(graph.nodes)} nodes, {format_count(totals.params.total)} "
-                f"params, traced with {graph.tracer} on {graph.device} -> "
-                f"{', '.join(str(p) for p in paths)}",
-                err=True,
-            )
+            _report(graph, paths)
+
+
+def _report(graph: Any, paths: list[Path]) -> None:
+    totals = graph.totals
+    typer.echo(
+        f"{graph.name}: {len(graph.nodes)} nodes, {format_count(totals.params.total)} "
+        f"params, traced with {graph.tracer} on {graph.device} -> "
+        f"{', '.join(str(p) for p in paths)}",
+        err=True,
+    )
+
+
+def _no_model_options(spec: str, *given: object) -> None:
+    """Options that build or trace a model mean nothing for a saved graph: say so."""
+    if any(given):
+        raise SpecError(
+            f"{spec} is a saved graph, drawn as it was traced; --input, --kwarg, --config, "
+            "--device and --weights apply only to models"
+        )
 
 
 @app.command("diff")
@@ -232,7 +254,7 @@ def diff_command(
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
     depth: Annotated[
-        int | None, typer.Option(min=1, help="Collapse both sides to N levels before matching.")
+        int | None, typer.Option(help="Collapse both sides to N levels before matching (N >= 1).")
     ] = None,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -240,9 +262,12 @@ def diff_command(
     """Compare two models or saved graphs. Exit 0 if identical, 1 if they differ, 2 on error."""
     with _errors(debug):
         from fxviz.diff import diff, format_report
-        from fxviz.exporters import save_diff
+        from fxviz.exporters import check_outputs, save_diff
 
-        paths, dot_options, renderer_choice = _drawing_options(output, rankdir, renderer, tracer)
+        options = _draw_options(depth, True, False, None, None, rankdir, renderer)
+        check_tracer(tracer)
+        paths = list(output or [])
+        check_outputs(paths)
         sides = []
         for spec, side_inputs, side_config in (
             (model_a, inputs, config),
@@ -255,13 +280,13 @@ def diff_command(
             with _progress(f"tracing {spec}", quiet):
                 sides.append(_graph_for(spec, side_inputs, kwargs, side_config, device, tracer))
         a, b = sides
-        if depth is not None:
+        if options.depth is not None:
             from fxviz.views import collapse
 
-            a, b = collapse(a, depth), collapse(b, depth)
+            a, b = collapse(a, options.depth), collapse(b, options.depth)
         result = diff(a, b)
         if paths:
-            save_diff(a, b, result, paths, dot_options, renderer_choice)
+            save_diff(a, b, result, paths, options.dot, options.renderer)
         if not quiet:
             typer.echo(format_report(result), nl=False)
             if paths:
@@ -278,10 +303,9 @@ def _graph_for(
     tracer: str,
 ) -> Any:
     """A saved graph (.json, read without torch) or a model traced now."""
-    if spec.endswith(".json"):
-        from fxviz.graph import Graph
-
-        return Graph.load(spec)
+    if _is_saved_graph(spec):
+        _no_model_options(spec, inputs, kwargs, config, device)
+        return _load_graph(spec)
     from fxviz import api
 
     loaded = api.load(
@@ -351,7 +375,7 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Any]:
             f"{'failed' if drawn.error else 'drawn'}: {drawn.entry.name}", err=True
         )
         return
-    from rich.progress import Progress
+    from rich.progress import Progress  # noqa: TID251
 
     with Progress(transient=True) as progress:
         task = progress.add_task("drawing", total=total)
@@ -369,18 +393,20 @@ def summary_command(
     device: DeviceOpt = None,
     tracer: TracerOpt = "auto",
     depth: Annotated[
-        int | None, typer.Option(min=0, help="Show modules down to N path components.")
+        int | None, typer.Option(help="Show modules down to N path components (0: totals).")
     ] = None,
     debug: Debug = False,
 ) -> None:
     """A table of the module tree: class, output shape, parameters, trainable, FLOPs."""
     with _errors(debug):
-        from rich.console import Console
-        from rich.table import Table
+        from rich.console import Console  # noqa: TID251
+        from rich.table import Table  # noqa: TID251
 
         from fxviz.summary import summary_rows
 
         check_tracer(tracer)
+        if depth is not None and depth < 0:
+            raise SpecError(f"--depth {depth}: give 0 (totals only) or more")
         with _progress(f"tracing {model}", False):
             graph = _graph_for(model, inputs, kwargs, config, device, tracer)
         table = Table(title=f"{graph.name} · traced with {graph.tracer} on {graph.device}")
@@ -419,18 +445,18 @@ def render_command(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Draw a saved graph JSON again, without PyTorch."""
+    """Draw a saved graph JSON again, without PyTorch (the same picture `fxviz MODEL` draws)."""
     with _errors(debug):
-        from fxviz.exporters import check_outputs, save
-        from fxviz.graph import Graph
+        from fxviz.drawing import save
+        from fxviz.exporters import check_outputs
 
+        options = _draw_options(depth, fold, all_ops, None, show, rankdir, renderer)
         paths = list(output or [graph_file.with_suffix(".svg")])
         check_outputs(paths)
-        graph = Graph.load(graph_file)
-        view = _view(depth, fold, all_ops)
-        save(graph, paths, _dot_options(rankdir, show), _renderer(renderer), view)
+        graph = _load_graph(str(graph_file))
+        save(graph, paths, options)
         if not quiet:
-            typer.echo(f"{graph.name}: -> {', '.join(str(p) for p in paths)}", err=True)
+            _report(graph, paths)
 
 
 @app.command("list")
@@ -447,45 +473,40 @@ def list_command(
             typer.echo(name)
 
 
-def _drawing_options(
-    output: list[Path] | None, rankdir: str, renderer: str, tracer: str, show: str | None = None
-) -> tuple[list[Path], Any, Literal["auto", "system", "embedded"]]:
-    """Check every option and output path before any slow work starts."""
-    from fxviz.exporters import check_outputs
+def _draw_options(
+    depth: int | None,
+    fold: bool,
+    all_ops: bool,
+    expand: list[str] | None,
+    show: str | None,
+    rankdir: str,
+    renderer: str,
+) -> Any:
+    """The one options object of the drawing path, checked before any slow work starts."""
+    from fxviz.drawing import cli_spelling, draw_options
 
-    dot_options = _dot_options(rankdir, show)
-    renderer_choice = _renderer(renderer)
-    check_tracer(tracer)
-    paths = list(output or [])
-    check_outputs(paths)
-    return paths, dot_options, renderer_choice
-
-
-def _view(depth: int | None, fold: bool, every_op: bool, expand: tuple[str, ...] = ()) -> Any:
-    from fxviz.views import apply_views
-
-    return lambda graph: apply_views(
-        graph, depth=depth, fold=fold, every_op=every_op, expand=expand
+    return draw_options(
+        cli_spelling,
+        depth=depth,
+        fold=fold,
+        all_ops=all_ops,
+        expand=tuple(expand or ()),
+        show=show,
+        rankdir=rankdir,
+        renderer=renderer,
     )
 
 
-def _dot_options(rankdir: str, show: str | None = None) -> Any:
-    from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
+def _is_saved_graph(spec: str) -> bool:
+    from fxviz.api import is_saved_graph
 
-    upper = rankdir.upper()
-    if upper not in ("TB", "LR"):
-        raise SpecError(f"--rankdir {rankdir!r}: choose TB or LR")
-    direction: Literal["TB", "LR"] = "TB" if upper == "TB" else "LR"
-    return DotOptions(rankdir=direction, show=DEFAULT_SHOW if show is None else parse_show(show))
+    return is_saved_graph(spec)
 
 
-def _renderer(name: str) -> Literal["auto", "system", "embedded"]:
-    from fxviz.exporters.render import RENDERERS
+def _load_graph(spec: str) -> Any:
+    from fxviz.graph import Graph
 
-    for choice in RENDERERS:
-        if name == choice:
-            return choice
-    raise SpecError(f"--renderer {name!r}: choose one of {', '.join(RENDERERS)}")
+    return Graph.load(spec)
 
 
 def _file_stem(name: str) -> str:
@@ -510,7 +531,7 @@ def _progress(message: str, quiet: bool) -> Iterator[None]:
     if quiet or not sys.stderr.isatty():
         yield
         return
-    from rich.console import Console
+    from rich.console import Console  # noqa: TID251
 
     with Console(stderr=True).status(message):
         yield

@@ -21,9 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fxviz.graph import Graph, Module, Node
+from fxviz.graph import Graph, Module, Node, within
 from fxviz.humanize import format_shape
-from fxviz.views import signatures, within
+from fxviz.views import signatures
 
 DIFF_SCHEMA_VERSION = 1
 
@@ -108,18 +108,16 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
 
     common = [p for p in mods_a if p in mods_b]
     for path in common:
-        details = _differences(
-            mods_a[path], mods_b[path], out_a.get(path), out_b.get(path), mods_a, mods_b
-        )
+        details = _differences(a, b, path, out_a.get(path), out_b.get(path))
         if details:
-            delta = _own_params(mods_b[path], mods_b) - _own_params(mods_a[path], mods_a)
+            delta = _own_params(b, path) - _own_params(a, path)
             changes.append(Change("changed", path, path, mods_b[path].class_name, details, delta))
 
     only_a = _tops([p for p in mods_a if p not in mods_b])
     only_b = _tops([p for p in mods_b if p not in mods_a])
     renamed: dict[str, str] = {}
     signatures_b: dict[str, list[str]] = defaultdict(list)
-    of_a, of_b = signatures(mods_a), signatures(mods_b)
+    of_a, of_b = signatures(a), signatures(b)
     for path in only_b:
         signatures_b[of_b[path]].append(path)
     for path in only_a:
@@ -165,14 +163,16 @@ def _tops(paths: list[str]) -> list[str]:
     return [p for p in paths if not any(within(p, q) and p != q for q in chosen)]
 
 
-def _children(path: str, modules: dict[str, Module]) -> list[str]:
-    depth = path.count(".") + 1
-    return [p for p in modules if p.startswith(path + ".") and p.count(".") == depth]
+def _own_params(graph: Graph, path: str) -> int:
+    return _module(graph, path).params.total - sum(
+        _module(graph, c).params.total for c in graph.children(path)
+    )
 
 
-def _own_params(module: Module, modules: dict[str, Module]) -> int:
-    children = _children(module.path, modules)
-    return module.params.total - sum(modules[c].params.total for c in children)
+def _module(graph: Graph, path: str) -> Module:
+    module = graph.module(path)
+    assert module is not None, path
+    return module
 
 
 def _module_outputs(graph: Graph) -> dict[str, Node]:
@@ -191,22 +191,18 @@ def _shape_text(node: Node | None) -> str:
 
 
 def _differences(
-    ma: Module,
-    mb: Module,
-    na: Node | None,
-    nb: Node | None,
-    mods_a: dict[str, Module],
-    mods_b: dict[str, Module],
+    a: Graph, b: Graph, path: str, na: Node | None, nb: Node | None
 ) -> tuple[str, ...]:
+    ma, mb = _module(a, path), _module(b, path)
     details = []
     if ma.class_name != mb.class_name:
         details.append(f"class {ma.class_name} -> {mb.class_name}")
     if ma.hparams != mb.hparams:
         details.append(f"{ma.hparams or '()'} -> {mb.hparams or '()'}")
-    own_a, own_b = _own_params(ma, mods_a), _own_params(mb, mods_b)
+    own_a, own_b = _own_params(a, path), _own_params(b, path)
     if own_a != own_b:
         details.append(f"params {own_a:,} -> {own_b:,}")
-    if ma.params.frozen != mb.params.frozen and not _children(ma.path, mods_a):
+    if ma.params.frozen != mb.params.frozen and not a.children(path):
         details.append(f"frozen {ma.params.frozen:,} -> {mb.params.frozen:,}")
     shape_a, shape_b = _shape_text(na), _shape_text(nb)
     if na is not None and nb is not None and shape_a != shape_b:

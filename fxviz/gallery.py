@@ -8,6 +8,7 @@ embedded renderer the bytes are the same on any machine, so CI can regenerate an
 
 from __future__ import annotations
 
+import difflib
 import html
 import multiprocessing
 import tomllib
@@ -16,10 +17,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fxviz.drawing import OPTION_NAMES, DrawOptions, draw_options, file_bytes
 from fxviz.errors import FxvizError, SpecError
 from fxviz.exporters import FORMATS
 from fxviz.exporters.render import IMAGE_FORMATS
 from fxviz.humanize import format_count
+from fxviz.specs import check_tracer
 
 ENTRY_KEYS = {
     "name": str,
@@ -38,7 +41,9 @@ ENTRY_KEYS = {
     "show": str,
     "all_ops": bool,
     "expand": list,
+    "views": bool,
 }
+DEVICES = ("meta", "cpu", "cuda")
 DEFAULT_KEYS = set(ENTRY_KEYS) - {"name", "spec", "title"}
 
 
@@ -55,14 +60,9 @@ class Entry:
     config: tuple[str, ...] = ()
     device: str | None = None
     tracer: str = "auto"
-    rankdir: str = "TB"
-    renderer: str = "embedded"
     formats: tuple[str, ...] = ("svg", "json")
-    depth: int | None = None
-    fold: bool = True
-    show: str | None = None
-    all_ops: bool = False
-    expand: tuple[str, ...] = ()
+    # The embedded renderer by default: the same bytes on every machine.
+    options: DrawOptions = DrawOptions(renderer="embedded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,15 @@ def read_manifest(path: Path) -> list[Entry]:
         bad = [f for f in formats if f not in FORMATS.values()]
         if bad:
             raise SpecError(f"{path}: {where}: key 'formats': unknown format {bad[0]!r}")
+        try:
+            tracer = check_tracer(merged.get("tracer", "auto"), "key 'tracer'")
+            device = merged.get("device")
+            if device is not None and device.split(":")[0] not in DEVICES:
+                raise SpecError(f"key 'device' {device!r}: choose one of {', '.join(DEVICES)}")
+            drawing = {"renderer": "embedded"} | {k: merged[k] for k in OPTION_NAMES if k in merged}
+            options = draw_options(_key_spelling, **drawing)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {where}: {exc}") from None
         entries.append(
             Entry(
                 name=name,
@@ -123,19 +132,17 @@ def read_manifest(path: Path) -> list[Entry]:
                 inputs=tuple(map(str, merged.get("inputs", ()))),
                 kwargs=tuple(sorted(merged.get("kwargs", {}).items())),
                 config=tuple(map(str, merged.get("config", ()))),
-                device=merged.get("device"),
-                tracer=merged.get("tracer", "auto"),
-                rankdir=merged.get("rankdir", "TB"),
-                renderer=merged.get("renderer", "embedded"),
+                device=device,
+                tracer=tracer,
                 formats=formats,
-                depth=merged.get("depth"),
-                fold=merged.get("fold", True),
-                show=merged.get("show"),
-                all_ops=merged.get("all_ops", False),
-                expand=tuple(map(str, merged.get("expand", ()))),
+                options=options,
             )
         )
     return entries
+
+
+def _key_spelling(name: str) -> str:
+    return f"key {name!r}"
 
 
 def _check_keys(path: Path, where: str, table: object, allowed: set[str]) -> None:
@@ -143,8 +150,10 @@ def _check_keys(path: Path, where: str, table: object, allowed: set[str]) -> Non
         raise SpecError(f"{path}: {where} must be a table")
     for key, value in table.items():
         if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise SpecError(
-                f"{path}: {where}: unknown key {key!r}; known: {', '.join(sorted(allowed))}"
+                f"{path}: {where}: unknown key {key!r}; {hint}known: {', '.join(sorted(allowed))}"
             )
         expected = ENTRY_KEYS[key]
         if not isinstance(value, expected):
@@ -157,13 +166,8 @@ def _check_keys(path: Path, where: str, table: object, allowed: set[str]) -> Non
 def draw_entry(entry: Entry) -> Drawn:
     """Trace and render one entry in memory; a user-facing failure becomes `error`."""
     from fxviz import api
-    from fxviz.exporters import export
-    from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
-    from fxviz.views import apply_views
 
     try:
-        if entry.rankdir not in ("TB", "LR"):
-            raise SpecError(f"rankdir {entry.rankdir!r}: choose TB or LR")
         loaded = api.load(
             _resolve(entry.spec, Path(entry.folder)),
             inputs=entry.inputs,
@@ -172,21 +176,9 @@ def draw_entry(entry: Entry) -> Drawn:
             config=entry.config,
         )
         loaded.source = entry.spec  # as written: the same on every machine
-        graph = api.trace(loaded, tracer=entry.tracer, expand=entry.expand)
-        options = DotOptions(
-            rankdir="TB" if entry.rankdir == "TB" else "LR",
-            show=DEFAULT_SHOW if entry.show is None else parse_show(entry.show),
-        )
-        drawn = apply_views(
-            graph, depth=entry.depth, fold=entry.fold, every_op=entry.all_ops, expand=entry.expand
-        )
+        graph = api.trace(loaded, tracer=entry.tracer, expand=entry.options.expand)
         files = {
-            f"{entry.name}.{fmt}": (
-                graph.to_json().encode()
-                if fmt == "json"
-                else export(drawn, fmt, options, entry.renderer)  # type: ignore[arg-type]
-            )
-            for fmt in entry.formats
+            f"{entry.name}.{fmt}": file_bytes(graph, fmt, entry.options) for fmt in entry.formats
         }
     except FxvizError as exc:
         return Drawn(entry, error=str(exc))

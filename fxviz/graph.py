@@ -1,16 +1,21 @@
 """The typed graph model every later stage reads: plain frozen data, no torch.
 
 `Graph.to_json()` is deterministic (sorted keys, stable ids, no timestamps or absolute paths),
-so two saved graphs can be diffed in git. `Graph.from_json()` checks the schema version and the
-structure and raises `SchemaError` with the offending field for anything else.
+so two saved graphs can be diffed in git. `Graph.from_json()` validates against the shipped JSON
+Schema (`fxviz/schema/graph.schema.json`, the one definition of the format) and raises
+`SchemaError` naming the offending field.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from fxviz.errors import SchemaError
 
@@ -38,7 +43,8 @@ DTYPE_BYTES = {
     "complex128": 16,
 }
 
-NodeKind = Literal["input", "module", "function", "method", "constant", "output"]
+# "line": the ops one source line ran, drawn as one node (made by views.group_lines only).
+NodeKind = Literal["input", "module", "function", "method", "constant", "line", "output"]
 ValueKind = Literal["tensor", "int", "float", "bool", "none", "str", "other"]
 
 
@@ -108,13 +114,19 @@ class Node:
     flops: int = 0
     source: SourceLocation | None = None
 
+    @property
+    def owner(self) -> str:
+        """The module a node belongs to: a module call's own path, else its scope."""
+        return self.target if self.kind == "module" else self.scope
+
 
 @dataclass(frozen=True, slots=True)
 class Module:
     """An entry of the module tree: `path` "" is the root; counts include submodules.
 
     `extra_repr` is the module's own; `hparams` is it without arguments left at their
-    constructor defaults (what a diagram shows)."""
+    constructor defaults (what a diagram shows). `repeat` > 1 marks a run of identical
+    blocks drawn once (views.fold_repeats); its counts are then those of the whole run."""
 
     path: str
     class_name: str
@@ -123,6 +135,7 @@ class Module:
     buffers: int = 0
     extra_repr: str = ""
     hparams: str = ""
+    repeat: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +159,40 @@ class Graph:
     notes: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
     _index: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _tree: dict[str, Module] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _children: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self._index.update((node.id, node) for node in self.nodes)
+        self._tree.update((m.path, m) for m in self.modules)
 
     def node(self, node_id: str) -> Node:
         return self._index[node_id]
 
     def module(self, path: str) -> Module | None:
-        return next((m for m in self.modules if m.path == path), None)
+        return self._tree.get(path)
+
+    def children(self, path: str) -> tuple[str, ...]:
+        """The module tree's direct children of `path` ("" is the root), in natural order."""
+        if not self._children and self.modules:
+            self._children.update(children_of(self._tree))
+        return self._children.get(path, ())
+
+    def owns(self, node: Node, path: str) -> bool:
+        """`node` ran inside the module at `path` (its own call included)."""
+        return within(node.owner, path)
+
+    def save(self, *paths: str | Path, **options: Any) -> None:
+        """Write the default picture (or the graph, for .json) to each path; the format comes
+        from the suffix. `options` are those of `fxviz.draw`: depth, show, rankdir, …"""
+        _drawing("save")(self, *paths, **options)
+
+    def to_dot(self, **options: Any) -> str:
+        """The DOT source of the default picture; `options` as for `fxviz.draw`."""
+        text: str = _drawing("to_dot")(self, **options)
+        return text
 
     @property
     def inputs(self) -> tuple[Node, ...]:
@@ -182,25 +220,23 @@ class Graph:
 
     @classmethod
     def from_dict(cls, data: object) -> Graph:
-        obj = _Reader(data, "graph")
-        version = obj.count("schema_version")
-        if version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"this graph was saved with schema version {version}, newer than this fxviz "
-                f"reads ({SCHEMA_VERSION}); upgrade fxviz (pip install -U fxviz)"
-            )
-        if version < 1:
-            raise SchemaError(f"schema_version {version} is not a version fxviz ever wrote")
+        """A Graph from parsed JSON: what the shipped schema accepts, and nothing else."""
+        _check_graph(data)
+        assert isinstance(data, dict)  # _check_graph proved it
         graph = cls(
-            name=obj.text("name"),
-            source=obj.text("source"),
-            tracer=obj.text("tracer"),
-            device=obj.text("device"),
-            notes=tuple(obj.texts("notes")),
-            totals=_totals_from(obj.obj("totals")),
-            modules=tuple(_module_from(m) for m in obj.objs("modules")),
-            nodes=tuple(_node_from(n) for n in obj.objs("nodes")),
-            schema_version=version,
+            name=data["name"],
+            source=data["source"],
+            tracer=data["tracer"],
+            device=data["device"],
+            notes=tuple(data["notes"]),
+            totals=Totals(
+                _params_from(data["totals"]["params"]),
+                int(data["totals"]["buffers"]),
+                int(data["totals"]["flops"]),
+            ),
+            modules=tuple(_module_from(m) for m in data["modules"]),
+            nodes=tuple(_node_from(n) for n in data["nodes"]),
+            schema_version=int(data["schema_version"]),
         )
         _check_edges(graph)
         return graph
@@ -227,16 +263,53 @@ class Graph:
         except SchemaError as exc:
             raise SchemaError(f"{path}: {exc}") from exc
 
-    def save(self, *paths: str | Path, **options: Any) -> None:
-        """Write the graph to each path, the format taken from the suffix (.svg, .json, .dot, …)."""
-        from fxviz.exporters import save
 
-        save(self, [Path(p) for p in paths], **options)
+def within(path: str, top: str) -> bool:
+    """`path` is `top` or inside it (`layer1.2.conv1` is within `layer1.2`; all is within "")."""
+    return path == top or not top or path.startswith(top + ".")
 
-    def to_dot(self, **options: Any) -> str:
-        from fxviz.exporters.dot import DotOptions, to_dot
 
-        return to_dot(self, DotOptions(**options))
+def parent_path(path: str) -> str:
+    """`layer1.2` for `layer1.2.conv1`; "" (the root) for a top-level module."""
+    return path.rpartition(".")[0]
+
+
+def children_of(paths: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The tree of module paths: parent path -> its direct children in natural order. Paths
+    whose parents are missing (scopes of a partial graph) get their ancestors filled in."""
+    every: set[str] = set()
+    for path in paths:
+        parts = path.split(".") if path else []
+        every.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+    below: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(every, key=natural_key):
+        below[parent_path(path)].append(path)
+    return {path: tuple(kids) for path, kids in below.items()}
+
+
+def indexed(groups: Sequence[tuple[Value, ...]]) -> tuple[Value, ...]:
+    """The values of several results as one output: `[0]…`, `[1]…` when there are several."""
+    if len(groups) == 1:
+        return groups[0]
+    return tuple(
+        Value(v.kind, f"[{i}]{v.path}", v.shape, v.dtype, v.device, v.text)
+        for i, values in enumerate(groups)
+        for v in values
+    )
+
+
+# The drawing layer (fxviz.drawing, imported by `import fxviz`) registers itself here, so that
+# `graph.save()` and `graph.to_dot()` draw the default picture while this module imports
+# nothing above it.
+_DRAWING: dict[str, Callable[..., Any]] = {}
+
+
+def register_drawing(*, save: Callable[..., None], to_dot: Callable[..., str]) -> None:
+    _DRAWING.update(save=save, to_dot=to_dot)
+
+
+def _drawing(name: str) -> Callable[..., Any]:
+    return _DRAWING[name]  # `import fxviz.graph` runs fxviz/__init__.py, which registers it
 
 
 def unique_id(base: str, taken: set[str]) -> str:
@@ -284,6 +357,7 @@ def _module_to_dict(m: Module) -> dict[str, Any]:
         "buffers": m.buffers,
         "extra_repr": m.extra_repr,
         "hparams": m.hparams,
+        **({"repeat": m.repeat} if m.repeat != 1 else {}),
     }
 
 
@@ -318,131 +392,99 @@ def _node_to_dict(n: Node) -> dict[str, Any]:
     return out
 
 
-class _Reader:
-    """Typed access to one JSON object; every failure names the field's location."""
+@cache
+def _validator() -> Any:
+    import jsonschema
 
-    def __init__(self, data: object, where: str) -> None:
-        if not isinstance(data, dict):
-            raise SchemaError(f"{where}: expected an object, got {type(data).__name__}")
-        self.data: dict[str, object] = data
-        self.where = where
-
-    def _get(self, key: str, types: type | tuple[type, ...], default: object = ...) -> Any:
-        if key not in self.data:
-            if default is not ...:
-                return default
-            raise SchemaError(f"{self.where}: missing field {key!r}")
-        value = self.data[key]
-        # bool is an int subclass: never let `true` pass as a count.
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
-            raise SchemaError(f"{self.where}.{key}: unexpected {type(value).__name__}")
-        return value
-
-    def text(self, key: str) -> str:
-        result: str = self._get(key, str)
-        return result
-
-    def opt_text(self, key: str) -> str | None:
-        value = self._get(key, (str, type(None)), None)
-        return value if isinstance(value, str) else None
-
-    def count(self, key: str) -> int:
-        value: int = self._get(key, int)
-        if value < 0 and key != "line":
-            raise SchemaError(f"{self.where}.{key}: negative value {value}")
-        return value
-
-    def texts(self, key: str) -> list[str]:
-        items: list[object] = self._get(key, list)
-        if not all(isinstance(item, str) for item in items):
-            raise SchemaError(f"{self.where}.{key}: expected a list of strings")
-        return [str(item) for item in items]
-
-    def obj(self, key: str) -> _Reader:
-        return _Reader(self._get(key, dict), f"{self.where}.{key}")
-
-    def opt_obj(self, key: str) -> _Reader | None:
-        value = self._get(key, (dict, type(None)), None)
-        return None if value is None else _Reader(value, f"{self.where}.{key}")
-
-    def objs(self, key: str) -> list[_Reader]:
-        items: list[object] = self._get(key, list)
-        return [_Reader(item, f"{self.where}.{key}[{i}]") for i, item in enumerate(items)]
-
-    def literal(self, key: str, allowed: tuple[str, ...]) -> Any:
-        value = self.text(key)
-        if value not in allowed:
-            raise SchemaError(f"{self.where}.{key}: {value!r} is not one of {', '.join(allowed)}")
-        return value
+    schema = json.loads(files("fxviz").joinpath("schema/graph.schema.json").read_text("utf-8"))
+    return jsonschema.Draft202012Validator(schema)
 
 
-def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
-    return types if isinstance(types, tuple) else (types,)
+def _check_graph(data: object) -> None:
+    """Raise SchemaError for anything the shipped schema rejects, naming the field."""
+    if not isinstance(data, dict):
+        raise SchemaError(f"graph: expected an object, got {type(data).__name__}")
+    if "changes" in data and "nodes" not in data:
+        raise SchemaError(
+            "this is a diff saved by `fxviz diff -o diff.json`, not a graph; draw a diff with "
+            "`fxviz diff A B -o diff.svg`, or give a graph saved with `-o graph.json`"
+        )
+    if "schema_version" not in data:
+        raise SchemaError(
+            "graph: missing field 'schema_version'; is this a graph saved with -o graph.json?"
+        )
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"this graph was saved with schema version {version}, newer than this fxviz "
+                f"reads ({SCHEMA_VERSION}); upgrade fxviz (pip install -U fxviz)"
+            )
+        if version < 1:
+            raise SchemaError(f"schema_version {version} is not a version fxviz ever wrote")
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator().iter_errors(data))
+    if error is not None:
+        where = "graph" + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+        )
+        raise SchemaError(f"{where}: {_clip(error.message)}")
 
 
-def _params_from(obj: _Reader) -> ParamCount:
-    return ParamCount(trainable=obj.count("trainable"), frozen=obj.count("frozen"))
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _totals_from(obj: _Reader) -> Totals:
-    return Totals(
-        params=_params_from(obj.obj("params")),
-        buffers=obj.count("buffers"),
-        flops=obj.count("flops"),
-    )
+def _params_from(data: dict[str, Any]) -> ParamCount:
+    return ParamCount(trainable=int(data["trainable"]), frozen=int(data["frozen"]))
 
 
-def _module_from(obj: _Reader) -> Module:
+def _module_from(data: dict[str, Any]) -> Module:
     return Module(
-        path=obj.text("path"),
-        class_name=obj.text("class_name"),
-        qualname=obj.text("qualname"),
-        params=_params_from(obj.obj("params")),
-        buffers=obj.count("buffers"),
-        extra_repr=obj.text("extra_repr"),
-        hparams=obj.text("hparams"),
+        path=data["path"],
+        class_name=data["class_name"],
+        qualname=data["qualname"],
+        params=_params_from(data["params"]),
+        buffers=int(data["buffers"]),
+        extra_repr=data["extra_repr"],
+        hparams=data["hparams"],
+        repeat=int(data.get("repeat", 1)),
     )
 
 
-def _value_from(obj: _Reader) -> Value:
-    shape: tuple[int, ...] | None = None
-    if "shape" in obj.data:
-        raw = obj.data["shape"]
-        if not isinstance(raw, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw
-        ):
-            raise SchemaError(f"{obj.where}.shape: expected a list of non-negative integers")
-        shape = tuple(raw)
+def _value_from(data: dict[str, Any]) -> Value:
+    shape = data.get("shape")
     return Value(
-        kind=obj.literal("kind", get_args(ValueKind)),
-        path=obj.text("path"),
-        shape=shape,
-        dtype=obj.opt_text("dtype"),
-        device=obj.opt_text("device"),
-        text=obj.opt_text("text"),
+        kind=data["kind"],
+        path=data["path"],
+        shape=None if shape is None else tuple(int(d) for d in shape),
+        dtype=data.get("dtype"),
+        device=data.get("device"),
+        text=data.get("text"),
     )
 
 
-def _node_from(obj: _Reader) -> Node:
-    source = obj.opt_obj("source")
+def _node_from(data: dict[str, Any]) -> Node:
+    source = data["source"]
     return Node(
-        id=obj.text("id"),
-        kind=obj.literal("kind", get_args(NodeKind)),
-        target=obj.text("target"),
-        scope=obj.text("scope"),
-        module_class=obj.opt_text("module_class"),
-        inputs=tuple(obj.texts("inputs")),
-        arguments=obj.text("arguments"),
-        outputs=tuple(_value_from(v) for v in obj.objs("outputs")),
-        params=_params_from(obj.obj("params")),
-        buffers=obj.count("buffers"),
-        flops=obj.count("flops"),
+        id=data["id"],
+        kind=data["kind"],
+        target=data["target"],
+        scope=data["scope"],
+        module_class=data["module_class"],
+        inputs=tuple(data["inputs"]),
+        arguments=data["arguments"],
+        outputs=tuple(_value_from(v) for v in data["outputs"]),
+        params=_params_from(data["params"]),
+        buffers=int(data["buffers"]),
+        flops=int(data["flops"]),
         source=None
         if source is None
         else SourceLocation(
-            file=source.text("file"),
-            line=source.count("line"),
-            function=source.text("function"),
-            code=source.text("code"),
+            file=source["file"],
+            line=int(source["line"]),
+            function=source["function"],
+            code=source["code"],
         ),
     )

@@ -71,9 +71,9 @@ class InputSpec:
         return f"{prefix}{self.dtype}:{','.join(map(str, self.shape))}"
 
 
-def check_tracer(name: str) -> str:
+def check_tracer(name: str, option: str = "--tracer") -> str:
     if name not in TRACERS:
-        raise SpecError(f"--tracer {name!r}: choose one of {', '.join(TRACERS)}")
+        raise SpecError(f"{option} {name!r}: choose one of {', '.join(TRACERS)}")
     return name
 
 

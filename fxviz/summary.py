@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from fxviz.graph import Graph, ParamCount
 from fxviz.humanize import format_shape
-from fxviz.views import owner, within
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +30,11 @@ def summary_rows(graph: Graph, depth: int | None = None) -> list[Row]:
         level = module.path.count(".") + 1 if module.path else 0
         if depth is not None and level > depth:
             continue
-        inside = (
-            [
-                n
-                for n in graph.nodes
-                if n.kind not in ("input", "output") and within(owner(n), module.path)
-            ]
-            if module.path
-            else [n for n in graph.nodes if n.kind not in ("input", "output")]
-        )
+        inside = [
+            n
+            for n in graph.nodes
+            if n.kind not in ("input", "output") and graph.owns(n, module.path)
+        ]
         calls = [n for n in inside if n.kind == "module" and n.target == module.path]
         last = calls[0] if calls else (inside[-1] if inside else None)
         if not module.path:

@@ -2,8 +2,8 @@
 
 - `fold_repeats`: consecutive sibling modules with the same structure (classes, hyper-
   parameters, parameter counts, node shapes; names ignored), each reading the one before,
-  are drawn once: the first keeps its nodes, relabelled `encoder.layer.0–11` with class
-  `BertLayer ×12`, and whatever read the last one now reads it.
+  are drawn once: the first keeps its nodes, relabelled `encoder.layer.0–11` with
+  `repeat=12`, and whatever read the last one now reads it.
 - `box_leaf_modules`: a module with no submodules of its own (Llama's `LlamaRMSNorm`, a GELU
   wrapper) is drawn as one box, as torch.nn's own leaves (`LayerNorm`) are.
 - `group_lines`: the ops one source line ran back to back (`apply_rotary_pos_emb(q, k, cos,
@@ -19,39 +19,45 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-from fxviz.graph import Graph, Module, Node, ParamCount, Value, natural_key, unique_id
+from fxviz.graph import (
+    Graph,
+    Module,
+    Node,
+    ParamCount,
+    Value,
+    indexed,
+    natural_key,
+    parent_path,
+    unique_id,
+    within,
+)
 
 
-def owner(node: Node) -> str:
-    """The module a node belongs to: a module call's own path, else its scope."""
-    return node.target if node.kind == "module" else node.scope
-
-
-def within(path: str, top: str) -> bool:
-    """`path` is `top` or inside it (`layer1.2.conv1` is within `layer1.2`)."""
-    return path == top or (bool(top) and path.startswith(top + "."))
-
-
-def signatures(modules: dict[str, Module]) -> dict[str, str]:
+def signatures(graph: Graph) -> dict[str, str]:
     """Every module subtree's structure without its names: classes, hyper-parameters and
     parameter counts, nested. Two blocks with the same signature are built the same."""
-    below: dict[str, list[str]] = defaultdict(list)
-    for path in sorted((p for p in modules if p), key=natural_key):
-        below[path.rpartition(".")[0]].append(path)
     found: dict[str, str] = {}
 
     def signature(path: str) -> str:
         if path not in found:
-            m = modules[path]
-            inner = ",".join(signature(c) for c in below[path])
+            m = graph.module(path)
+            assert m is not None
+            inner = ",".join(signature(c) for c in graph.children(path))
             found[path] = f"{m.class_name}({m.hparams}|{m.params.total})[{inner}]"
         return found[path]
 
-    for path in modules:
-        signature(path)
+    for m in graph.modules:
+        signature(m.path)
     return found
+
+
+class _Call(NamedTuple):
+    """One call of a module: its path and which call it is (0 for the first)."""
+
+    path: str
+    nth: int = 0
 
 
 MIN_REPEAT = 3
@@ -86,13 +92,10 @@ def fold_repeats(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
     """Draw runs of `min_repeat` or more identical consecutive blocks once, with their count.
 
     Two blocks are not folded by default: that saves little and hides real module names."""
-    modules = {m.path: m for m in graph.modules}
-    children: dict[str, list[str]] = defaultdict(list)
-    for path in sorted((p for p in modules if p), key=natural_key):
-        children[path.rpartition(".")[0]].append(path)
+    parents = [m.path for m in graph.modules if graph.children(m.path)]
     index = _Index(graph)
-    for parent in sorted(children, key=lambda p: (p.count(".") if p else -1, natural_key(p))):
-        for run in _runs(index, children[parent]):
+    for parent in sorted(parents, key=lambda p: (p.count(".") if p else -1, natural_key(p))):
+        for run in _runs(index, list(index.graph.children(parent))):
             if len(run) >= min_repeat:
                 graph = _fold(graph, run, index)
                 index = _Index(graph)
@@ -107,16 +110,16 @@ class _Index:
         self.graph = graph
         self.members: dict[str, list[int]] = defaultdict(list)
         for i, n in enumerate(graph.nodes):
-            if n.kind in ("input", "output") or not owner(n):
+            if n.kind in ("input", "output") or not n.owner:
                 continue
-            parts = owner(n).split(".")
+            parts = n.owner.split(".")
             for k in range(1, len(parts) + 1):
                 self.members[".".join(parts[:k])].append(i)
         self.readers: dict[str, set[str]] = defaultdict(set)
         for n in graph.nodes:
             for source in n.inputs:
                 self.readers[source].add(n.id)
-        self.signatures = signatures({m.path: m for m in graph.modules})
+        self.signatures = signatures(graph)
 
     def ids(self, path: str) -> set[str]:
         return {self.graph.nodes[i].id for i in self.members.get(path, ())}
@@ -171,7 +174,7 @@ def _fold(graph: Graph, run: list[str], index: _Index) -> Graph:
         if node.id in drop:
             continue
         inputs = tuple(dict.fromkeys(remap.get(i, i) for i in node.inputs))
-        if within(owner(node), first):
+        if within(node.owner, first):
             node = replace(
                 node,
                 target=_relabel(node.target, first, label)
@@ -190,8 +193,9 @@ def _fold(graph: Graph, run: list[str], index: _Index) -> Graph:
             if m.path == label:
                 m = replace(
                     m,
-                    class_name=f"{m.class_name} ×{count}",
+                    repeat=m.repeat * count,
                     params=ParamCount(m.params.trainable * count, m.params.frozen * count),
+                    buffers=m.buffers * count,
                 )
         folded_modules.append(m)
     return replace(graph, nodes=tuple(nodes), modules=tuple(folded_modules))
@@ -207,11 +211,11 @@ def collapse(graph: Graph, depth: int) -> Graph:
         raise ValueError("depth counts path components and starts at 1")
     # A module at depth N takes everything its forward ran: submodules and functions alike
     # (a block's residual `add` sits in its scope); a lone leaf at depth N stays as it is.
-    group_of: dict[str, str] = {}
+    group_of: dict[str, _Call] = {}
     for node in graph.nodes:
-        where = owner(node)
+        where = node.owner
         if node.kind not in ("input", "output") and where and where.count(".") + 1 >= depth:
-            group_of[node.id] = ".".join(where.split(".")[:depth])
+            group_of[node.id] = _Call(".".join(where.split(".")[:depth]))
     return _contract_modules(graph, group_of)
 
 
@@ -222,15 +226,14 @@ def box_leaf_modules(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
     A call is a run of consecutive nodes in that module's scope (its constants may sit
     elsewhere: a constant goes with the one call that reads it), so a norm called twice is
     two boxes, as a torch.nn leaf called twice is two nodes."""
-    parents = {m.path.rpartition(".")[0] for m in graph.modules if m.path}
     leaves = {
         m.path
         for m in graph.modules
-        if m.path and m.path not in parents and _base_class(m.class_name) not in expand
+        if m.path and not graph.children(m.path) and m.class_name not in expand
     }
 
     def call_key(node: Node) -> str | None:
-        where = owner(node)
+        where = node.owner
         inside = node.kind not in ("input", "output", "module") and where in leaves
         return where if inside else None
 
@@ -250,70 +253,60 @@ def box_leaf_modules(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
     for path, _ in calls:
         per_path[path] += 1
     seen: dict[str, int] = defaultdict(int)
-    group_of: dict[str, str] = {}
+    group_of: dict[str, _Call] = {}
     for path, run in calls:
-        key = path if per_path[path] == 1 else f"{path}@{seen[path]}"
+        call = _Call(path, seen[path])
         seen[path] += 1
-        group_of.update((n.id, key) for n in run)
+        group_of.update((n.id, call) for n in run)
     return _contract_modules(graph, group_of)
 
 
-def _base_class(class_name: str) -> str:
-    """`LlamaDecoderLayer` for a folded `LlamaDecoderLayer ×80`."""
-    return class_name.partition(" ×")[0]
-
-
-def _contract_modules(graph: Graph, group_of: dict[str, str]) -> Graph:
-    """Replace each module's nodes (`group_of`: node id → module path, or `path@N` for its
-    Nth call) by one module node."""
-    modules = {m.path: m for m in graph.modules}
-    members: dict[str, list[Node]] = defaultdict(list)
+def _contract_modules(graph: Graph, group_of: dict[str, _Call]) -> Graph:
+    """Replace each module call's nodes (`group_of`: node id → the call) by one module node."""
+    members: dict[_Call, list[Node]] = defaultdict(list)
     for node in graph.nodes:
         if node.id in group_of:
             members[group_of[node.id]].append(node)
-    for path, group in list(members.items()):
-        if len(group) == 1 and group[0].kind == "module" and group[0].target == path:
-            del members[path]
+    for call, group in list(members.items()):
+        if len(group) == 1 and group[0].kind == "module" and group[0].target == call.path:
+            del members[call]
             del group_of[group[0].id]
     if not group_of:
         return graph
     taken = {n.id for n in graph.nodes if n.id not in group_of}
     group_id = {
-        key: unique_id(key.partition("@")[0].replace(".", "_").replace("–", "_"), taken)
-        for key in members
+        call: unique_id(call.path.replace(".", "_").replace("–", "_"), taken) for call in members
     }
-    key_of = {node_id: key for key, node_id in group_id.items()}
+    call_of = {node_id: call for call, node_id in group_id.items()}
 
     def build(node_id: str, inputs: tuple[str, ...], outputs: tuple[Value, ...]) -> Node:
-        key = key_of[node_id]
-        path = key.partition("@")[0]
-        module, group = modules.get(path), members[key]
+        call = call_of[node_id]
+        module, group = graph.module(call.path), members[call]
         return Node(
             id=node_id,
             kind="module",
-            target=path,
-            scope=path.rpartition(".")[0],
+            target=call.path,
+            scope=parent_path(call.path),
             module_class=module.class_name if module else "",
             inputs=inputs,
             outputs=outputs,
             params=module.params if module else ParamCount(),
             buffers=module.buffers if module else 0,
-            flops=sum(n.flops * _repeats(owner(n), modules) for n in group),
+            flops=sum(n.flops * _repeats(graph, n.owner) for n in group),
             source=group[0].source,
         )
 
-    return _contract(graph, {i: group_id[p] for i, p in group_of.items()}, build)
+    return _contract(graph, {i: group_id[c] for i, c in group_of.items()}, build)
 
 
-def _repeats(path: str, modules: dict[str, Module]) -> int:
-    """How many times a node at `path` ran: 80 inside a folded `LlamaDecoderLayer ×80`,
+def _repeats(graph: Graph, path: str) -> int:
+    """How many times a node at `path` ran: 80 inside a folded run of 80 decoder layers,
     whose nodes are those of one layer (folds nest, so the counts multiply)."""
     count = 1
     parts = path.split(".")
     for k in range(1, len(parts) + 1):
-        module = modules.get(".".join(parts[:k]))
-        times = module.class_name.rpartition(" ×")[2] if module else ""
-        count *= int(times) if times.isdigit() else 1
+        module = graph.module(".".join(parts[:k]))
+        count *= module.repeat if module else 1
     return count
 
 
@@ -324,7 +317,7 @@ def group_lines(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
     module's code is grouped (`self.q_proj(x).view(shape).transpose(1, 2)` groups the view
     and the transpose, not the module call), so contracting it can never make a cycle.
     Modules whose class is in `expand` keep every op."""
-    opened = [m.path for m in graph.modules if _base_class(m.class_name) in expand]
+    opened = [m.path for m in graph.modules if m.class_name in expand]
 
     def line_key(node: Node) -> tuple[str, str, int] | None:
         if node.kind not in ("function", "method") or node.source is None:
@@ -345,11 +338,11 @@ def group_lines(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
     def build(first: str, inputs: tuple[str, ...], outputs: tuple[Value, ...]) -> Node:
         run = groups[first]
         source = run[0].source
-        code = source.code if source else ""
+        assert source is not None  # line_key keys only nodes with a source
         return Node(
             id=first,
-            kind="function",
-            target=_call_text(code) or f"{len(run)} ops",
+            kind="line",
+            target=f"{source.file}:{source.line}",
             scope=run[0].scope,
             inputs=inputs,
             outputs=outputs,
@@ -375,18 +368,6 @@ def _consecutive(
             runs.append((current, [node]))
         previous = current
     return runs
-
-
-def _call_text(code: str) -> str:
-    """What a line computes, without what it assigns to: `apply_rotary_pos_emb(q, k, cos,
-    sin)` for `q, k = apply_rotary_pos_emb(q, k, cos, sin)`."""
-    left, equals, right = code.partition("=")
-    if equals and "(" not in left and not right.startswith("="):
-        code = right
-    code = code.strip().removeprefix("return ").strip()
-    if code.count("(") > code.count(")"):  # the first line of a call written on several
-        code = code.rstrip(", ") + "…)"
-    return code if "(" in code else ""
 
 
 def _op_summary(run: list[Node]) -> str:
@@ -426,15 +407,8 @@ def _contract(graph: Graph, group_of: dict[str, str], build: _Build) -> Graph:
                     group_of.get(i, i) for n in members[group] for i in n.inputs if i not in inside
                 )
             )
-            produced = [n for n in members[group] if consumers[n.id] - {group}]
-            outputs: tuple[Value, ...] = ()
-            for index, n in enumerate(produced):
-                outputs += (
-                    n.outputs
-                    if len(produced) == 1
-                    else tuple(replace(v, path=f"[{index}]{v.path}") for v in n.outputs)
-                )
-            nodes.append(build(group, inputs, outputs))
+            produced = [n.outputs for n in members[group] if consumers[n.id] - {group}]
+            nodes.append(build(group, inputs, indexed(produced) if produced else ()))
     return replace(graph, nodes=_topological(nodes))
 
 

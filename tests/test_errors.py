@@ -214,7 +214,7 @@ CASES: list[tuple[str, list[str], str, Setup]] = [
     (
         "bad --show",
         ["resnet18", "--show", "params,flop"],
-        "--show 'params,flop': unknown annotation 'flop'; use shapes, args, params",
+        "--show 'params,flop': unknown annotation 'flop'; did you mean flops?",
         None,
     ),
     ("corrupt JSON", ["render", "corrupt.json"], "corrupt.json: not valid JSON", None),

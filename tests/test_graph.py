@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from handmade import branch_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fxviz
 from fxviz.errors import SchemaError
 from fxviz.graph import SCHEMA_VERSION, Graph
 
@@ -78,6 +80,12 @@ def _mutate(data: dict[str, Any], change: str) -> dict[str, Any]:
         data["totals"]["flops"] = True
     elif change == "negative":
         data["totals"]["buffers"] = -1
+    elif change == "tracer":
+        data["tracer"] = "banana"
+    elif change == "unknown_key":
+        data["modules"][0]["colour"] = "red"
+    elif change == "float_count":
+        data["nodes"][0]["flops"] = 1.5
     return data
 
 
@@ -86,19 +94,39 @@ def _mutate(data: dict[str, Any], change: str) -> dict[str, Any]:
     [
         ("newer", "newer than this fxviz reads"),
         ("zero", "not a version fxviz ever wrote"),
-        ("missing", "missing field 'nodes'"),
-        ("kind", "'banana' is not one of"),
+        ("missing", "graph: 'nodes' is a required property"),
+        ("kind", "graph.nodes[0].kind: 'banana' is not one of"),
         ("dangling", "reads 'ghost', which no earlier node defines"),
         ("duplicate", "appears twice"),
-        ("shape", "non-negative integers"),
-        ("bool_count", "graph.totals.flops: unexpected bool"),
-        ("negative", "negative value -1"),
+        ("shape", "graph.nodes[0].outputs[0].shape[1]: 'x' is not of type 'integer'"),
+        ("bool_count", "graph.totals.flops: True is not of type 'integer'"),
+        ("negative", "graph.totals.buffers: -1 is less than the minimum of 0"),
+        ("tracer", "graph.tracer: 'banana' is not one of ['fx', 'export', 'record']"),
+        ("unknown_key", "graph.modules[0]: Additional properties are not allowed ('colour'"),
+        ("float_count", "graph.nodes[0].flops: 1.5 is not of type 'integer'"),
     ],
 )
 def test_bad_graph_json_is_a_schema_error(chain: Graph, change: str, message: str) -> None:
     data = _mutate(json.loads(chain.to_json()), change)
-    with pytest.raises(SchemaError, match=message.replace("(", r"\(")):
+    with pytest.raises(SchemaError, match=re.escape(message)):
         Graph.from_json(json.dumps(data))
+
+
+def test_the_reader_accepts_exactly_what_the_shipped_schema_accepts(chain: Graph) -> None:
+    """One definition of the format: every mutation the schema rejects, the reader rejects."""
+    schema = SCHEMA
+    for change in ("kind", "shape", "bool_count", "negative", "tracer", "unknown_key"):
+        data = _mutate(json.loads(chain.to_json()), change)
+        assert not jsonschema.Draft202012Validator(schema).is_valid(data)
+        with pytest.raises(SchemaError):
+            Graph.from_dict(data)
+    jsonschema.validate(json.loads(chain.to_json()), schema)
+
+
+def test_a_diff_file_is_named_as_one(chain: Graph) -> None:
+    diff_json = fxviz.diff(chain, chain).to_json()
+    with pytest.raises(SchemaError, match="this is a diff saved by `fxviz diff -o diff.json`"):
+        Graph.from_json(diff_json)
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", "null", '"graph"', "\xff\xfe", "[" * 100_000])

@@ -49,8 +49,8 @@ def trace(model: nn.Module, width: int = 4) -> Graph:
 
 def test_fold_keeps_one_block_and_labels_the_count() -> None:
     g = fold_repeats(trace(Stack(4)))
-    classes = {m.path: m.class_name for m in g.modules}
-    assert classes["blocks.0–3"] == "Block ×4"
+    folded = {m.path: (m.class_name, m.repeat) for m in g.modules}
+    assert folded["blocks.0–3"] == ("Block", 4)
     assert [n.target for n in g.nodes if n.kind == "module"] == ["stem", "blocks.0–3.fc", "head"]
     head = next(n for n in g.nodes if n.target == "head")
     assert head.inputs == ("add",)  # reads the kept block's output
@@ -65,12 +65,12 @@ def test_fold_needs_three_identical_blocks_by_default() -> None:
 
 def test_a_different_block_breaks_the_run() -> None:
     g = fold_repeats(trace(Stack(6, odd_one=True)), min_repeat=2)
-    assert {m.path for m in g.modules if "×" in m.class_name} == {"blocks.0–1", "blocks.3–5"}
+    assert {m.path for m in g.modules if m.repeat > 1} == {"blocks.0–1", "blocks.3–5"}
     assert "blocks.2.fc" in {n.target for n in g.nodes}
 
 
 def test_signature_ignores_names() -> None:
-    found = signatures({m.path: m for m in trace(Stack(4)).modules})
+    found = signatures(trace(Stack(4)))
     assert (
         found["blocks.0"]
         == found["blocks.3"]
@@ -142,11 +142,8 @@ def test_leaf_boxes_and_line_groups_on_a_hand_built_graph() -> None:
     g = lines_graph()
     grouped = group_lines(g)
     (line,) = [n for n in grouped.nodes if n.arguments.startswith("2 ops")]
-    assert (line.id, line.target, line.scope) == (
-        "pow_1",
-        "x.pow(2).mean(-1, keepdim=True)",
-        "norm",
-    )
+    assert (line.id, line.kind, line.target, line.scope) == ("pow_1", "line", "norm.py:11", "norm")
+    assert 'label="x.pow(2).mean(-1, keepdim=True)\\n' in grouped.to_dot(views=False)
     assert line.arguments == "2 ops: .pow() ×1, .mean()".replace(" ×1", "")
     assert line.flops == 8 and line.outputs == (tensor(1, 1),) and line.inputs == ("tanh",)
     assert {"view", "tanh"} <= {n.id for n in grouped.nodes}  # a module call sits between
@@ -182,9 +179,9 @@ def test_a_module_without_submodules_is_one_box_per_call() -> None:
 def test_a_source_lines_ops_are_one_node() -> None:
     g = trace(Mixer(), 8)
     grouped = group_lines(g)
-    line = next(n for n in grouped.nodes if "rotate" in n.target)
-    assert line.target == "rotate(y) * 2 + y"
-    assert line.kind == "function" and line.source is not None
+    line = next(n for n in grouped.nodes if n.source and "rotate" in n.source.code)
+    assert line.kind == "line" and line.source is not None
+    assert 'label="rotate(y) * 2 + y\\n' in grouped.to_dot(views=False)
     # `x.shape[-1] // 2` in the helper is traced too: getattr, getitem, floordiv.
     assert line.arguments == "9 ops: getitem ×3, getattr, floordiv, neg, cat, mul, add"
     assert line.outputs[0].shape == (1, 8)
@@ -221,9 +218,9 @@ def test_llama_helper_lines_are_grouped_where_they_are_called() -> None:
         n.source is not None and "apply_rotary_pos_emb(" in n.source.code for n in rope
     )
     drawn = apply_views(g)
-    targets = {n.target for n in drawn.nodes}
-    assert "apply_rotary_pos_emb(query_states, key_states, cos, sin)" in targets
-    assert "create_causal_mask(…)" in targets
+    dot = g.to_dot()
+    assert 'label="apply_rotary_pos_emb(query_states, key_states, cos, sin)\\n' in dot
+    assert 'label="create_causal_mask(…)\\n' in dot
     classes = {n.module_class for n in drawn.nodes if n.kind == "module"}
     assert {"LlamaRMSNorm", "LlamaRotaryEmbedding"} <= classes
     assert not any(n.kind == "constant" for n in drawn.nodes)  # norm weights, inv_freq inside
@@ -236,8 +233,9 @@ def test_bert_base_folds_its_twelve_layers() -> None:
     g = fxviz.trace("hf:bert")
     drawn = apply_views(g)
     assert len(g.nodes) > 300 and len(drawn.nodes) <= 60
-    assert {m.path: m.class_name for m in drawn.modules}["encoder.layer.0–11"] == "BertLayer ×12"
-    assert 'label="encoder.layer.0–11: BertLayer ×12"' in drawn.to_dot()
+    folded = drawn.module("encoder.layer.0–11")
+    assert folded is not None and (folded.class_name, folded.repeat) == ("BertLayer", 12)
+    assert 'label="encoder.layer.0–11: BertLayer ×12"' in g.to_dot()
     assert len(apply_views(g, depth=2).nodes) < len(drawn.nodes)
     assert len(apply_views(g, every_op=True).nodes) > 60
 
@@ -246,14 +244,14 @@ def test_resnet50_keeps_its_four_stages_as_clusters() -> None:
     folded = apply_views(fxviz.trace("resnet50"))
     stages = {m.path.split(".")[0] for m in folded.modules if m.path.startswith("layer")}
     assert stages == {"layer1", "layer2", "layer3", "layer4"}
-    assert {m.path: m.class_name for m in folded.modules}["layer3.1–5"] == "Bottleneck ×5"
-    dot = folded.to_dot()
+    assert {m.path: m.repeat for m in folded.modules}["layer3.1–5"] == 5
+    dot = fxviz.trace("resnet50").to_dot()
     assert 'label="layer3.1–5: Bottleneck ×5"' in dot
 
 
 def test_folded_bert_golden(golden) -> None:  # type: ignore[no-untyped-def]
     g = fxviz.trace("hf:bert", config=["num_hidden_layers=3"])
-    golden("views/bert-3-layers-folded.dot", apply_views(g).to_dot())
+    golden("views/bert-3-layers-folded.dot", g.to_dot())
 
 
 SMALL_LLAMA = [
@@ -269,12 +267,10 @@ def test_llama_drawing_does_not_grow_with_its_layer_count() -> None:
     """Per-layer norm weights (get_attr constants) belong to their layer and fold with it.
     Llama-3-70B's real widths are drawn by benchmarks/llama70b.py; the picture is the same."""
     small = SMALL_LLAMA
-    drawn = [
-        apply_views(fxviz.trace("hf:llama", config=[f"num_hidden_layers={n}", *small]))
-        for n in (3, 8)
-    ]
+    traced = [fxviz.trace("hf:llama", config=[f"num_hidden_layers={n}", *small]) for n in (3, 8)]
+    drawn = [apply_views(g) for g in traced]
     assert len(drawn[0].nodes) == len(drawn[1].nodes) <= 40
-    assert "layers.0–7: LlamaDecoderLayer ×8" in drawn[1].to_dot()
+    assert "layers.0–7: LlamaDecoderLayer ×8" in traced[1].to_dot()
     graph = fxviz.trace("hf:llama", config=["num_hidden_layers=8", *small])
     weight = next(n for n in graph.nodes if n.target == "layers.5.input_layernorm.weight")
     assert weight.kind == "constant" and weight.scope == "layers.5.input_layernorm"
@@ -284,10 +280,11 @@ def test_a_collapsed_folded_run_counts_every_block() -> None:
     g = trace(Stack(4))
     drawn = apply_views(g, depth=2)
     (blocks,) = [n for n in drawn.nodes if n.target == "blocks.0–3"]
-    assert blocks.module_class == "Block ×4"
+    assert blocks.module_class == "Block"
     assert blocks.params.total == 4 * 72 and blocks.flops == 4 * (2 * 8 * 8)
     assert blocks.flops == sum(n.flops for n in g.nodes if n.scope.startswith("blocks"))
-    label = next(line for line in drawn.to_dot().splitlines() if "blocks_0_3 [" in line)
+    label = next(line for line in g.to_dot(depth=2).splitlines() if "blocks_0_3 [" in line)
+    assert "blocks.0–3 · Block ×4" in label
     assert "in 1×8\\nout 1×8\\n288 params · 512 FLOPs" in label
     (outer,) = [n for n in apply_views(g, depth=1).nodes if n.target == "blocks"]
     assert outer.flops == blocks.flops and outer.params == blocks.params

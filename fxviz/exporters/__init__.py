@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fxviz.diff import GraphDiff
 from fxviz.errors import OutputError
-from fxviz.exporters.dot import DotOptions, to_dot
+from fxviz.exporters.dot import DotOptions
 from fxviz.exporters.render import IMAGE_FORMATS, Renderer, render
 from fxviz.graph import Graph
 
@@ -53,29 +53,14 @@ def check_outputs(paths: Sequence[Path]) -> None:
             raise OutputError(f"output {str(path)!r} is a folder; give a file name")
 
 
-def export(
-    graph: Graph, fmt: str, dot_options: DotOptions | None = None, renderer: Renderer = "auto"
-) -> bytes:
-    """The bytes of `graph` in `fmt` (svg, png, pdf, dot, json)."""
-    if fmt == "json":
-        return graph.to_json().encode()
-    return _from_dot(to_dot(graph, dot_options), fmt, renderer)
-
-
-def save(
-    graph: Graph,
-    paths: Sequence[Path],
-    dot_options: DotOptions | None = None,
-    renderer: Renderer = "auto",
-    view: Callable[[Graph], Graph] | None = None,
-) -> None:
-    """Write `graph` to every path (format from the suffix): all or nothing.
-
-    `view` (folding, collapsing) shapes the pictures and DOT; JSON is always the full graph."""
-    drawn = (
-        (lambda: to_dot(view(graph), dot_options)) if view else (lambda: to_dot(graph, dot_options))
-    )
-    _write_all(paths, graph.to_json, drawn, renderer)
+def export(source: str, fmt: str, renderer: Renderer = "auto") -> bytes:
+    """DOT `source` as `fmt`: the source itself for dot, a rendered picture for svg, png, pdf."""
+    if fmt == "dot":
+        return source.encode()
+    if fmt in IMAGE_FORMATS:
+        return render(source, fmt, renderer)
+    known = ", ".join(sorted(set(FORMATS.values()) - {"json"}))
+    raise OutputError(f"unknown picture format {fmt!r}; use one of {known}")
 
 
 def save_diff(
@@ -89,33 +74,25 @@ def save_diff(
     """Write a diff: .json is the diff itself, pictures and .dot show both graphs merged."""
     from fxviz.exporters.diffdot import diff_to_dot
 
-    _write_all(paths, result.to_json, lambda: diff_to_dot(a, b, result, dot_options), renderer)
+    save_files(paths, result.to_json, lambda: diff_to_dot(a, b, result, dot_options), renderer)
 
 
-def _write_all(
+def save_files(
     paths: Sequence[Path],
     json_text: Callable[[], str],
     dot_source: Callable[[], str],
     renderer: Renderer,
 ) -> None:
+    """Write each path from `json_text` or the pictures of `dot_source`: all or nothing."""
     check_outputs(paths)
     formats = {path: output_format(path) for path in paths}
     source = dot_source() if set(formats.values()) - {"json"} else ""
     contents = {
-        path: json_text().encode() if fmt == "json" else _from_dot(source, fmt, renderer)
+        path: json_text().encode() if fmt == "json" else export(source, fmt, renderer)
         for path, fmt in formats.items()
     }
     for path, data in contents.items():
         write_atomic(path, data)
-
-
-def _from_dot(source: str, fmt: str, renderer: Renderer) -> bytes:
-    if fmt == "dot":
-        return source.encode()
-    if fmt in IMAGE_FORMATS:
-        return render(source, fmt, renderer)
-    known = ", ".join(sorted(set(FORMATS.values())))
-    raise OutputError(f"unknown format {fmt!r}; use one of {known}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

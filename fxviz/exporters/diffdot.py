@@ -6,8 +6,7 @@ from dataclasses import replace
 
 from fxviz.diff import GraphDiff
 from fxviz.exporters.dot import DotOptions, to_dot
-from fxviz.graph import Graph, Node
-from fxviz.views import within
+from fxviz.graph import Graph, Node, within
 
 
 def diff_to_dot(a: Graph, b: Graph, d: GraphDiff, options: DotOptions | None = None) -> str:

@@ -7,6 +7,7 @@ escaped, so names containing `<>{}|"&\\` or unicode render the same in both rend
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -14,7 +15,7 @@ from typing import Literal, cast
 import graphviz
 
 from fxviz.errors import SpecError
-from fxviz.graph import Graph, Module, Node, Value, natural_key
+from fxviz.graph import Graph, Module, Node, Value, children_of
 from fxviz.humanize import format_bytes, format_count, format_shape
 
 FONT = "Helvetica,Arial,sans-serif"
@@ -26,6 +27,7 @@ _FILL = {
     "module": "#dbe8f6",
     "function": "#f3f3f3",
     "method": "#f3f3f3",
+    "line": "#f3f3f3",
     "constant": "#fbf3c8",
 }
 _FROZEN_FILL = "#e4e4e4"
@@ -44,7 +46,7 @@ ANNOTATIONS = {
 DEFAULT_SHOW = frozenset({"shapes", "args"})
 
 
-def parse_show(text: str) -> frozenset[str]:
+def parse_show(text: str, option: str = "--show") -> frozenset[str]:
     """`params,flops` adds to the defaults (shapes, args), `-args` hides one, `all` or
     `none` set the whole list: `--show none,params` shows parameter counts only."""
     shown = set(DEFAULT_SHOW)
@@ -59,7 +61,11 @@ def parse_show(text: str) -> frozenset[str]:
             (shown.discard if item.startswith("-") else shown.add)(name)
         elif item:
             known = ", ".join([*ANNOTATIONS, "all", "none"])
-            raise SpecError(f"--show {text!r}: unknown annotation {raw.strip()!r}; use {known}")
+            close = difflib.get_close_matches(name, ANNOTATIONS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SpecError(
+                f"{option} {text!r}: unknown annotation {raw.strip()!r}; {hint}use {known}"
+            )
     return frozenset(shown)
 
 
@@ -107,8 +113,9 @@ def to_dot(
     for node in graph.nodes:
         scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
         by_scope[scope].append(node)
-    labels = _Labels(options.show, frozenset(m.path.rpartition(".")[0] for m in graph.modules))
-    _emit_scope(dot, graph, "", by_scope, _children(by_scope), status, labels)
+    parents = frozenset(m.path for m in graph.modules if graph.children(m.path))
+    labels = _Labels(options.show, parents)
+    _emit_scope(dot, graph, "", by_scope, children_of(by_scope), status, labels)
     if legend:
         with dot.subgraph(name="cluster_legend") as key:
             key.attr(
@@ -124,24 +131,12 @@ def to_dot(
     return str(dot.source)
 
 
-def _children(by_scope: dict[str, list[Node]]) -> dict[str, list[str]]:
-    """Scope tree: every scope with nodes, plus its ancestors, keyed by parent path."""
-    scopes: set[str] = set()
-    for scope in by_scope:
-        parts = scope.split(".") if scope else []
-        scopes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    children: dict[str, list[str]] = defaultdict(list)
-    for scope in sorted(scopes, key=natural_key):
-        children[scope.rpartition(".")[0]].append(scope)
-    return children
-
-
 def _emit_scope(
     dot: graphviz.Digraph,
     graph: Graph,
     scope: str,
     by_scope: dict[str, list[Node]],
-    children: dict[str, list[str]],
+    children: dict[str, tuple[str, ...]],
     status: dict[str, str],
     labels: _Labels,
 ) -> None:
@@ -155,7 +150,7 @@ def _emit_scope(
     for child in children.get(scope, ()):
         with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
             module = graph.module(child)
-            label = f"{child}: {module.class_name}" if module else child
+            label = f"{child}: {_class_text(module)}" if module else child
             frozen = module is not None and _all_frozen(module)
             sub.attr(
                 label=_label([label + (" · frozen" if frozen else "")]),
@@ -178,7 +173,7 @@ class _Labels:
 
 def _node_label(graph: Graph, node: Node, labels: _Labels) -> str:
     show = labels.show
-    lines = [_headline(node)]
+    lines = [_headline(graph, node)]
     if "args" in show:
         lines.append(_detail(graph, node))
     # A box standing for a module with submodules (`--depth`): what goes in matters too.
@@ -224,22 +219,43 @@ def _numbers(node: Node, show: frozenset[str]) -> str:
     return " · ".join(parts)
 
 
-def _headline(node: Node) -> str:
+def _class_text(module: Module) -> str:
+    """`BertLayer ×12` for a folded run, else the class name."""
+    return module.class_name + (f" ×{module.repeat}" if module.repeat > 1 else "")
+
+
+def _headline(graph: Graph, node: Node) -> str:
     if node.kind == "input":
         return f"input · {node.target}"
     if node.kind == "output":
         return "output"
     if node.kind == "module":
-        return f"{node.target} · {node.module_class}"
+        module = graph.module(node.target)
+        return f"{node.target} · {_class_text(module) if module else node.module_class}"
     if node.kind == "method":
         return f".{node.target}()"
     if node.kind == "constant":
         return f"{node.target} · {'param' if node.params.total else 'tensor'}"
     if node.target == "getitem":
         return f"[{node.arguments}]"
-    if "(" in node.target:  # a source line's ops drawn as one node (views.group_lines)
-        return _clip(node.target)
+    if node.kind == "line":
+        return _line_text(node)
     return node.target.rpartition(".")[2]
+
+
+def _line_text(node: Node) -> str:
+    """A source line's ops drawn as one node: the call the line makes, without what it assigns
+    (`apply_rotary_pos_emb(q, k, cos, sin)` for `q, k = apply_rotary_pos_emb(…)`)."""
+    code = node.source.code.strip() if node.source else ""
+    left, equals, right = code.partition("=")
+    if equals and "(" not in left and not right.startswith("="):
+        call = right
+    else:
+        call = code
+    call = call.strip().removeprefix("return ").strip()
+    if call.count("(") > call.count(")"):  # the first line of a call written on several
+        call = call.rstrip(", ") + "…)"
+    return _clip(call if "(" in call else code or node.target)
 
 
 def _detail(graph: Graph, node: Node) -> str:
@@ -278,7 +294,7 @@ def _node_style(node: Node) -> dict[str, str]:
     style = {"fillcolor": _FILL[node.kind]}
     if node.kind in ("input", "output"):
         style.update(shape="box", style="filled,bold", penwidth="1.5")
-    elif node.kind in ("function", "method"):
+    elif node.kind in ("function", "method", "line"):
         style.update(color="#999999")
     frozen = _frozen(node)
     if frozen == "all":

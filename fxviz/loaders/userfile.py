@@ -96,6 +96,8 @@ def import_user_file(path: Path) -> ModuleType:
     previous = sys.modules.get(name)
     sys.path.insert(0, folder)
     sys.modules[name] = module
+    # Drawing a model writes nothing beside it: no __pycache__ for the file or what it imports.
+    wrote_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -107,6 +109,7 @@ def import_user_file(path: Path) -> ModuleType:
             f"importing {path} raised {type(exc).__name__}: {exc}{_user_line(exc, path)}"
         ) from exc
     finally:
+        sys.dont_write_bytecode = wrote_bytecode
         sys.path.remove(folder)
         if previous is not None:
             sys.modules[name] = previous

@@ -11,7 +11,7 @@ import pytest
 from fxviz.errors import SpecError
 from fxviz.exporters.dot import ANNOTATIONS, DotOptions, parse_show, to_dot
 from fxviz.exporters.render import render
-from fxviz.graph import Graph, Node, ParamCount, Value
+from fxviz.graph import Graph, Node, ParamCount, SourceLocation, Value
 
 
 @pytest.mark.parametrize("rankdir", ["TB", "LR"])
@@ -103,18 +103,27 @@ def test_show_rejects_unknown_names() -> None:
         parse_show("params,parms")
 
 
-def test_group_of_ops_reads_as_its_line() -> None:
+@pytest.mark.parametrize(
+    ("code", "headline"),
+    [
+        ("h = self.q(x).view(1, 2, 3).transpose(1, 2)", "self.q(x).view(1, 2, 3).transpose(1, 2)"),
+        ("q, k = apply_rotary_pos_emb(q, k, cos, sin)", "apply_rotary_pos_emb(q, k, cos, sin)"),
+        ("return torch.cat((a, b), dim=1)", "torch.cat((a, b), dim=1)"),
+        ("mask = create_causal_mask(", "create_causal_mask(…)"),
+        ("b, c = x.shape[:2]", "b, c = x.shape[:2]"),
+    ],
+)
+def test_a_line_group_reads_as_its_line(code: str, headline: str) -> None:
     line = Node(
         "view",
-        "function",
-        "self.q(x).view(1, 2, 3).transpose(1, 2)",
+        "line",
+        "net.py:7",
         arguments="2 ops: view, transpose",
         outputs=(Value("tensor", shape=(1, 3, 2), dtype="float32"),),
+        source=SourceLocation("net.py", 7, "forward", code),
     )
     graph = Graph("g", "", "fx", "meta", (line,))
-    assert 'label="self.q(x).view(1, 2, 3).transpose(1, 2)\\n2 ops: view, transpose' in to_dot(
-        graph
-    )
+    assert f'label="{headline}\\n2 ops: view, transpose' in to_dot(graph)
 
 
 def test_multi_output_values_show_their_paths(branch: Graph) -> None:

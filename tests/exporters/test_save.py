@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from fxviz.drawing import save
 from fxviz.errors import OutputError, RenderError
-from fxviz.exporters import check_outputs, output_format, save, write_atomic
+from fxviz.exporters import check_outputs, output_format, write_atomic
 from fxviz.graph import Graph
 
 

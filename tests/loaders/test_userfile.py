@@ -196,3 +196,37 @@ def test_user_file_can_import_its_neighbours(tmp_path: Path) -> None:
     module = import_user_file(path)
     assert module.WIDTH == 4
     assert isinstance(module.Net(), torch.nn.Module)
+
+
+def test_loading_a_file_writes_nothing_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's shell writes bytecode (these machines set PYTHONDONTWRITEBYTECODE; users don't):
+    importing `net.py` and the neighbours it imports leaves no `__pycache__` beside them."""
+    import sys
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    write(tmp_path, "import torch\nWIDTH = 4\n", name="neighbour_abc.py")
+    path = write(tmp_path, "from neighbour_abc import WIDTH\n" + NET)
+    load(f"{path}:Net", LoadOptions(inputs=(InputSpec((1, 4)),)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["neighbour_abc.py", "net.py"]
+    assert sys.dont_write_bytecode is False
+
+
+def test_a_real_process_writes_nothing_beside_the_file(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path, NET)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fxviz", f"{path}:Net", "--input", "1,4", "-o", "net.json", "-q"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.json", "net.py"]

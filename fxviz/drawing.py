@@ -1,0 +1,174 @@
+"""The one drawing path: a Graph and one `DrawOptions` -> the default picture, as DOT or files.
+
+`fxviz draw`, `fxviz render`, `fxviz gallery`, `fxviz.draw`, `Graph.save` and `Graph.to_dot`
+all come through here, so every entry point draws the same picture of the same graph: views
+first (fold, leaf boxes, line groups, depth), then DOT, then a renderer. JSON output is always
+the full traced graph.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from fxviz.errors import SpecError
+from fxviz.exporters import export, save_files
+from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
+from fxviz.exporters.dot import to_dot as dot_source
+from fxviz.exporters.render import RENDERERS, Renderer
+from fxviz.graph import Graph, register_drawing
+from fxviz.views import apply_views
+
+Rankdir = Literal["TB", "LR"]
+
+
+@dataclass(frozen=True, slots=True)
+class DrawOptions:
+    """What a picture looks like. `views=False` draws the raw traced graph; `all_ops` keeps
+    folding and depth but draws every op; `expand` names module classes to keep open."""
+
+    depth: int | None = None
+    fold: bool = True
+    all_ops: bool = False
+    expand: tuple[str, ...] = ()
+    views: bool = True
+    show: frozenset[str] = DEFAULT_SHOW
+    rankdir: Rankdir = "TB"
+    renderer: Renderer = "auto"
+
+    @property
+    def dot(self) -> DotOptions:
+        return DotOptions(rankdir=self.rankdir, show=self.show)
+
+
+OPTION_NAMES = tuple(f.name for f in fields(DrawOptions))
+
+# How an option is spelled where the user wrote it, for error messages.
+Spelling = Callable[[str], str]
+
+
+def cli_spelling(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def python_spelling(name: str) -> str:
+    return f"{name}="
+
+
+def draw_options(spell: Spelling = python_spelling, **options: Any) -> DrawOptions:
+    """Options as a user writes them (`show="params,flops"`, `rankdir="lr"`, `depth=2`,
+    `expand="LSTM"`), checked: a wrong name or value is a SpecError saying what to use."""
+    for name in options:
+        if name not in OPTION_NAMES:
+            close = difflib.get_close_matches(name, OPTION_NAMES, n=1)
+            hint = f"did you mean {spell(close[0])}?" if close else f"use {', '.join(OPTION_NAMES)}"
+            raise SpecError(f"unknown drawing option {spell(name)}; {hint}")
+    given = {k: v for k, v in options.items() if v is not None}
+    return DrawOptions(
+        depth=_depth(given.get("depth"), spell),
+        fold=_flag(given, "fold", True, spell),
+        all_ops=_flag(given, "all_ops", False, spell),
+        expand=_names(given.get("expand", ()), spell),
+        views=_flag(given, "views", True, spell),
+        show=_show(given.get("show", DEFAULT_SHOW), spell),
+        rankdir=_rankdir(given.get("rankdir", "TB"), spell),
+        renderer=_renderer(given.get("renderer", "auto"), spell),
+    )
+
+
+def _depth(value: object, spell: Spelling) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(
+            f"{spell('depth')} {value!r}: give a whole number of path components, 1 or more "
+            "(1 draws each top-level module as one box)"
+        )
+    return value
+
+
+def _flag(given: dict[str, Any], name: str, default: bool, spell: Spelling) -> bool:
+    value = given.get(name, default)
+    if not isinstance(value, bool):
+        raise SpecError(f"{spell(name)} {value!r}: give true or false")
+    return value
+
+
+def _names(value: object, spell: Spelling) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable) or not all(isinstance(i, str) and i for i in items):
+        raise SpecError(f"{spell('expand')} {value!r}: give module class names such as LSTM")
+    return tuple(items)
+
+
+def _show(value: object, spell: Spelling) -> frozenset[str]:
+    if isinstance(value, frozenset):
+        return parse_show(",".join(["none", *sorted(value)]), spell("show"))
+    if not isinstance(value, str):
+        raise SpecError(f"{spell('show')} {value!r}: give a comma-separated list such as params")
+    return parse_show(value, spell("show"))
+
+
+def _rankdir(value: object, spell: Spelling) -> Rankdir:
+    upper = value.upper() if isinstance(value, str) else value
+    if upper == "TB":
+        return "TB"
+    if upper == "LR":
+        return "LR"
+    raise SpecError(f"{spell('rankdir')} {value!r}: choose TB or LR")
+
+
+def _renderer(value: object, spell: Spelling) -> Renderer:
+    for choice in RENDERERS:
+        if value == choice:
+            return choice
+    close = difflib.get_close_matches(str(value), RENDERERS, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise SpecError(f"{spell('renderer')} {value!r}: {hint}choose one of {', '.join(RENDERERS)}")
+
+
+def picture(graph: Graph, options: DrawOptions) -> Graph:
+    """The graph a picture draws: the views applied, unless `views` is off."""
+    if not options.views:
+        return graph
+    return apply_views(
+        graph,
+        depth=options.depth,
+        fold=options.fold,
+        every_op=options.all_ops,
+        expand=options.expand,
+    )
+
+
+def to_dot(graph: Graph, options: DrawOptions | None = None) -> str:
+    """DOT source of the picture of `graph`."""
+    options = options or DrawOptions()
+    return dot_source(picture(graph, options), options.dot)
+
+
+def file_bytes(graph: Graph, fmt: str, options: DrawOptions | None = None) -> bytes:
+    """One file's bytes: the full graph for json, the picture for svg, png, pdf and dot."""
+    options = options or DrawOptions()
+    if fmt == "json":
+        return graph.to_json().encode()
+    return export(to_dot(graph, options), fmt, options.renderer)
+
+
+def save(graph: Graph, paths: Sequence[Path], options: DrawOptions | None = None) -> None:
+    """Write every path (format from the suffix), all or nothing."""
+    options = options or DrawOptions()
+    save_files(paths, graph.to_json, lambda: to_dot(graph, options), options.renderer)
+
+
+def _graph_save(graph: Graph, *paths: str | Path, **options: Any) -> None:
+    save(graph, [Path(p) for p in paths], draw_options(**options))
+
+
+def _graph_to_dot(graph: Graph, **options: Any) -> str:
+    return to_dot(graph, draw_options(**options))
+
+
+register_drawing(save=_graph_save, to_dot=_graph_to_dot)
