@@ -7,6 +7,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -57,3 +58,26 @@ def test_load_then_trace() -> None:
     loaded = fxviz.load(f"{REPO}/examples/tiny.py:TinyNet", model_kwargs={"classes": 5})
     graph = fxviz.trace(loaded)
     assert graph.outputs[0].outputs[0].shape == (1, 5)
+
+
+def test_trace_a_spec_with_a_tensor() -> None:
+    """A tensor where a shape spec is expected is traced as given (on the model's device)."""
+    graph = fxviz.trace("resnet18", torch.randn(1, 3, 64, 64))
+    assert graph.node("fc").outputs[0].shape == (1, 1000)
+    assert graph.node("layer4_1_relu_1").outputs[0].shape == (1, 512, 2, 2)
+    assert graph.device == "meta"
+    several = fxviz.trace("resnet18", [torch.zeros(2, 3, 32, 32)])
+    assert several.node("x").outputs[0].shape == (2, 3, 32, 32)
+    on_cpu = fxviz.trace("resnet18", torch.randn(1, 3, 64, 64), device="cpu")
+    assert on_cpu.node("fc").outputs[0].device == "cpu"
+
+
+def test_trace_refuses_what_is_neither_a_spec_nor_a_tensor() -> None:
+    with pytest.raises(fxviz.SpecError, match="inputs: int is neither a shape"):
+        fxviz.trace("resnet18", 3)
+
+
+def test_trace_reads_a_saved_graph(tmp_path: Path) -> None:
+    graph = fxviz.trace(f"{REPO}/examples/tiny.py:TinyNet")
+    graph.save(tmp_path / "t.json")
+    assert fxviz.trace(tmp_path / "t.json") == graph == fxviz.trace(str(tmp_path / "t.json"))

@@ -271,3 +271,19 @@ def test_svg_renders_with_no_dot_on_path(in_tmp: Path) -> None:
     png = _run("-m", "fxviz", f"{LENET}:LeNet", "-o", "l.png", env=env, cwd=in_tmp)
     assert png.returncode == 2 and "PNG output needs Graphviz's `dot` on PATH" in png.stderr
     assert not (in_tmp / "l.png").exists()
+
+
+def test_a_saved_graph_is_a_model_spec_too(in_tmp: Path) -> None:
+    """`fxviz r18.json` draws the saved graph, as `fxviz render r18.json` and `summary` do."""
+    assert runner.invoke(app, [f"{LENET}:LeNet", "-o", "lenet.json", "-q"]).exit_code == 0
+    result = runner.invoke(app, ["lenet.json", "--renderer", "embedded"])
+    assert result.exit_code == 0, result.output
+    assert "LeNet: 14 nodes, 61.7k params, traced with fx on meta -> lenet.svg" in result.stderr
+    rendered = runner.invoke(
+        app, ["render", "lenet.json", "-o", "again.svg", "--renderer", "embedded"]
+    )
+    assert rendered.exit_code == 0, rendered.output
+    assert (in_tmp / "again.svg").read_bytes() == (in_tmp / "lenet.svg").read_bytes()
+    assert "LeNet: 14 nodes, 61.7k params, traced with fx on meta -> again.svg" in rendered.stderr
+    summary = runner.invoke(app, ["summary", "lenet.json"])
+    assert summary.exit_code == 0 and "61,706" in summary.stdout

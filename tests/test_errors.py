@@ -49,6 +49,9 @@ FILES: dict[str, str] = {
     "notes.json": json.dumps({"hello": "world"}),
     "notaprogram.pt2": "plain text",
     "bad.toml": '[[model]]\nname = "a"\nspec = "resnet18"\ninptus = ["1,3"]\n',
+    "renderer.toml": '[[model]]\nname = "a"\nspec = "resnet18"\nrenderer = "sytem"\n',
+    "depth.toml": '[[model]]\nname = "a"\nspec = "resnet18"\ndepth = 0\n',
+    "tracer.toml": '[defaults]\ntracer = "fxx"\n[[model]]\nname = "a"\nspec = "resnet18"\n',
 }
 
 
@@ -60,6 +63,17 @@ def _newer_graph(folder: Path) -> None:
 
 def _graph(folder: Path) -> None:
     fxviz.trace(f"{REPO}/examples/tiny.py:TinyNet").save(folder / "a.json")
+
+
+def _diff_file(folder: Path) -> None:
+    graph = fxviz.trace(f"{REPO}/examples/tiny.py:TinyNet")
+    (folder / "d.json").write_text(fxviz.diff(graph, graph).to_json())
+
+
+def _bad_tracer(folder: Path) -> None:
+    data = json.loads(fxviz.trace(f"{REPO}/examples/tiny.py:TinyNet").to_json())
+    data["tracer"] = "banana"
+    (folder / "banana.json").write_text(json.dumps(data))
 
 
 def _no_dot(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,6 +260,44 @@ CASES: list[tuple[str, list[str], str, Setup]] = [
         "gallery manifest error",
         ["gallery", "bad.toml"],
         "bad.toml: [[model]] #1 (a): unknown key 'inptus'",
+        None,
+    ),
+    (
+        "a diff file where a graph belongs",
+        ["render", "d.json"],
+        "d.json: this is a diff saved by `fxviz diff -o diff.json`, not a graph",
+        _diff_file,
+    ),
+    (
+        "a value the graph schema forbids",
+        ["banana.json"],
+        "banana.json: graph.tracer: 'banana' is not one of ['fx', 'export', 'record']",
+        _bad_tracer,
+    ),
+    (
+        "model options with a saved graph",
+        ["a.json", "--input", "1,4"],
+        "a.json is a saved graph, drawn as it was traced; --input",
+        _graph,
+    ),
+    ("--depth 0", ["resnet18", "--depth", "0"], "--depth 0: give a whole number", None),
+    ("summary --depth -1", ["summary", "resnet18", "--depth", "-1"], "--depth -1: give 0", None),
+    (
+        "manifest renderer typo",
+        ["gallery", "renderer.toml"],
+        "renderer.toml: [[model]] #1 (a): key 'renderer' 'sytem': did you mean system?",
+        None,
+    ),
+    (
+        "manifest depth 0",
+        ["gallery", "depth.toml"],
+        "depth.toml: [[model]] #1 (a): key 'depth' 0: give a whole number",
+        None,
+    ),
+    (
+        "manifest tracer typo",
+        ["gallery", "tracer.toml"],
+        "tracer.toml: [[model]] #1 (a): key 'tracer' 'fxx': choose one of",
         None,
     ),
     (

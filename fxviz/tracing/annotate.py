@@ -88,6 +88,24 @@ def count_buffers(module: torch.nn.Module) -> int:
     return sum(b.numel() for b in module.buffers())
 
 
+def module_counts(module: torch.nn.Module | None) -> tuple[ParamCount, int]:
+    """Parameters (trainable and frozen) and buffer elements of a module with its submodules;
+    nothing for a module the graph no longer holds (a saved program's)."""
+    if module is None:
+        return ParamCount(), 0
+    return count_params(module.parameters()), count_buffers(module)
+
+
+def attribute_counts(attr: object) -> tuple[ParamCount, int]:
+    """What a fetched attribute (a `get_attr` node's) counts as: a parameter's elements,
+    trainable or frozen, or a buffer's elements; nothing for anything else."""
+    if isinstance(attr, torch.nn.Parameter):
+        return count_params([attr]), 0
+    if isinstance(attr, torch.Tensor):
+        return ParamCount(), attr.numel()
+    return ParamCount(), 0
+
+
 def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
     params = _by_module(model.named_parameters(remove_duplicate=False))
     buffers = _by_module(model.named_buffers(remove_duplicate=False))
@@ -156,15 +174,10 @@ def _node(gm: fx.GraphModule, n: fx.Node) -> Node:
     params, buffers, module_class = ParamCount(), 0, None
     if n.op == "call_module":
         sub = gm.get_submodule(str(n.target))
-        params = count_params(sub.parameters())
-        buffers = count_buffers(sub)
+        params, buffers = module_counts(sub)
         module_class = type(sub).__name__
     elif n.op == "get_attr":
-        attr = fetch_attr(gm, str(n.target))
-        if isinstance(attr, torch.nn.Parameter):
-            params = count_params([attr])
-        elif isinstance(attr, torch.Tensor):
-            buffers = attr.numel()
+        params, buffers = attribute_counts(fetch_attr(gm, str(n.target)))
     return Node(
         id=n.name,
         kind=kind,

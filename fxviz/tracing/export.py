@@ -23,8 +23,13 @@ import torch
 from torch import fx
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value, unique_id
-from fxviz.tracing.annotate import constant_arguments, count_buffers, count_params, fetch_attr
+from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value, indexed, unique_id
+from fxviz.tracing.annotate import (
+    attribute_counts,
+    constant_arguments,
+    fetch_attr,
+    module_counts,
+)
 from fxviz.tracing.fx import failing_line, is_outside_torch, own_code, relative_file
 from fxviz.tracing.shapes import FLOPS, VALUE
 
@@ -194,13 +199,14 @@ def program_module_tree(gm: fx.GraphModule) -> tuple[Module, ...]:
     for path in sorted(set(classes) | set(owned), key=lambda p: (p.count("."), p)):
         qualname = classes.get(path) or ""
         sub = owned.get(path)
+        params, buffers = module_counts(sub)
         tree.append(
             Module(
                 path=path,
                 class_name=qualname.rpartition(".")[2] or type(sub).__name__,
                 qualname=qualname or "torch.nn.Module",
-                params=count_params(sub.parameters()) if sub is not None else ParamCount(),
-                buffers=count_buffers(sub) if sub is not None else 0,
+                params=params,
+                buffers=buffers,
             )
         )
     return tuple(tree)
@@ -242,13 +248,8 @@ def _module_node(
                 if ids[source] not in inputs:
                     inputs.append(ids[source])
     produced = [m for m in call.members if any(u not in members for u in m.users)]
-    outputs: tuple[Value, ...] = ()
-    for index, member in enumerate(produced):
-        values = member.meta.get(VALUE, ())
-        if len(produced) > 1:
-            values = tuple(_prefixed(v, f"[{index}]") for v in values)
-        outputs += values
-    sub = modules.get(call.path)
+    outputs = indexed([m.meta.get(VALUE, ()) for m in produced]) if produced else ()
+    params, buffers = module_counts(modules.get(call.path))
     return Node(
         id=node_id,
         kind="module",
@@ -257,8 +258,8 @@ def _module_node(
         module_class=call.cls_name,
         inputs=tuple(inputs),
         outputs=outputs,
-        params=count_params(sub.parameters()) if sub is not None else ParamCount(),
-        buffers=count_buffers(sub) if sub is not None else 0,
+        params=params,
+        buffers=buffers,
         flops=sum(int(m.meta.get(FLOPS, 0)) for m in call.members),
         source=source_from_stack(call.members[0].meta.get("stack_trace")),
     )
@@ -271,11 +272,7 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: t
     params, buffers = ParamCount(), 0
     target = str(n.target)
     if n.op == "get_attr":
-        attr = fetch_attr(gm, target)
-        if isinstance(attr, torch.nn.Parameter):
-            params = count_params([attr])
-        elif isinstance(attr, torch.Tensor):
-            buffers = attr.numel()
+        params, buffers = attribute_counts(fetch_attr(gm, target))
     elif n.op == "call_function":
         target = _op_name(n.target)
     elif n.op == "output":
@@ -317,12 +314,6 @@ def _op_name(target: Any) -> str:
 
 def _class_name(cls: Any) -> str:
     return cls.__name__ if isinstance(cls, type) else str(cls).rpartition(".")[2]
-
-
-def _prefixed(value: Value, prefix: str) -> Value:
-    return Value(
-        value.kind, prefix + value.path, value.shape, value.dtype, value.device, value.text
-    )
 
 
 _FRAME = re.compile(

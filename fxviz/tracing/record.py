@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node, unique_id
-from fxviz.tracing.annotate import count_buffers, count_params
+from fxviz.tracing.annotate import module_counts
 from fxviz.tracing.export import is_leaf_class
 from fxviz.tracing.fx import failing_line, user_source
 from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
@@ -103,6 +103,7 @@ class _Recorder(TorchFunctionMode):
                 return
             _, inputs, flops_before, frame = self.pending.pop()
             node_id = self.unique(path.replace(".", "_"))
+            params, buffers = module_counts(module)
             self.nodes.append(
                 Node(
                     node_id,
@@ -112,8 +113,8 @@ class _Recorder(TorchFunctionMode):
                     module_class=type(module).__name__,
                     inputs=tuple(inputs),
                     outputs=summarize(output),
-                    params=count_params(module.parameters()),
-                    buffers=count_buffers(module),
+                    params=params,
+                    buffers=buffers,
                     flops=self.flops.get_total_flops() - flops_before,
                     source=user_source(frame),
                 )
