@@ -21,6 +21,7 @@ from fxviz.drawing import OPTION_NAMES, DrawOptions, draw_options, file_bytes
 from fxviz.errors import FxvizError, SpecError
 from fxviz.exporters import FORMATS
 from fxviz.exporters.render import IMAGE_FORMATS
+from fxviz.graph import Graph
 from fxviz.humanize import format_count
 from fxviz.specs import check_tracer
 
@@ -168,15 +169,18 @@ def draw_entry(entry: Entry) -> Drawn:
     from fxviz import api
 
     try:
-        loaded = api.load(
-            _resolve(entry.spec, Path(entry.folder)),
-            inputs=entry.inputs,
-            model_kwargs=dict(entry.kwargs),
-            device=entry.device,
-            config=entry.config,
-        )
-        loaded.source = entry.spec  # as written: the same on every machine
-        graph = api.trace(loaded, tracer=entry.tracer, expand=entry.options.expand)
+        if api.is_saved_graph(entry.spec):
+            graph = Graph.load(Path(entry.folder) / entry.spec)
+        else:
+            loaded = api.load(
+                _resolve(entry.spec, Path(entry.folder)),
+                inputs=entry.inputs,
+                model_kwargs=dict(entry.kwargs),
+                device=entry.device,
+                config=entry.config,
+            )
+            loaded.source = entry.spec  # as written: the same on every machine
+            graph = api.trace(loaded, tracer=entry.tracer, expand=entry.options.expand)
         files = {
             f"{entry.name}.{fmt}": file_bytes(graph, fmt, entry.options) for fmt in entry.formats
         }

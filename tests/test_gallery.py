@@ -16,7 +16,7 @@ from fxviz.cli import app
 from fxviz.diff import format_report
 from fxviz.drawing import to_dot
 from fxviz.errors import SpecError
-from fxviz.gallery import Entry, draw_all, read_manifest
+from fxviz.gallery import Entry, draw_all, draw_entry, read_manifest
 from fxviz.graph import Graph
 
 REPO = Path(__file__).parent.parent
@@ -234,3 +234,15 @@ def _drawn_nodes(svg: Path) -> list[str]:
 def _drawn_nodes_of(graph: Graph, entry: Entry) -> list[str]:
     dot = to_dot(graph, entry.options)
     return sorted(re.findall(r"^\t+(\S+) \[label=", dot, flags=re.M))
+
+
+def test_an_entry_can_be_a_saved_graph(tmp_path: Path) -> None:
+    fxviz.trace(f"{REPO}/examples/tiny.py:TinyNet").save(tmp_path / "tiny.json")
+    (tmp_path / "m.toml").write_text(
+        '[[model]]\nname = "again"\nspec = "tiny.json"\nformats = ["dot"]\nrankdir = "LR"\n'
+    )
+    (entry,) = read_manifest(tmp_path / "m.toml")
+    drawn = draw_entry(entry)
+    assert not drawn.error
+    graph = Graph.load(tmp_path / "tiny.json")
+    assert drawn.files["again.dot"] == graph.to_dot(rankdir="LR").encode()

@@ -265,7 +265,7 @@ SMALL_LLAMA = [
 
 def test_llama_drawing_does_not_grow_with_its_layer_count() -> None:
     """Per-layer norm weights (get_attr constants) belong to their layer and fold with it.
-    Llama-3-70B's real widths are drawn by benchmarks/llama70b.py; the picture is the same."""
+    Llama-3-70B's real widths are drawn by benchmarks/llama_meta.py; the picture is the same."""
     small = SMALL_LLAMA
     traced = [fxviz.trace("hf:llama", config=[f"num_hidden_layers={n}", *small]) for n in (3, 8)]
     drawn = [apply_views(g) for g in traced]

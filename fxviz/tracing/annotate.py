@@ -14,7 +14,7 @@ import torch
 from torch import fx
 from torch.fx.node import _get_qualified_name
 
-from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals
+from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals, parent_path
 from fxviz.tracing.shapes import FLOPS, VALUE
 
 _KINDS: dict[str, NodeKind] = {
@@ -212,13 +212,13 @@ def _target(n: fx.Node) -> str:
 def _scope(n: fx.Node) -> str:
     """The module whose forward made this node; a module call's scope is its parent."""
     if n.op == "get_attr":  # a parameter or buffer belongs to the module that holds it
-        return str(n.target).rpartition(".")[0]
+        return parent_path(str(n.target))
     stack = n.meta.get("nn_module_stack") or {}
     paths = [path for path, _cls in stack.values()]
     if n.op == "call_module" and paths and paths[-1] == n.target:
         paths = paths[:-1]
     elif n.op == "call_module":
-        return str(n.target).rpartition(".")[0]
+        return parent_path(str(n.target))
     return str(paths[-1]) if paths else ""
 
 

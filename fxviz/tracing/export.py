@@ -23,7 +23,16 @@ import torch
 from torch import fx
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Module, Node, ParamCount, SourceLocation, Value, indexed, unique_id
+from fxviz.graph import (
+    Module,
+    Node,
+    ParamCount,
+    SourceLocation,
+    Value,
+    indexed,
+    parent_path,
+    unique_id,
+)
 from fxviz.tracing.annotate import (
     attribute_counts,
     constant_arguments,
@@ -254,7 +263,7 @@ def _module_node(
         id=node_id,
         kind="module",
         target=call.path,
-        scope=call.path.rpartition(".")[0],
+        scope=parent_path(call.path),
         module_class=call.cls_name,
         inputs=tuple(inputs),
         outputs=outputs,
@@ -282,7 +291,7 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: t
         id=ids[n],
         kind=kind,  # type: ignore[arg-type]
         target=target,
-        scope=target.rpartition(".")[0] if n.op == "get_attr" else _deepest(stack),
+        scope=parent_path(target) if n.op == "get_attr" else _deepest(stack),
         inputs=tuple(dict.fromkeys(ids[i] for i in n.all_input_nodes if i in ids)),
         arguments=constant_arguments(n),
         outputs=n.meta.get(VALUE, ()),

@@ -23,7 +23,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Node, unique_id
+from fxviz.graph import Node, parent_path, unique_id
 from fxviz.tracing.annotate import module_counts
 from fxviz.tracing.export import is_leaf_class
 from fxviz.tracing.fx import failing_line, user_source
@@ -109,7 +109,7 @@ class _Recorder(TorchFunctionMode):
                     node_id,
                     "module",
                     path,
-                    scope=path.rpartition(".")[0],
+                    scope=parent_path(path),
                     module_class=type(module).__name__,
                     inputs=tuple(inputs),
                     outputs=summarize(output),
