@@ -175,16 +175,15 @@ def draw_command(
     """Draw MODEL as a diagram with the shape of every tensor (default: MODEL.svg)."""
     with _errors(debug):
         from fxviz.drawing import save
-        from fxviz.exporters import check_outputs
 
-        options = _draw_options(depth, fold, all_ops, expand, show, rankdir, renderer)
-        check_tracer(tracer)
-        paths = list(output or [])
-        check_outputs(paths)
+        paths, options = _checked(
+            output, tracer, depth, fold, all_ops, expand, show, rankdir, renderer
+        )
+        suffix = (fmt or "svg").lower()
         if _is_saved_graph(model):
             _no_model_options(model, inputs, kwargs, config, device, weights)
             graph = _load_graph(model)
-            default_stem = Path(model).stem
+            paths = paths or _default_output(Path(model).stem, suffix)
         else:
             from fxviz import api
 
@@ -197,11 +196,7 @@ def draw_command(
                     weights=weights,
                     config=config or (),
                 )
-            default_stem = _file_stem(loaded.name)
-        if not paths:
-            paths = [Path(f"{default_stem}.{(fmt or 'svg').lower()}")]
-            check_outputs(paths)
-        if not _is_saved_graph(model):
+            paths = paths or _default_output(_file_stem(loaded.name), suffix)
             with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
                 graph = api.trace(loaded, tracer=tracer, expand=options.expand)
         with _progress("drawing", quiet):
@@ -210,6 +205,14 @@ def draw_command(
             for note in graph.notes:
                 typer.echo(f"note: {note}", err=True)
             _report(graph, paths)
+
+
+def _default_output(stem: str, suffix: str) -> list[Path]:
+    from fxviz.exporters import check_outputs
+
+    paths = [Path(f"{stem}.{suffix}")]
+    check_outputs(paths)
+    return paths
 
 
 def _report(graph: Any, paths: list[Path]) -> None:
@@ -262,12 +265,9 @@ def diff_command(
     """Compare two models or saved graphs. Exit 0 if identical, 1 if they differ, 2 on error."""
     with _errors(debug):
         from fxviz.diff import diff, format_report
-        from fxviz.exporters import check_outputs, save_diff
+        from fxviz.exporters import save_diff
 
-        options = _draw_options(depth, True, False, None, None, rankdir, renderer)
-        check_tracer(tracer)
-        paths = list(output or [])
-        check_outputs(paths)
+        paths, options = _checked(output, tracer, depth, True, False, None, None, rankdir, renderer)
         sides = []
         for spec, side_inputs, side_config in (
             (model_a, inputs, config),
@@ -448,11 +448,18 @@ def render_command(
     """Draw a saved graph JSON again, without PyTorch (the same picture `fxviz MODEL` draws)."""
     with _errors(debug):
         from fxviz.drawing import save
-        from fxviz.exporters import check_outputs
 
-        options = _draw_options(depth, fold, all_ops, None, show, rankdir, renderer)
-        paths = list(output or [graph_file.with_suffix(".svg")])
-        check_outputs(paths)
+        paths, options = _checked(
+            output or [graph_file.with_suffix(".svg")],
+            "auto",
+            depth,
+            fold,
+            all_ops,
+            None,
+            show,
+            rankdir,
+            renderer,
+        )
         graph = _load_graph(str(graph_file))
         save(graph, paths, options)
         if not quiet:
@@ -473,7 +480,9 @@ def list_command(
             typer.echo(name)
 
 
-def _draw_options(
+def _checked(
+    output: list[Path] | None,
+    tracer: str,
     depth: int | None,
     fold: bool,
     all_ops: bool,
@@ -481,11 +490,16 @@ def _draw_options(
     show: str | None,
     rankdir: str,
     renderer: str,
-) -> Any:
-    """The one options object of the drawing path, checked before any slow work starts."""
+) -> tuple[list[Path], Any]:
+    """The output paths and the drawing path's one options object, every option checked
+    before any slow work starts."""
     from fxviz.drawing import cli_spelling, draw_options
+    from fxviz.exporters import check_outputs
 
-    return draw_options(
+    check_tracer(tracer)
+    paths = list(output or [])
+    check_outputs(paths)
+    return paths, draw_options(
         cli_spelling,
         depth=depth,
         fold=fold,
