@@ -18,6 +18,7 @@ from fxviz.graph import Graph, Node
 from fxviz.specs import check_tracer
 from fxviz.tracing.annotate import assemble_graph, fx_nodes
 from fxviz.tracing.export import (
+    Exported,
     export_module,
     lift_export_graph,
     name_outputs,
@@ -55,8 +56,9 @@ def trace_module(
         if missing:
             known = ", ".join(sorted(_classes(model)))
             raise SpecError(f"--expand {sorted(missing)[0]}: {name} has none; its classes: {known}")
-        program = export_module(model, args, kwargs).run_decompositions()
-        nodes, export_notes = _lifted(program, model, args, kwargs, device, leaf_types, expand)
+        exported = export_module(model, args, kwargs, leaf_types)
+        exported.program = exported.program.run_decompositions()
+        nodes, export_notes = _lifted(exported, model, args, kwargs, device, leaf_types, expand)
         expanded = [f"drawn inside {', '.join(expand)} (torch.export, decomposed)"]
         return _graph(
             model, nodes, name, source, "export", device, notes, (), [*expanded, *export_notes]
@@ -95,13 +97,13 @@ def trace_module(
             )
     if tracer in ("auto", "export"):
         try:
-            program = export_module(model, args, kwargs)
+            exported = export_module(model, args, kwargs, leaf_types)
         except TraceError as exc:
             if tracer == "export":
                 raise
             failures.append(f"torch.export: {exc.reason}")
         else:
-            nodes, export_notes = _lifted(program, model, args, kwargs, device, leaf_types)
+            nodes, export_notes = _lifted(exported, model, args, kwargs, device, leaf_types)
             return _graph(
                 model, nodes, name, source, "export", device, notes, failures, export_notes
             )
@@ -129,16 +131,16 @@ def _after_fx_shape_error(
     device: str,
 ) -> Graph:
     try:
-        program = export_module(model, args, kwargs)
+        exported = export_module(model, args, kwargs, leaf_types)
     except TraceError:
         raise error from None
-    nodes, export_notes = _lifted(program, model, args, kwargs, device, leaf_types)
+    nodes, export_notes = _lifted(exported, model, args, kwargs, device, leaf_types)
     failures = [f"torch.fx: its graph failed where eager code runs ({first_line(error)})"]
     return _graph(model, nodes, name, source, "export", device, notes, failures, export_notes)
 
 
 def _lifted(
-    program: torch.export.ExportedProgram,
+    exported: Exported,
     model: torch.nn.Module,
     args: Sequence[Any],
     kwargs: dict[str, Any],
@@ -147,11 +149,11 @@ def _lifted(
     expand: tuple[str, ...] = (),
 ) -> tuple[tuple[Node, ...], list[str]]:
     """Shapes and FLOPs on the exported graph, lifted to module level: (nodes, notes)."""
-    gm = program.module()
+    gm = exported.program.module()
     propagation = ShapePropagation(gm, device)
     propagation.propagate(tuple(args), kwargs)
-    lifted = lift_export_graph(gm, model, leaf_types, expand)
-    return name_outputs(lifted, program), propagation.notes
+    lifted = lift_export_graph(gm, model, leaf_types, expand, exported.call_outputs)
+    return name_outputs(lifted, exported.program), propagation.notes
 
 
 def _classes(model: torch.nn.Module) -> set[str]:

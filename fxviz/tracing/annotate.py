@@ -14,7 +14,7 @@ import torch
 from torch import fx
 from torch.fx.node import _get_qualified_name
 
-from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals, parent_path
+from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals, Value, parent_path
 from fxviz.tracing.shapes import FLOPS, VALUE
 
 _KINDS: dict[str, NodeKind] = {
@@ -28,9 +28,49 @@ _KINDS: dict[str, NodeKind] = {
 
 
 def fx_nodes(gm: fx.GraphModule) -> tuple[Node, ...]:
-    """The typed Nodes of a shape-propagated fx graph, without its input checks."""
+    """The typed Nodes of a shape-propagated fx graph, without its input checks and its
+    shape arithmetic (whose readers show the numbers it made)."""
     checks = _only_checks(gm)
-    return tuple(_node(gm, n) for n in gm.graph.nodes if n not in checks)
+    sizes = shape_arithmetic(gm)
+    return tuple(_node(gm, n, sizes) for n in gm.graph.nodes if n not in checks and n not in sizes)
+
+
+# Reading these gives a tensor's metadata, never its values.
+_METADATA_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "layout"})
+_METADATA_METHODS = frozenset({"size", "dim", "ndimension", "numel", "nelement", "get_device"})
+
+
+def shape_arithmetic(gm: fx.GraphModule) -> dict[fx.Node, str]:
+    """Nodes that compute only with tensors' shapes (`n, c, h, w = x.shape`, `x.size(0) // 2`),
+    with the value each made. torch.export specializes them into constants and a recorded run
+    never sees them: they are not data flow, and a reader shows the number instead (fx alone
+    would draw an edge from `x` into everything sized by it)."""
+    found: dict[fx.Node, str] = {}
+    for n in gm.graph.nodes:
+        values = n.meta.get(VALUE, ())
+        if n.op not in ("call_function", "call_method") or not values:
+            continue
+        if any(v.is_tensor for v in values):
+            continue
+        reads = n.all_input_nodes
+        if _reads_metadata(n) or (reads and all(r in found for r in reads)):
+            found[n] = _value_text(values)
+    return found
+
+
+def _reads_metadata(n: fx.Node) -> bool:
+    if n.op == "call_method":
+        return str(n.target) in _METADATA_METHODS
+    if n.target is getattr:
+        return len(n.args) > 1 and n.args[1] in _METADATA_ATTRIBUTES
+    return n.target is len
+
+
+def _value_text(values: tuple[Value, ...]) -> str:
+    texts = [v.text or v.kind for v in values]
+    if len(values) == 1 and not values[0].path:
+        return texts[0]
+    return f"({', '.join(texts)})"
 
 
 _CHECKS = (torch._assert,)
@@ -169,7 +209,7 @@ def _split_top_level(text: str) -> list[str]:
     return [item for item in items if item]
 
 
-def _node(gm: fx.GraphModule, n: fx.Node) -> Node:
+def _node(gm: fx.GraphModule, n: fx.Node, sizes: dict[fx.Node, str]) -> Node:
     kind = _KINDS[n.op]
     params, buffers, module_class = ParamCount(), 0, None
     if n.op == "call_module":
@@ -184,8 +224,8 @@ def _node(gm: fx.GraphModule, n: fx.Node) -> Node:
         target=_target(n),
         scope=_scope(n),
         module_class=module_class,
-        inputs=tuple(i.name for i in n.all_input_nodes),
-        arguments=constant_arguments(n),
+        inputs=tuple(i.name for i in n.all_input_nodes if i not in sizes),
+        arguments=constant_arguments(n, sizes),
         outputs=n.meta.get(VALUE, ()),
         params=params,
         buffers=buffers,
@@ -222,19 +262,29 @@ def _scope(n: fx.Node) -> str:
     return str(paths[-1]) if paths else ""
 
 
-def constant_arguments(n: fx.Node) -> str:
-    """The constant (non-tensor) arguments, e.g. `1` for flatten(x, 1) or `dim=-1`.
+def constant_arguments(n: fx.Node, sizes: dict[fx.Node, str] | None = None) -> str:
+    """The constant (non-tensor) arguments, e.g. `1` for flatten(x, 1) or `dim=-1`; an
+    argument made by shape arithmetic (`sizes`) shows the number it was.
 
     Keyword arguments equal to the function's defaults are left out: fx records every
     keyword of wrapped functions such as F.log_softmax (`_stacklevel=3, dtype=None`)."""
     if n.op not in ("call_function", "call_method"):
         return ""
-    args = n.args[1:] if n.op == "call_method" else n.args
+    known = sizes or {}
+
+    def number(x: fx.Node) -> Any:
+        return _Literal(known[x]) if x in known else x
+
+    def literal(value: Any) -> Any:
+        return fx.node.map_arg(value, number)
+
+    args = [literal(a) for a in (n.args[1:] if n.op == "call_method" else n.args)]
+    kwargs = {k: literal(v) for k, v in n.kwargs.items()}
     defaults = _defaults(n.target) if n.op == "call_function" else {}
     shown = [_show(a) for a in args if not _has_node(a) and not _is_placement(a)]
     shown += [
         f"{k}={_show(v)}"
-        for k, v in n.kwargs.items()
+        for k, v in kwargs.items()
         if not _has_node(v)
         and not k.startswith("_")
         and k not in _PLACEMENT_KEYWORDS
@@ -242,6 +292,16 @@ def constant_arguments(n: fx.Node) -> str:
         and not _is_default(defaults, k, v)
     ]
     return ", ".join(shown)
+
+
+class _Literal:
+    """A value shown as written: the number a shape computation made."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 # Where a tensor lives, not what the op computes; a device would also make meta and cpu

@@ -15,12 +15,14 @@ import logging
 import re
 import sys
 import warnings
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import fx
+from torch.nn.modules import module as module_hooks
 
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import (
@@ -40,24 +42,71 @@ from fxviz.tracing.annotate import (
     module_counts,
 )
 from fxviz.tracing.fx import failing_line, is_outside_torch, own_code, relative_file
-from fxviz.tracing.shapes import FLOPS, VALUE
+from fxviz.tracing.shapes import FLOPS, VALUE, summarize
+
+
+@dataclass
+class Exported:
+    """An exported program, with what each leaf module call returned while export ran it:
+    path -> one summary per call, in call order. The ATen graph keeps only the results
+    something reads (an LSTM's `out`, not its `(h, c)`); a module call's node shows all."""
+
+    program: torch.export.ExportedProgram
+    call_outputs: dict[str, list[tuple[Value, ...]]] = field(default_factory=dict)
 
 
 def export_module(
-    model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]
-) -> torch.export.ExportedProgram:
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    leaf_types: tuple[type, ...] = (),
+) -> Exported:
     """torch.export (non-strict), a failure becoming a TraceError with the user's line."""
+    calls = _CallOutputs(model, leaf_types)
     try:
         # Export warns about its own internals (nn.LSTM's _flat_weights, …): nothing a user
         # drawing a diagram can act on.
-        with warnings.catch_warnings(), _quiet_torch_logs():
+        with warnings.catch_warnings(), _quiet_torch_logs(), leaf_call_hooks(calls):
             warnings.simplefilter("ignore")
-            return torch.export.export(model, tuple(args), kwargs, strict=False)
+            program = torch.export.export(model, tuple(args), kwargs, strict=False)
+        return Exported(program, dict(calls.found))
     except Exception as exc:  # export raises many types, all from the user's model
         reason = f"{first_line(exc)}{failing_line(exc)}"
         raise TraceError(
             f"torch.export cannot trace {type(model).__name__}: {reason}", reason=reason
         ) from exc
+
+
+class _CallOutputs:
+    """Forward hooks' view of a run: the whole result of each outermost leaf module call."""
+
+    def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
+        self.paths = {m: path for path, m in model.named_modules()}
+        self.leaf_types = leaf_types
+        self.depth = 0
+        self.found: dict[str, list[tuple[Value, ...]]] = defaultdict(list)
+
+    def before(self, module: torch.nn.Module, args: Any) -> None:
+        if module in self.paths and (self.depth or is_leaf_class(type(module), self.leaf_types)):
+            self.depth += 1
+
+    def after(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if self.depth and module in self.paths:
+            self.depth -= 1
+            if not self.depth:
+                self.found[self.paths[module]].append(summarize(output))
+
+
+@contextlib.contextmanager
+def leaf_call_hooks(calls: Any) -> Iterator[None]:
+    """Global module hooks calling `calls.before` and `calls.after` for one run; always removed."""
+    pre = module_hooks.register_module_forward_pre_hook(calls.before)
+    post = module_hooks.register_module_forward_hook(calls.after)
+    try:
+        yield
+    finally:
+        pre.remove()
+        post.remove()
 
 
 @contextlib.contextmanager
@@ -96,8 +145,6 @@ def name_outputs(
 ) -> tuple[Node, ...]:
     """Give the output node's values the paths of the model's real output structure
     (`['last_hidden_state']` rather than `[0]`), from the program's output tree spec."""
-    from dataclasses import replace
-
     from torch.utils._pytree import keystr, tree_flatten_with_path, tree_unflatten
 
     output = nodes[-1]
@@ -148,8 +195,12 @@ def lift_export_graph(
     model: torch.nn.Module,
     leaf_types: tuple[type, ...] = (),
     expand: tuple[str, ...] = (),
+    call_outputs: dict[str, list[tuple[Value, ...]]] | None = None,
 ) -> tuple[Node, ...]:
-    """Module-level Nodes from a shape-propagated, unlifted exported graph (`ep.module()`)."""
+    """Module-level Nodes from a shape-propagated, unlifted exported graph (`ep.module()`);
+    `call_outputs` (from `export_module`) gives each module call node its whole result."""
+    call_outputs = call_outputs or {}
+    seen_calls: dict[str, int] = defaultdict(int)
     calls: dict[str, _Call] = {}
     call_of: dict[fx.Node, _Call] = {}
     for n in gm.graph.nodes:
@@ -181,7 +232,12 @@ def lift_export_graph(
                 node_id = unique_id(owner.path.replace(".", "_") or "module", taken)
                 for member in owner.members:
                     ids[member] = node_id
-                nodes.append(_module_node(node_id, owner, call_of, ids, modules))
+                node = _module_node(node_id, owner, call_of, ids, modules)
+                returned = call_outputs.get(owner.path, [])
+                if seen_calls[owner.path] < len(returned):
+                    node = replace(node, outputs=returned[seen_calls[owner.path]])
+                seen_calls[owner.path] += 1
+                nodes.append(node)
             continue
         if _draws_nothing(n, gm):
             continue

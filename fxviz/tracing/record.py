@@ -9,23 +9,21 @@ path this one input took; another input could take another.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch.nn.modules import module as module_hooks
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node, parent_path, unique_id
-from fxviz.tracing.annotate import module_counts
-from fxviz.tracing.export import is_leaf_class
+from fxviz.tracing.annotate import attribute_counts, module_counts
+from fxviz.tracing.export import is_leaf_class, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, user_source
 from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
 
@@ -39,6 +37,10 @@ class _Recorder(TorchFunctionMode):
         super().__init__()
         self.paths = {m: path for path, m in model.named_modules()}
         self.classes = {path: type(m) for m, path in self.paths.items()}
+        # Parameters and buffers a function reads become constant nodes, as fx's get_attr.
+        self.attributes = {
+            id(t): (path, t) for path, t in [*model.named_parameters(), *model.named_buffers()]
+        }
         self.leaf_types = leaf_types
         self.nodes: list[Node] = []
         self.producer: dict[int, str] = {}
@@ -65,6 +67,8 @@ class _Recorder(TorchFunctionMode):
         found: list[str] = []
 
         def visit(x: Any) -> Any:
+            if isinstance(x, torch.Tensor) and id(x) not in self.producer:
+                self.add_constant(x)
             if isinstance(x, torch.Tensor) and id(x) in self.producer:
                 node_id = self.producer[id(x)]
                 if node_id not in found:
@@ -73,6 +77,27 @@ class _Recorder(TorchFunctionMode):
 
         tree_map(visit, value)
         return found
+
+    def add_constant(self, tensor: torch.Tensor) -> None:
+        """The model's own parameter or buffer, at its first read; other tensors the model
+        makes from nothing (anchors, aranges) are not data flow."""
+        if id(tensor) not in self.attributes:
+            return
+        path, _ = self.attributes[id(tensor)]
+        params, buffers = attribute_counts(tensor)
+        node_id = self.unique(path.replace(".", "_"))
+        self.nodes.append(
+            Node(
+                node_id,
+                "constant",
+                path,
+                scope=parent_path(path),
+                outputs=summarize(tensor),
+                params=params,
+                buffers=buffers,
+            )
+        )
+        self.track(tensor, node_id)
 
     def add_input(self, name: str, value: Any) -> None:
         node_id = self.unique(name.replace(".", "_").replace("[", "_").replace("]", ""))
@@ -163,18 +188,6 @@ def _qualified(func: Any) -> str:
     return f"{module}.{name}"
 
 
-@contextlib.contextmanager
-def _hooks(recorder: _Recorder) -> Iterator[None]:
-    """Global module hooks for the duration of one run, always removed."""
-    pre = module_hooks.register_module_forward_pre_hook(recorder.before)
-    post = module_hooks.register_module_forward_hook(recorder.after)
-    try:
-        yield
-    finally:
-        pre.remove()
-        post.remove()
-
-
 def record_module(
     model: torch.nn.Module,
     args: Sequence[Any],
@@ -209,7 +222,7 @@ def _record(
             torch.no_grad(),
             counted_attention(device, model),
             recorder.flops,
-            _hooks(recorder),
+            leaf_call_hooks(recorder),
             recorder,
         ):
             result = model(*args, **kwargs)
