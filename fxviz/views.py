@@ -290,8 +290,9 @@ def _contract_modules(graph: Graph, group_of: dict[str, _Call]) -> Graph:
             module_class=module.class_name if module else "",
             inputs=inputs,
             outputs=outputs,
-            params=module.params if module else ParamCount(),
-            buffers=module.buffers if module else 0,
+            # A module's parameters are drawn once, on its first call (as traced graphs do).
+            params=module.params if module and not call.nth else ParamCount(),
+            buffers=module.buffers if module and not call.nth else 0,
             flops=sum(n.flops * _repeats(graph, n.owner) for n in group),
             source=group[0].source,
         )

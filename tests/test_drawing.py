@@ -25,6 +25,7 @@ MODELS = [
     (f"{REPO}/examples/lstm_tagger.py:LSTMTagger", []),
     (f"{REPO}/examples/refactor_before.py:Net", []),
     (f"{REPO}/examples/refactor_after.py:Net", []),
+    (f"{REPO}/examples/multimodal.py:MultiModal", []),
     ("resnet18", []),
     ("vit_b_16", []),
     ("hf:bert", ["num_hidden_layers=2"]),

@@ -19,6 +19,7 @@ from fxviz.specs import check_tracer
 from fxviz.tracing.annotate import assemble_graph, fx_nodes
 from fxviz.tracing.export import (
     Exported,
+    argument_leaves,
     export_module,
     lift_export_graph,
     name_outputs,
@@ -150,9 +151,11 @@ def _lifted(
 ) -> tuple[tuple[Node, ...], list[str]]:
     """Shapes and FLOPs on the exported graph, lifted to module level: (nodes, notes)."""
     gm = exported.program.module()
-    propagation = ShapePropagation(gm, device)
+    in_spec = exported.program.call_spec.in_spec
+    propagation = ShapePropagation(gm, device, in_spec)
     propagation.propagate(tuple(args), kwargs)
-    lifted = lift_export_graph(gm, model, leaf_types, expand, exported.call_outputs)
+    arguments = argument_leaves(model, args, kwargs, in_spec)
+    lifted = lift_export_graph(gm, model, leaf_types, expand, exported.call_outputs, arguments)
     return name_outputs(lifted, exported.program), propagation.notes
 
 

@@ -8,6 +8,7 @@ import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -97,14 +98,16 @@ def assemble_graph(
     device: str,
     notes: tuple[str, ...] = (),
 ) -> Graph:
-    """The Graph for any tracer's nodes: module tree and totals come from the model."""
+    """The Graph for any tracer's nodes: module tree and totals come from the model, and each
+    module's parameters and buffers are drawn once, on its first call."""
+    modules = module_tree(model)
     return Graph(
         name=name,
         source=source,
         tracer=tracer,
         device=device,
-        nodes=nodes,
-        modules=module_tree(model),
+        nodes=_owned_once(nodes, {m.path: m for m in modules}),
+        modules=modules,
         totals=Totals(
             params=count_params(model.parameters()),
             buffers=count_buffers(model),
@@ -112,6 +115,50 @@ def assemble_graph(
         ),
         notes=notes,
     )
+
+
+def _owned_once(nodes: tuple[Node, ...], tree: dict[str, Module]) -> tuple[Node, ...]:
+    """A module's first call carries its parameters and buffers (each tensor counted once, at
+    the module holding it first: a weight tied to another module's is that module's); later
+    calls of the same module carry none, so the boxes add up to the model's totals."""
+    called: set[str] = set()
+    owned = []
+    for node in nodes:
+        module = tree.get(node.target) if node.kind == "module" else None
+        if module is not None:
+            first = node.target not in called
+            called.add(node.target)
+            node = replace(
+                node,
+                params=module.params if first else ParamCount(),
+                buffers=module.buffers if first else 0,
+            )
+        owned.append(node)
+    return tuple(owned)
+
+
+class Canonical:
+    """A model's one name for what it holds under several: a module registered at two paths
+    (`self.head = self.proj`), a weight tied between an embedding and a head. The first name
+    torch lists is the one, as `named_modules()` and `named_parameters()` give by default."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        first: dict[Any, str] = {}
+        self.modules = {
+            path: first.setdefault(m, path)
+            for path, m in model.named_modules(remove_duplicate=False)
+        }
+        tensors = [
+            *model.named_parameters(remove_duplicate=False),
+            *model.named_buffers(remove_duplicate=False),
+        ]
+        self.tensors = {name: first.setdefault(id(t), name) for name, t in tensors}
+
+    def module(self, path: str) -> str:
+        return self.modules.get(path, path)
+
+    def tensor(self, name: str) -> str:
+        return self.tensors.get(name, name)
 
 
 def count_params(params: Any) -> ParamCount:
@@ -147,8 +194,10 @@ def attribute_counts(attr: object) -> tuple[ParamCount, int]:
 
 
 def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
-    params = _by_module(model.named_parameters(remove_duplicate=False))
-    buffers = _by_module(model.named_buffers(remove_duplicate=False))
+    """Every module once, by its first path; each parameter and buffer counted once, in the
+    module that holds it first (a tied weight belongs to the embedding, not the head)."""
+    params = _by_module(model.named_parameters())
+    buffers = _by_module(model.named_buffers())
     return tuple(
         Module(
             path=path,
@@ -164,8 +213,8 @@ def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
 
 
 def _by_module(named: Iterator[tuple[str, torch.Tensor]]) -> dict[str, dict[int, torch.Tensor]]:
-    """Each module path's tensors, its submodules' included, each counted once (a tied weight
-    is one tensor): one pass instead of a `parameters()` walk per module."""
+    """Each module path's tensors, its submodules' included: one pass instead of a
+    `parameters()` walk per module."""
     found: dict[str, dict[int, torch.Tensor]] = defaultdict(dict)
     for name, tensor in named:
         parts = name.split(".")[:-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import io
 import logging
 import re
@@ -36,13 +37,14 @@ from fxviz.graph import (
     unique_id,
 )
 from fxviz.tracing.annotate import (
+    Canonical,
     attribute_counts,
     constant_arguments,
     fetch_attr,
     module_counts,
 )
 from fxviz.tracing.fx import failing_line, is_outside_torch, own_code, relative_file
-from fxviz.tracing.shapes import FLOPS, VALUE, summarize
+from fxviz.tracing.shapes import FLOPS, VALUE, keyword_order, summarize
 
 
 @dataclass
@@ -196,35 +198,56 @@ def lift_export_graph(
     leaf_types: tuple[type, ...] = (),
     expand: tuple[str, ...] = (),
     call_outputs: dict[str, list[tuple[Value, ...]]] | None = None,
+    arguments: list[tuple[str, list[str]]] | None = None,
 ) -> tuple[Node, ...]:
     """Module-level Nodes from a shape-propagated, unlifted exported graph (`ep.module()`);
-    `call_outputs` (from `export_module`) gives each module call node its whole result."""
+    `call_outputs` (from `export_module`) gives each module call node its whole result, and
+    `arguments` (from `argument_leaves`) makes one input node per forward argument."""
     call_outputs = call_outputs or {}
     seen_calls: dict[str, int] = defaultdict(int)
     calls: dict[str, _Call] = {}
     call_of: dict[fx.Node, _Call] = {}
+    # nn_module_stack names the path the code used (`self.head`), fx and a recorded run the
+    # module's first one (`proj`): one name each, whichever tracer ran.
+    canonical = Canonical(model)
     for n in gm.graph.nodes:
         if n.op != "call_function":
             continue
         for key, (path, cls) in (n.meta.get("nn_module_stack") or {}).items():
             if is_leaf_class(cls, leaf_types, expand):
-                call = calls.setdefault(key, _Call(key, path, _class_name(cls)))
+                call = calls.setdefault(key, _Call(key, canonical.module(path), _class_name(cls)))
                 call.members.append(n)
                 call_of[n] = call
                 break
-    for n in gm.graph.nodes:  # parameters read only by their own module vanish into it
-        if n.op == "get_attr":
-            owners = {call_of.get(user) for user in n.users}
-            owner = owners.pop() if len(owners) == 1 else None
-            if owner is not None:
-                call_of[n] = owner
+    for n in gm.graph.nodes:
+        # Parameters that only module calls read vanish into them, as in fx: a module called
+        # twice, or a weight tied between an embedding and a head, draws no parameter node.
+        if n.op == "get_attr" and n.users:
+            owners = [call_of[user] for user in n.users if user in call_of]
+            if len(owners) == len(n.users):
+                call_of[n] = owners[0]
 
     taken: set[str] = set()
     ids: dict[fx.Node, str] = {}
     nodes: list[Node] = []
     emitted: set[str] = set()
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if arguments and sum(len(paths) for _, paths in arguments) == len(placeholders):
+        leaves = iter(placeholders)
+        for name, paths in arguments:
+            group = [next(leaves) for _ in paths]
+            node_id = unique_id(name, taken)
+            ids.update((p, node_id) for p in group)
+            values = tuple(
+                replace(v, path=path + v.path)
+                for p, path in zip(group, paths, strict=True)
+                for v in p.meta.get(VALUE, ())
+            )
+            nodes.append(Node(node_id, "input", name, outputs=values))
     modules = dict(model.named_modules())
     for n in gm.graph.nodes:
+        if n in ids:  # an argument's leaves, already drawn as its one input node
+            continue
         owner = call_of.get(n)
         if owner is not None:
             if owner.key not in emitted and n.op == "call_function":
@@ -244,9 +267,39 @@ def lift_export_graph(
         if _changes_nothing(n) and n.args[0] in ids:
             ids[n] = ids[n.args[0]]  # its readers read what it was given
             continue
-        ids[n] = unique_id(n.name, taken)
-        nodes.append(_plain_node(n, ids, gm, type(model)))
+        base = canonical.tensor(str(n.target)).replace(".", "_") if n.op == "get_attr" else n.name
+        ids[n] = unique_id(base, taken)
+        nodes.append(_plain_node(n, ids, gm, type(model), canonical))
     return tuple(nodes)
+
+
+def argument_leaves(
+    model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any], in_spec: Any
+) -> list[tuple[str, list[str]]] | None:
+    """Each forward argument's name and the paths of its tensors (`['image']`, `[1][0]`), in
+    the exported graph's placeholder order: export flattens a dict or list argument into one
+    placeholder per tensor, fx and a recorded run keep one input per argument."""
+    from torch.utils._pytree import keystr, tree_flatten_with_path
+
+    names = forward_argument_names(model, len(args))
+    found = [(name, value) for name, value in zip(names, args, strict=True)]
+    order = keyword_order(in_spec) or list(kwargs)
+    found += [(key, kwargs[key]) for key in order if key in kwargs]
+    arguments = [
+        (name, [keystr(path) for path, _ in tree_flatten_with_path(value)[0]])
+        for name, value in found
+    ]
+    return arguments
+
+
+def forward_argument_names(model: torch.nn.Module, count: int) -> list[str]:
+    """The names of `forward`'s first `count` positional parameters (`arg2` past them)."""
+    try:
+        parameters = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [names[i] if i < len(names) else f"arg{i}" for i in range(count)]
 
 
 def program_module_tree(gm: fx.GraphModule) -> tuple[Module, ...]:
@@ -330,7 +383,9 @@ def _module_node(
     )
 
 
-def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: type) -> Node:
+def _plain_node(
+    n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: type, canonical: Canonical
+) -> Node:
     kind = {"placeholder": "input", "get_attr": "constant", "output": "output"}.get(
         n.op, "function"
     )
@@ -338,6 +393,7 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: t
     target = str(n.target)
     if n.op == "get_attr":
         params, buffers = attribute_counts(fetch_attr(gm, target))
+        target = canonical.tensor(target)
     elif n.op == "call_function":
         target = _op_name(n.target)
     elif n.op == "output":
@@ -347,7 +403,7 @@ def _plain_node(n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: t
         id=ids[n],
         kind=kind,  # type: ignore[arg-type]
         target=target,
-        scope=parent_path(target) if n.op == "get_attr" else _deepest(stack),
+        scope=parent_path(target) if n.op == "get_attr" else canonical.module(_deepest(stack)),
         inputs=tuple(dict.fromkeys(ids[i] for i in n.all_input_nodes if i in ids)),
         arguments=constant_arguments(n),
         outputs=n.meta.get(VALUE, ()),

@@ -85,9 +85,49 @@ def symbolic_trace(
                 ) from exc
             opaque[culprit] = reason
             continue
+        read_after_mutation(graph, tracer.root)
         gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
         gm.meta[OPAQUE] = opaque
         return gm
+
+
+def read_after_mutation(graph: fx.Graph, root: torch.nn.Module) -> None:
+    """`x.relu_()` changes `x`: whatever reads `x` after it reads the mutation's node, so the
+    drawn edge carries the data that flowed (fx records the read of `x` itself). An in-place
+    op returns the tensor it changed, so the graph computes the same."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for n in list(graph.nodes):
+        changed = mutated_input(n, root)
+        if changed is None:
+            continue
+        for user in list(changed.users):
+            if user is not n and order[user] > order[n]:
+                user.replace_input_with(changed, n)
+
+
+def mutated_input(n: fx.Node, root: torch.nn.Module) -> fx.Node | None:
+    """The node an in-place op changes: `x.add_(y)`, `F.relu(x, inplace=True)`, `x += y` on
+    a tensor, a module built with `inplace=True`; None for anything else."""
+    first = n.args[0] if n.args else None
+    if not isinstance(first, fx.Node):
+        return None
+    if n.op == "call_method":
+        name = str(n.target)
+        inplace = name.endswith("_") and not name.startswith("_")
+    elif n.op == "call_function":
+        name = getattr(n.target, "__name__", "")
+        inplace = n.kwargs.get("inplace") is True or name in _INPLACE_OPERATORS
+    elif n.op == "call_module":
+        inplace = getattr(root.get_submodule(str(n.target)), "inplace", False) is True
+    else:
+        inplace = False
+    return first if inplace else None
+
+
+# `x += y` traces to operator.iadd, which changes a tensor `x` in place.
+_INPLACE_OPERATORS = frozenset(
+    {"iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow", "iand", "ior", "ixor"}
+)
 
 
 def _failing_submodule(exc: BaseException, paths: dict[torch.nn.Module, str]) -> str | None:

@@ -10,7 +10,6 @@ path this one input took; another input could take another.
 from __future__ import annotations
 
 import copy
-import inspect
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node, parent_path, unique_id
 from fxviz.tracing.annotate import attribute_counts, module_counts
-from fxviz.tracing.export import is_leaf_class, leaf_call_hooks
+from fxviz.tracing.export import forward_argument_names, is_leaf_class, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, user_source
 from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
 
@@ -100,7 +99,7 @@ class _Recorder(TorchFunctionMode):
         self.track(tensor, node_id)
 
     def add_input(self, name: str, value: Any) -> None:
-        node_id = self.unique(name.replace(".", "_").replace("[", "_").replace("]", ""))
+        node_id = self.unique(name)
         self.nodes.append(Node(node_id, "input", name, outputs=summarize(value)))
         self.track(value, node_id)
 
@@ -244,24 +243,10 @@ def _record(
 def _named_inputs(
     model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]
 ) -> list[tuple[str, Any]]:
-    """Each top-level input by its forward parameter name; list items get `[i]`."""
-    try:
-        names = list(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        names = []
-    named = [(names[i] if i < len(names) else f"arg{i}", value) for i, value in enumerate(args)]
-    named += list(kwargs.items())
-    flat: list[tuple[str, Any]] = []
-    for name, value in named:
-        if (
-            isinstance(value, list | tuple)
-            and value
-            and all(isinstance(v, torch.Tensor) for v in value)
-        ):
-            flat += [(f"{name}[{i}]", v) for i, v in enumerate(value)]
-        elif isinstance(value, torch.Tensor):
-            flat.append((name, value))
-    return flat
+    """Each forward argument that holds tensors, by its parameter name: one input per
+    argument, a dict or list of tensors included (as fx and lifted export graphs have)."""
+    named = [*zip(forward_argument_names(model, len(args)), args, strict=True), *kwargs.items()]
+    return [(name, value) for name, value in named if tensors_in(value)]
 
 
 def _fill(value: Any, generator: torch.Generator) -> Any:

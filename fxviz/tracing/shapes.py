@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch import fx
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import TreeSpec, tree_flatten, tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import ShapeError, first_line
@@ -27,8 +27,14 @@ FLOPS = "fxviz_flops"
 
 
 class ShapePropagation(fx.Interpreter):
-    def __init__(self, module: fx.GraphModule, device: str) -> None:
+    """`in_spec`: an exported graph's input structure, whose placeholders are the leaves of
+    the inputs (a dict of tensors is one placeholder per tensor)."""
+
+    def __init__(
+        self, module: fx.GraphModule, device: str, in_spec: TreeSpec | None = None
+    ) -> None:
         super().__init__(module)
+        self.in_spec = in_spec
         # Interpreter.run appends "While executing …" to any exception passing through,
         # ours included; a ShapeError already names the node.
         self.extra_traceback = False
@@ -38,7 +44,10 @@ class ShapePropagation(fx.Interpreter):
         self._flops = FlopCounterMode(display=False)
 
     def propagate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        flat = _bind(self.graph_module, args, kwargs)
+        if self.in_spec is not None:
+            flat = input_leaves(self.in_spec, args, kwargs)
+        else:
+            flat = _bind(self.graph_module, args, kwargs)
         with torch.no_grad(), counted_attention(self.device, self.module), self._flops:
             return self.run(*flat)
 
@@ -136,6 +145,29 @@ def tensors_in(value: Any) -> list[torch.Tensor]:
     found: list[torch.Tensor] = []
     tree_map(lambda x: found.append(x) if isinstance(x, torch.Tensor) else None, value)
     return found
+
+
+def input_leaves(in_spec: TreeSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """The inputs' leaves in an exported graph's placeholder order (its `in_spec`)."""
+    order = keyword_order(in_spec)
+    if order is not None and set(order) == set(kwargs):
+        kwargs = {key: kwargs[key] for key in order}
+    leaves, spec = tree_flatten((tuple(args), kwargs))
+    if spec != in_spec:
+        raise ShapeError(
+            "the inputs do not have the structure the program was exported with: "
+            f"{spec} is not {in_spec}"
+        )
+    return leaves
+
+
+def keyword_order(in_spec: TreeSpec) -> list[str] | None:
+    """The keyword inputs' names in an exported program's `(args, kwargs)` input spec.
+    (`TreeSpec.child` is new in torch 2.10; `children_specs` is deprecated there.)"""
+    if in_spec.num_children != 2:
+        return None
+    child = in_spec.child(1) if hasattr(in_spec, "child") else in_spec.children_specs[1]
+    return list(child.context or ())
 
 
 def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:

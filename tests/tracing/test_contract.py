@@ -11,7 +11,9 @@ from __future__ import annotations
 from itertools import combinations
 from pathlib import Path
 
+import cases
 import pytest
+import torch
 
 import fxviz
 from fxviz.diff import format_report
@@ -101,3 +103,82 @@ def test_shape_arithmetic_is_shown_as_numbers_not_drawn_as_data() -> None:
         assert ("input:x", "module:encoder.dropout") not in module_edges(graph), tracer
     expand = next(n for n in fxviz.trace("vit_b_16").nodes if n.target == "expand")
     assert expand.inputs == ("class_token",) and expand.arguments == "1, -1, -1"
+
+
+def by_tracer(model: torch.nn.Module, args: tuple[object, ...]) -> dict[str, Graph]:
+    """The model traced by every tracer that can follow it, and by auto."""
+    graphs = {"auto": fxviz.trace(model, args)}
+    for tracer in ("fx", "export", "record"):
+        try:
+            graphs[tracer] = fxviz.trace(model, args, tracer=tracer)
+        except fxviz.TraceError:
+            assert tracer == "fx", f"{type(model).__name__}: {tracer} failed"
+    return graphs
+
+
+def test_a_dict_in_and_a_dict_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fx cannot loop over the dict; export (which flattens it into one placeholder per
+    tensor) and a recorded run both draw one input, `batch`, read by both encoders."""
+    loaded = fxviz.load(f"{REPO}/examples/multimodal.py:MultiModal")
+    graphs = {t: fxviz.trace(loaded, tracer=t) for t in ("auto", "export", "record")}
+    assert graphs["auto"].tracer == "export"
+    for tracer, graph in graphs.items():
+        (batch,) = graph.inputs
+        assert batch.id == "batch" and [v.path for v in batch.outputs] == [
+            "['image']",
+            "['tokens']",
+        ], tracer
+        assert module_edges(graph) >= {
+            ("input:batch", "module:encoders.image.0"),
+            ("input:batch", "module:encoders.tokens"),
+            ("module:head", "output:output"),
+            ("module:encoders.image.2", "output:output"),
+        }, tracer
+        output = graph.outputs[0].outputs
+        assert [(v.path, v.shape) for v in output] == [
+            ("['logits']", (1, 5)),
+            ("['image_features']", (1, 16)),
+        ], tracer
+    for a, b in combinations(graphs.values(), 2):
+        assert module_calls(a) == module_calls(b) and module_edges(a) == module_edges(b)
+
+
+def test_lists_and_nested_tuples_in() -> None:
+    graphs = by_tracer(cases.Nested(), cases.INPUTS["Nested"])
+    assert set(graphs) == {"auto", "fx", "export", "record"}
+    for tracer, graph in graphs.items():
+        xs, pair = graph.inputs
+        assert [v.path for v in xs.outputs] == ["[0]", "[1]"], tracer
+        assert [v.path for v in pair.outputs] == ["[0]", "[1][0]", "[1][1]"], tracer
+        assert module_edges(graph) == {
+            ("input:xs", "module:fc"),
+            ("module:fc", "output:output"),
+            ("input:pair", "output:output"),
+        }, tracer
+        assert [n.id for n in graph.nodes if n.kind == "module"] == ["fc", "fc_1"], tracer
+
+
+def test_a_reader_after_an_in_place_op_reads_the_mutation() -> None:
+    """`x.relu_()` then `self.fc2(x)`: fc2 reads the ReLU's result, never fc's directly."""
+    for tracer, graph in by_tracer(cases.InPlace(), cases.INPUTS["InPlace"]).items():
+        (relu,) = [n for n in graph.nodes if n.target.rpartition(".")[2] in ("relu_", "relu")]
+        assert relu.inputs == ("fc",), tracer
+        assert graph.node("fc2").inputs == (relu.id,), tracer
+
+
+def test_a_module_under_two_names_is_one_module() -> None:
+    """`self.head = self.proj`: both calls are `proj`'s, its parameters drawn once."""
+    for tracer, graph in by_tracer(cases.TwoPaths(), cases.INPUTS["TwoPaths"]).items():
+        calls = [(n.id, n.target, n.params.total) for n in graph.nodes if n.kind == "module"]
+        assert calls == [("proj", "proj", 20), ("proj_1", "proj", 0)], tracer
+        assert not any(n.kind == "constant" for n in graph.nodes), tracer
+        assert [m.path for m in graph.modules] == ["", "proj"], tracer
+
+
+def test_a_tied_weight_is_counted_once_at_its_first_owner() -> None:
+    for tracer, graph in by_tracer(cases.Tied(), cases.INPUTS["Tied"]).items():
+        params = {n.target: n.params.total for n in graph.nodes if n.kind == "module"}
+        assert params == {"embed": 40, "body": 20, "lm_head": 0}, tracer
+        assert not any(n.kind == "constant" for n in graph.nodes), tracer
+        assert graph.totals.params.total == 60 == sum(params.values())
+        assert {m.path: m.params.total for m in graph.modules}["lm_head"] == 0, tracer

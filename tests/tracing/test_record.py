@@ -114,4 +114,5 @@ def test_detection_models_fail_fx_and_export_and_are_recorded(name: str) -> None
     outputs = {v.path: v for v in g.outputs[0].outputs}
     assert outputs["[0]['boxes']"].shape is not None and outputs["[0]['boxes']"].shape[1:] == (4,)
     assert any(n.kind == "module" and n.module_class == "Conv2d" for n in g.nodes)
-    assert g.inputs[0].target == "images[0]" and g.inputs[0].outputs[0].shape == (3, 320, 320)
+    assert g.inputs[0].target == "images" and g.inputs[0].outputs[0].path == "[0]"
+    assert g.inputs[0].outputs[0].shape == (3, 320, 320)
