@@ -44,7 +44,12 @@ class TraceError(FxvizError):
 
 
 class ShapeError(FxvizError):
-    """Shape propagation failed at a node."""
+    """Shape propagation failed at a node; `reason` is which node failed and why, without the
+    advice the message adds."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class RenderError(FxvizError):

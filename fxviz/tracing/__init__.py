@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fxviz.errors import ShapeError, SpecError, TraceError, first_line
+from fxviz.errors import ShapeError, SpecError, TraceError
 from fxviz.graph import Graph, Node
 from fxviz.specs import check_tracer
 from fxviz.tracing.annotate import assemble_graph, fx_nodes
@@ -136,7 +136,7 @@ def _after_fx_shape_error(
     except TraceError:
         raise error from None
     nodes, export_notes = _lifted(exported, model, args, kwargs, device, leaf_types)
-    failures = [f"torch.fx: its graph failed where eager code runs ({first_line(error)})"]
+    failures = [f"torch.fx: its graph failed where the model itself runs ({error.reason})"]
     return _graph(model, nodes, name, source, "export", device, notes, failures, export_notes)
 
 

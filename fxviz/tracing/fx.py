@@ -74,13 +74,12 @@ def symbolic_trace(
         try:
             graph = tracer.trace(module)
         except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, … from user code
-            reason = f"{first_line(exc)}{failing_line(exc)}"
+            reason = f"{why_fx_failed(exc)}{failing_line(exc)}"
             culprit = _failing_submodule(exc, paths)
             if culprit is None or culprit in opaque or len(opaque) >= MAX_OPAQUE_SUBMODULES:
                 raise TraceError(
-                    f"torch.fx cannot trace {type(module).__name__}: {reason}. "
-                    "fx follows no Python control flow that depends on tensor values; "
-                    "try --tracer export, or make the branch static",
+                    f"torch.fx cannot trace {type(module).__name__}: {reason}; "
+                    "try --tracer export (or auto, which tries it next)",
                     reason=reason,
                 ) from exc
             opaque[culprit] = reason
@@ -128,6 +127,21 @@ def mutated_input(n: fx.Node, root: torch.nn.Module) -> fx.Node | None:
 _INPLACE_OPERATORS = frozenset(
     {"iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow", "iand", "ior", "ixor"}
 )
+
+
+def why_fx_failed(exc: BaseException) -> str:
+    """What fx could not follow, in a user's words; fx's own message where it is clear."""
+    text = first_line(exc)
+    if "co_varnames is too small" in text:
+        return (
+            "its forward takes *args or **kwargs (itself or through a decorator), "
+            "which fx cannot make graph inputs of"
+        )
+    if "does not support item assignment" in text:
+        return "the code writes into a traced value (`x[i] = …`), which fx cannot record"
+    if "cannot be iterated" in text or "cannot be used as inputs to control flow" in text:
+        return "Python control flow depends on a tensor (a loop over it, or an `if` on its value)"
+    return text
 
 
 def _failing_submodule(exc: BaseException, paths: dict[torch.nn.Module, str]) -> str | None:

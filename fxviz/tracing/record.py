@@ -153,12 +153,15 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         before = self.flops.get_total_flops()
         result = func(*args, **kwargs)
-        if self.leaf_depth or not tensors_in(result):
+        name = getattr(func, "__name__", None) or str(func)
+        # `boxes[idx] = pooled` returns nothing but changes `boxes`: its new value is what
+        # this op made, and whatever reads `boxes` next reads it from here.
+        produced = _mutated(name, args) if result is None else result
+        if self.leaf_depth or not tensors_in(produced):
             return result
         inputs = self.sources((args, kwargs))
         if not inputs:
             return result  # a constant the model makes (anchors, aranges): not data flow
-        name = getattr(func, "__name__", None) or str(func)
         node_id = self.unique(name.strip("_") or "op")
         self.nodes.append(
             Node(
@@ -167,15 +170,23 @@ class _Recorder(TorchFunctionMode):
                 _qualified(func),
                 scope=self.scope[-1] if self.scope else "",
                 inputs=tuple(inputs),
-                outputs=summarize(result),
+                outputs=summarize(produced),
                 flops=self.flops.get_total_flops() - before,
                 source=user_source(
                     sys._getframe(1), self.classes.get(self.scope[-1] if self.scope else "")
                 ),
             )
         )
-        self.track(result, node_id)
+        self.track(produced, node_id)
         return result
+
+
+def _mutated(name: str, args: Sequence[Any]) -> Any:
+    """The tensor an op that returns nothing changed in place (`__setitem__`), else None."""
+    target = args[0] if args else None
+    if isinstance(target, torch.Tensor) and (name == "__setitem__" or name.endswith("_")):
+        return target
+    return None
 
 
 def _qualified(func: Any) -> str:

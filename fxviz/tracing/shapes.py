@@ -59,7 +59,7 @@ class ShapePropagation(fx.Interpreter):
             if self.device == "meta" and is_meta_failure(exc):
                 result = self._run_on_cpu(n, exc)
             else:
-                raise ShapeError(self._describe_failure(n, exc)) from exc
+                raise self._failure(n, exc) from exc
         n.meta[VALUE] = summarize(result)
         n.meta[FLOPS] = self._flops.get_total_flops() - before
         return result
@@ -83,13 +83,13 @@ class ShapePropagation(fx.Interpreter):
         try:
             result = target(*args, **kwargs)
         except Exception as cpu_exc:
-            raise ShapeError(self._describe_failure(n, cpu_exc)) from cpu_exc
+            raise self._failure(n, cpu_exc) from cpu_exc
         self.notes.append(
             f"{n.name}: no meta kernel ({first_line(exc)}); its shapes were computed on cpu"
         )
         return tree_map(_to_meta, result)
 
-    def _describe_failure(self, n: fx.Node, exc: BaseException) -> str:
+    def _failure(self, n: fx.Node, exc: BaseException) -> ShapeError:
         shapes = ", ".join(
             format_shape(v.shape)
             for i in n.all_input_nodes
@@ -101,9 +101,9 @@ class ShapePropagation(fx.Interpreter):
         else:
             what = str(n.target) if n.op == "call_method" else _callable_name(n.target)
         inputs = f" with input shapes {shapes}" if shapes else ""
-        return (
-            f"node {n.name!r}, {what}, failed{inputs}: {first_line(exc)}; "
-            "check the --input shapes against what the model expects"
+        reason = f"node {n.name!r}, {what}, failed{inputs}: {first_line(exc)}"
+        return ShapeError(
+            f"{reason}; check the --input shapes against what the model expects", reason
         )
 
 

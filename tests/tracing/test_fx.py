@@ -254,7 +254,7 @@ def test_a_submodule_fx_cannot_follow_becomes_one_box(device: str) -> None:
     )
     assert [n.id for n in g.nodes if n.kind == "module"] == ["inp", "gate", "out"]
     assert g.notes[0].startswith(
-        "torch.fx could not trace inside gate (symbolically traced variables"
+        "torch.fx could not trace inside gate (Python control flow depends on a tensor"
     )
     assert g.notes[0].endswith("`if x.mean() > 0:`); drawn as one box")
 

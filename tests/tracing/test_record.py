@@ -106,7 +106,7 @@ def test_all_three_failing_lists_every_reason() -> None:
 def test_detection_models_fail_fx_and_export_and_are_recorded(name: str) -> None:
     g = fxviz.trace(name)
     assert g.tracer == "record" and g.device == "cpu"
-    assert "torch.fx could not trace it (Proxy object cannot be iterated" in g.notes[0]
+    assert "torch.fx could not trace it (Python control flow depends on a tensor" in g.notes[0]
     assert (
         "torch.export could not trace it (Could not guard on data-dependent expression"
         in g.notes[0]
@@ -116,3 +116,36 @@ def test_detection_models_fail_fx_and_export_and_are_recorded(name: str) -> None
     assert any(n.kind == "module" and n.module_class == "Conv2d" for n in g.nodes)
     assert g.inputs[0].target == "images" and g.inputs[0].outputs[0].path == "[0]"
     assert g.inputs[0].outputs[0].shape == (3, 320, 320)
+
+
+class WritesIntoZeros(nn.Module):
+    """torchvision's MultiScaleRoIAlign pattern: results written into a tensor made empty."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(2, 4)
+        out[0] = self.fc(x[0])
+        out[1] = self.fc(x[1])
+        return self.head(out)
+
+
+def test_a_value_written_into_a_fresh_tensor_keeps_its_edges() -> None:
+    g = fxviz.trace(WritesIntoZeros(), torch.zeros(2, 4), tracer="record")
+    writes = [n for n in g.nodes if n.target.endswith("__setitem__")]
+    assert [w.inputs for w in writes] == [("fc",), (writes[0].id, "fc_1")]
+    assert writes[1].outputs[0].shape == (2, 4)
+    assert g.node("head").inputs == (writes[1].id,)
+
+
+def test_a_recorded_detection_model_keeps_every_module_connected() -> None:
+    """Values flow between modules through dicts, lists and OrderedDicts, and through the
+    RoI pooler's writes into a zero tensor: every module call reads something and is read."""
+    g = fxviz.trace("fasterrcnn_mobilenet_v3_large_320_fpn")
+    read = {source for n in g.nodes for source in n.inputs}
+    calls = [n for n in g.nodes if n.kind == "module"]
+    assert calls and all(n.inputs and n.id in read and n.outputs for n in calls)
+    assert g.node("roi_heads_box_head_fc6").inputs == ("flatten_2",)
