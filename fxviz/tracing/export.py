@@ -43,7 +43,13 @@ from fxviz.tracing.annotate import (
     fetch_attr,
     module_counts,
 )
-from fxviz.tracing.fx import failing_line, is_outside_torch, own_code, relative_file
+from fxviz.tracing.fx import (
+    failing_line,
+    is_outside_torch,
+    own_code,
+    raised_by_fxviz,
+    relative_file,
+)
 from fxviz.tracing.shapes import FLOPS, VALUE, keyword_order, summarize
 
 
@@ -72,7 +78,9 @@ def export_module(
             warnings.simplefilter("ignore")
             program = torch.export.export(model, tuple(args), kwargs, strict=False)
         return Exported(program, dict(calls.found))
-    except Exception as exc:  # export raises many types, all from the user's model
+    except Exception as exc:  # export raises many types, from the model or from torch
+        if raised_by_fxviz(exc):
+            raise
         reason = f"{first_line(exc)}{failing_line(exc)}"
         raise TraceError(
             f"torch.export cannot trace {type(model).__name__}: {reason}", reason=reason

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from fxviz.errors import TraceError, first_line
+from fxviz.errors import FxvizError, TraceError, first_line
 from fxviz.graph import SourceLocation
 
 # With the separator: site-packages/torchvision must not match site-packages/torch.
@@ -74,6 +74,8 @@ def symbolic_trace(
         try:
             graph = tracer.trace(module)
         except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, … from user code
+            if raised_by_fxviz(exc):
+                raise
             reason = f"{why_fx_failed(exc)}{failing_line(exc)}"
             culprit = _failing_submodule(exc, paths)
             if culprit is None or culprit in opaque or len(opaque) >= MAX_OPAQUE_SUBMODULES:
@@ -127,6 +129,17 @@ def mutated_input(n: fx.Node, root: torch.nn.Module) -> fx.Node | None:
 _INPLACE_OPERATORS = frozenset(
     {"iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow", "iand", "ior", "ixor"}
 )
+
+
+def raised_by_fxviz(exc: BaseException) -> bool:
+    """The failure started in fxviz's own code (source lookup, the recorder, a hook) and is
+    not an FxvizError: a bug to report as it is, never a reason to try another tracer."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return (
+        not isinstance(exc, FxvizError)
+        and bool(frames)
+        and frames[-1].filename.startswith(_FXVIZ_DIR)
+    )
 
 
 def why_fx_failed(exc: BaseException) -> str:

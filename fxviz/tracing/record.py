@@ -23,7 +23,7 @@ from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node, parent_path, unique_id
 from fxviz.tracing.annotate import attribute_counts, module_counts
 from fxviz.tracing.export import forward_argument_names, is_leaf_class, leaf_call_hooks
-from fxviz.tracing.fx import failing_line, user_source
+from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
 from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
 
 RECORD_NOTE = "recorded from one run: another input could take another path through the model"
@@ -237,6 +237,8 @@ def _record(
         ):
             result = model(*args, **kwargs)
     except Exception as exc:  # the model's own failure on this input
+        if raised_by_fxviz(exc):
+            raise
         reason = f"{first_line(exc)}{failing_line(exc)}"
         raise TraceError(
             f"running {type(model).__name__} to record it failed: {reason}", reason=reason

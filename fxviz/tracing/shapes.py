@@ -21,6 +21,7 @@ from fxviz.errors import ShapeError, first_line
 from fxviz.graph import Value
 from fxviz.humanize import format_shape
 from fxviz.loaders.meta import is_meta_failure
+from fxviz.tracing.fx import raised_by_fxviz
 
 VALUE = "fxviz_value"
 FLOPS = "fxviz_flops"
@@ -56,6 +57,8 @@ class ShapePropagation(fx.Interpreter):
         try:
             result = super().run_node(n)
         except Exception as exc:  # the model rejected its input: report the node and shapes
+            if raised_by_fxviz(exc):
+                raise
             if self.device == "meta" and is_meta_failure(exc):
                 result = self._run_on_cpu(n, exc)
             else:

@@ -182,3 +182,25 @@ def test_a_tied_weight_is_counted_once_at_its_first_owner() -> None:
         assert not any(n.kind == "constant" for n in graph.nodes), tracer
         assert graph.totals.params.total == 60 == sum(params.values())
         assert {m.path: m.params.total for m in graph.modules}["lm_head"] == 0, tracer
+
+
+@pytest.mark.parametrize(
+    ("tracer", "name"),
+    [
+        ("fx", "fxviz.tracing.fx.own_code"),  # source lookup, inside fx's tracer
+        ("record", "fxviz.tracing.fx.own_code"),  # the same, inside the recorder
+        ("export", "fxviz.tracing.export.summarize"),  # the hooks that run inside export
+    ],
+)
+def test_a_bug_in_fxviz_is_never_taken_for_a_model_a_tracer_cannot_follow(
+    monkeypatch: pytest.MonkeyPatch, tracer: str, name: str
+) -> None:
+    """Only the model's and torch's failures make auto try the next tracer; a bug in fxviz's
+    own code that runs inside a trace surfaces as it is, not as "cannot trace"."""
+    monkeypatch.setattr(name, None)  # calling it fails inside fxviz's own frame
+    model = cases.InPlace()
+    with pytest.raises(TypeError, match="'NoneType' object is not callable"):
+        fxviz.trace(model, cases.INPUTS["InPlace"], tracer=tracer)
+    if tracer == "fx":
+        with pytest.raises(TypeError, match="'NoneType' object is not callable"):
+            fxviz.trace(model, cases.INPUTS["InPlace"])
