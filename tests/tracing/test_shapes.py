@@ -1,0 +1,102 @@
+"""Shape propagation and FLOP counting, called directly on fx graphs (no tracer policy)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import fx, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from fxviz.errors import ShapeError
+from fxviz.graph import Value
+from fxviz.tracing.shapes import (
+    FLOPS,
+    VALUE,
+    ShapePropagation,
+    input_leaves,
+    summarize,
+)
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x)).mean((2, 3))
+        return self.fc(h) @ torch.ones(4, 2)
+
+
+def propagate(model: nn.Module, *args: torch.Tensor, device: str = "meta") -> fx.GraphModule:
+    gm = fx.symbolic_trace(model)
+    ShapePropagation(gm, device).propagate(args, {})
+    return gm
+
+
+def test_every_node_records_what_it_made_and_its_flops() -> None:
+    with torch.device("meta"):
+        model = Net()
+    gm = propagate(model, torch.zeros(2, 3, 10, 10, device="meta"))
+    values = {n.name: n.meta[VALUE] for n in gm.graph.nodes}
+    assert values["conv"] == (Value("tensor", "", (2, 8, 8, 8), "float32", "meta"),)
+    assert values["mean"][0].shape == (2, 8) and values["fc"][0].shape == (2, 4)
+    flops = {n.name: n.meta[FLOPS] for n in gm.graph.nodes}
+    assert flops["fc"] == 2 * 2 * 8 * 4  # 2·batch·in·out
+    assert flops["conv"] == 2 * (2 * 8 * 8 * 8) * (3 * 3 * 3)  # 2·outputs·(in·k·k)
+    assert flops["matmul"] == 2 * 2 * 4 * 2 and flops["relu"] == 0
+
+
+def test_node_flops_add_up_to_flop_counter_modes_total() -> None:
+    model, x = Net(), torch.zeros(2, 3, 10, 10)
+    gm = propagate(model, x, device="cpu")
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    assert sum(n.meta[FLOPS] for n in gm.graph.nodes) == counter.get_total_flops() > 0
+
+
+class Unique(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nonzero(x)  # no meta kernel: its output size depends on the values
+
+
+def test_an_op_without_a_meta_kernel_runs_on_cpu_and_says_so() -> None:
+    gm = fx.symbolic_trace(Unique())
+    propagation = ShapePropagation(gm, "meta")
+    propagation.propagate((torch.zeros(3, 4, device="meta"),), {})
+    (nonzero,) = [n for n in gm.graph.nodes if n.name == "nonzero"]
+    assert nonzero.meta[VALUE][0].shape == (0, 2)  # zeros in: no non-zero element
+    assert nonzero.meta[VALUE][0].device == "meta"
+    assert len(propagation.notes) == 1 and "nonzero: no meta kernel" in propagation.notes[0]
+
+
+def test_a_failing_node_is_named_with_its_input_shapes() -> None:
+    gm = fx.symbolic_trace(nn.Sequential(nn.Linear(4, 2)))
+    with pytest.raises(ShapeError) as caught:
+        ShapePropagation(gm, "cpu").propagate((torch.zeros(1, 5),), {})
+    assert caught.value.reason.startswith("node '_0', 0 (Linear), failed with input shapes 1×5")
+    assert str(caught.value).endswith("check the --input shapes against what the model expects")
+    assert "check the --input" not in caught.value.reason
+
+
+def test_inputs_are_flattened_the_way_the_program_was_exported() -> None:
+    from torch.utils._pytree import tree_flatten
+
+    batch = {"image": torch.zeros(1), "tokens": torch.ones(1)}
+    _, spec = tree_flatten(((batch,), {"mask": torch.ones(2)}))
+    leaves = input_leaves(spec, (batch,), {"mask": torch.ones(2)})
+    assert [t.shape for t in leaves] == [(1,), (1,), (2,)]
+    with pytest.raises(ShapeError, match="do not have the structure the program was exported"):
+        input_leaves(spec, ([torch.zeros(1)],), {})
+
+
+def test_summaries_name_where_each_value_sits() -> None:
+    value = (torch.zeros(2), {"a": torch.zeros(1, dtype=torch.long), "b": None}, torch.Size([3]))
+    assert [(v.kind, v.path, v.shape, v.dtype, v.text) for v in summarize(value)] == [
+        ("tensor", "[0]", (2,), "float32", None),
+        ("tensor", "[1]['a']", (1,), "int64", None),
+        ("none", "[1]['b']", None, None, None),
+        ("other", "[2]", None, None, "size(3)"),
+    ]
+    assert summarize("x" * 100)[0].text == "x" * 80
