@@ -16,6 +16,7 @@ import torch
 from fxviz.errors import ModelLoadError, ModelNotFoundError, first_line
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs, move_inputs
+from fxviz.loaders.torch_internals import export_schema_major
 from fxviz.specs import ModelSpec
 
 
@@ -52,8 +53,6 @@ def load_exported(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedM
 
 def check_archive(path: Path) -> None:
     """A zip holding a model json whose schema major version this torch reads."""
-    from torch._export.serde.schema import SCHEMA_VERSION
-
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -70,10 +69,11 @@ def check_archive(path: Path) -> None:
         except (ValueError, KeyError) as exc:
             raise ModelLoadError(f"{path}: its program description is not valid JSON") from exc
     major = version.get("major") if isinstance(version, dict) else None
-    if isinstance(major, int) and major > SCHEMA_VERSION[0]:
+    readable = export_schema_major()
+    if isinstance(major, int) and major > readable:
         raise ModelLoadError(
             f"{path} was saved by a newer torch (export schema {major}.{version.get('minor')}); "
-            f"torch {torch.__version__} reads schema {SCHEMA_VERSION[0]}.x: upgrade torch"
+            f"torch {torch.__version__} reads schema {readable}.x: upgrade torch"
         )
 
 

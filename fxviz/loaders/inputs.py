@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch.utils._pytree import tree_map
 
+from fxviz.loaders.torch_internals import tree_map
 from fxviz.specs import InputSpec
 
 

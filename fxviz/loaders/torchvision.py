@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import functools
 import inspect
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -16,6 +13,7 @@ from fxviz.errors import ModelLoadError, ModelNotFoundError
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs
 from fxviz.loaders.meta import build_on
+from fxviz.loaders.torch_internals import torchvision_weights_only
 from fxviz.specs import InputSpec, ModelSpec
 
 
@@ -33,7 +31,7 @@ def load_torchvision(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     builder = tvm.get_model_builder(name)
     kwargs = _builder_kwargs(builder, options)
     try:
-        with _weights_only():
+        with torchvision_weights_only():
             module, note = build_on(device, lambda: builder(**kwargs))
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"building torchvision {name}({_show(kwargs)}) failed: {exc}") from exc
@@ -55,20 +53,6 @@ def load_torchvision(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     return LoadedModel(
         module, args, call_kwargs, name=name, source=spec.text, device=device, notes=notes
     )
-
-
-@contextlib.contextmanager
-def _weights_only() -> Iterator[None]:
-    """Published weights are unpickled with weights_only=True: torchvision's builders call
-    torch.hub.load_state_dict_from_url, whose default is False (arbitrary pickles)."""
-    from torchvision.models import _api
-
-    original = _api.load_state_dict_from_url
-    _api.load_state_dict_from_url = functools.partial(original, weights_only=True)
-    try:
-        yield
-    finally:
-        _api.load_state_dict_from_url = original
 
 
 def _builder_kwargs(builder: Any, options: LoadOptions) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 from torch import fx
-from torch.fx.node import _get_qualified_name
 
 from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals, Value, parent_path
+from fxviz.loaders.torch_internals import module_stack, qualified_name
 from fxviz.tracing.shapes import FLOPS, VALUE
 
 _KINDS: dict[str, NodeKind] = {
@@ -288,7 +288,7 @@ def _target(n: fx.Node) -> str:
         if n.target is operator.getitem:
             return "getitem"
         try:
-            name = _get_qualified_name(n.target)  # type: ignore[arg-type]
+            name = qualified_name(n.target)
             # operator.add reports its C module: show the name people import.
             return name.replace("_operator.", "operator.", 1)
         except (AttributeError, RuntimeError):
@@ -302,8 +302,7 @@ def _scope(n: fx.Node) -> str:
     """The module whose forward made this node; a module call's scope is its parent."""
     if n.op == "get_attr":  # a parameter or buffer belongs to the module that holds it
         return parent_path(str(n.target))
-    stack = n.meta.get("nn_module_stack") or {}
-    paths = [path for path, _cls in stack.values()]
+    paths = [entry.path for entry in module_stack(n)]
     if n.op == "call_module" and paths and paths[-1] == n.target:
         paths = paths[:-1]
     elif n.op == "call_module":

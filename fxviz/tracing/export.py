@@ -13,7 +13,6 @@ import functools
 import inspect
 import io
 import logging
-import re
 import sys
 import warnings
 from collections import defaultdict
@@ -36,6 +35,16 @@ from fxviz.graph import (
     parent_path,
     unique_id,
 )
+from fxviz.loaders.torch_internals import (
+    StackEntry,
+    aten_packet,
+    keystr,
+    keyword_order,
+    module_stack,
+    stack_frames,
+    tree_flatten_with_path,
+    tree_unflatten,
+)
 from fxviz.tracing.annotate import (
     Canonical,
     attribute_counts,
@@ -50,7 +59,7 @@ from fxviz.tracing.fx import (
     raised_by_fxviz,
     relative_file,
 )
-from fxviz.tracing.shapes import FLOPS, VALUE, keyword_order, summarize
+from fxviz.tracing.shapes import FLOPS, VALUE, summarize
 
 
 @dataclass
@@ -155,8 +164,6 @@ def name_outputs(
 ) -> tuple[Node, ...]:
     """Give the output node's values the paths of the model's real output structure
     (`['last_hidden_state']` rather than `[0]`), from the program's output tree spec."""
-    from torch.utils._pytree import keystr, tree_flatten_with_path, tree_unflatten
-
     output = nodes[-1]
     spec = program.call_spec.out_spec
     if output.kind != "output" or spec is None or spec.num_leaves != len(output.outputs):
@@ -221,7 +228,7 @@ def lift_export_graph(
     for n in gm.graph.nodes:
         if n.op != "call_function":
             continue
-        for key, (path, cls) in (n.meta.get("nn_module_stack") or {}).items():
+        for key, path, cls in module_stack(n):
             if is_leaf_class(cls, leaf_types, expand):
                 call = calls.setdefault(key, _Call(key, canonical.module(path), _class_name(cls)))
                 call.members.append(n)
@@ -287,8 +294,6 @@ def argument_leaves(
     """Each forward argument's name and the paths of its tensors (`['image']`, `[1][0]`), in
     the exported graph's placeholder order: export flattens a dict or list argument into one
     placeholder per tensor, fx and a recorded run keep one input per argument."""
-    from torch.utils._pytree import keystr, tree_flatten_with_path
-
     names = forward_argument_names(model, len(args))
     found = [(name, value) for name, value in zip(names, args, strict=True)]
     order = keyword_order(in_spec) or list(kwargs)
@@ -315,7 +320,7 @@ def program_module_tree(gm: fx.GraphModule) -> tuple[Module, ...]:
     classes from the `nn_module_stack` records (the classes themselves are not saved)."""
     classes: dict[str, str] = {}
     for n in gm.graph.nodes:
-        for path, cls in (n.meta.get("nn_module_stack") or {}).values():
+        for _, path, cls in module_stack(n):
             classes.setdefault(
                 path, cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
             )
@@ -351,9 +356,7 @@ def _draws_nothing(n: fx.Node, gm: fx.GraphModule) -> bool:
 def _changes_nothing(n: fx.Node) -> bool:
     """A `.to()` that keeps dtype, device and shape returns its input itself: drawing it
     would only give later readers of that tensor a detour through it."""
-    if n.op != "call_function" or getattr(n.target, "_overloadpacket", None) is not (
-        torch.ops.aten.to
-    ):
+    if n.op != "call_function" or aten_packet(n.target) is not torch.ops.aten.to:
         return False
     source = n.args[0] if n.args else None
     return isinstance(source, fx.Node) and source.meta.get(VALUE) == n.meta.get(VALUE)
@@ -387,7 +390,7 @@ def _module_node(
         params=params,
         buffers=buffers,
         flops=sum(int(m.meta.get(FLOPS, 0)) for m in call.members),
-        source=source_from_stack(call.members[0].meta.get("stack_trace")),
+        source=source_of(call.members[0]),
     )
 
 
@@ -406,7 +409,7 @@ def _plain_node(
         target = _op_name(n.target)
     elif n.op == "output":
         target = "output"
-    stack = n.meta.get("nn_module_stack") or {}
+    stack = module_stack(n)
     return Node(
         id=ids[n],
         kind=kind,  # type: ignore[arg-type]
@@ -418,24 +421,22 @@ def _plain_node(
         params=params,
         buffers=buffers,
         flops=int(n.meta.get(FLOPS, 0)),
-        source=source_from_stack(n.meta.get("stack_trace"), _owner_class(stack, root))
-        if n.op == "call_function"
-        else None,
+        source=source_of(n, _owner_class(stack, root)) if n.op == "call_function" else None,
     )
 
 
-def _owner_class(stack: dict[str, Any], root: type) -> Any:
+def _owner_class(stack: list[StackEntry], root: type) -> Any:
     """The class of the module whose forward made a node (the model's own at the root)."""
-    return list(stack.values())[-1][1] if stack else root
+    return stack[-1].cls if stack else root
 
 
-def _deepest(stack: dict[str, Any]) -> str:
-    return str(list(stack.values())[-1][0]) if stack else ""
+def _deepest(stack: list[StackEntry]) -> str:
+    return stack[-1].path if stack else ""
 
 
 def _op_name(target: Any) -> str:
     """`aten.add.Tensor` reads `aten.add`: the overload is noise on a diagram."""
-    packet = getattr(target, "_overloadpacket", None)
+    packet = aten_packet(target)
     if packet is not None:
         return f"aten.{packet.__name__}"
     return getattr(target, "__qualname__", None) or str(target)
@@ -445,28 +446,20 @@ def _class_name(cls: Any) -> str:
     return cls.__name__ if isinstance(cls, type) else str(cls).rpartition(".")[2]
 
 
-_FRAME = re.compile(
-    r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n(?P<code>[^\n]*)'
-)
-
-
-def source_from_stack(stack_trace: str | None, owner: Any = None) -> SourceLocation | None:
-    """The line of `owner`'s code (the module class whose forward ran the op) in an export
-    stack trace; else the innermost frame outside torch: the user's line."""
-    if not stack_trace:
-        return None
-    frames = [m for m in _FRAME.finditer(stack_trace) if is_outside_torch(m["file"])]
+def source_of(node: fx.Node, owner: Any = None) -> SourceLocation | None:
+    """The line of `owner`'s code (the module class whose forward ran the op) in the stack an
+    export node records; else the innermost frame outside torch: the user's line."""
+    frames = [f for f in stack_frames(node) if is_outside_torch(f.file)]
     if not frames:
         return None
     code = own_code(owner) if isinstance(owner, type) else frozenset()
-    mine = [m for m in frames if (m["file"], m["func"]) in code]
+    mine = [f for f in frames if (f.file, f.function) in code]
     last = mine[-1] if mine else frames[-1]
-    module = _module_name_of(last["file"])
     return SourceLocation(
-        file=relative_file(last["file"], module),
-        line=int(last["line"]),
-        function=last["func"],
-        code=last["code"].strip(),
+        file=relative_file(last.file, _module_name_of(last.file)),
+        line=last.line,
+        function=last.function,
+        code=last.code,
     )
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node, parent_path, unique_id
+from fxviz.loaders.torch_internals import tree_map
 from fxviz.tracing.annotate import attribute_counts, module_counts
 from fxviz.tracing.export import forward_argument_names, is_leaf_class, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source

@@ -14,13 +14,21 @@ from typing import Any
 
 import torch
 from torch import fx
-from torch.utils._pytree import TreeSpec, tree_flatten, tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import ShapeError, first_line
 from fxviz.graph import Value
 from fxviz.humanize import format_shape
 from fxviz.loaders.meta import is_meta_failure
+from fxviz.loaders.torch_internals import (
+    TreeSpec,
+    is_immutable_container,
+    keyword_order,
+    mkldnn_enabled,
+    set_mkldnn_enabled,
+    tree_flatten,
+    tree_map,
+)
 from fxviz.tracing.fx import raised_by_fxviz
 
 VALUE = "fxviz_value"
@@ -121,20 +129,19 @@ def counted_attention(device: str, model: torch.nn.Module) -> Iterator[None]:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     fastpath = torch.backends.mha.get_fastpath_enabled()
-    mkldnn = torch._C._get_mkldnn_enabled()
+    mkldnn = mkldnn_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         if device == "cpu":
             if any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
-                # Not torch.backends.mkldnn.flags(): it also sets TF32 and warns about it.
-                torch._C._set_mkldnn_enabled(False)
+                set_mkldnn_enabled(False)
             with sdpa_kernel([SDPBackend.MATH]):
                 yield
         else:
             yield
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
-        torch._C._set_mkldnn_enabled(mkldnn)
+        set_mkldnn_enabled(mkldnn)
 
 
 def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
@@ -162,15 +169,6 @@ def input_leaves(in_spec: TreeSpec, args: tuple[Any, ...], kwargs: dict[str, Any
             f"{spec} is not {in_spec}"
         )
     return leaves
-
-
-def keyword_order(in_spec: TreeSpec) -> list[str] | None:
-    """The keyword inputs' names in an exported program's `(args, kwargs)` input spec.
-    (`TreeSpec.child` is new in torch 2.10; `children_specs` is deprecated there.)"""
-    if in_spec.num_children != 2:
-        return None
-    child = in_spec.child(1) if hasattr(in_spec, "child") else in_spec.children_specs[1]
-    return list(child.context or ())
 
 
 def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
@@ -203,10 +201,12 @@ def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 def _mutable(value: Any) -> Any:
-    if isinstance(value, fx.immutable_collections.immutable_list):
-        return [_mutable(v) for v in value]
-    if isinstance(value, fx.immutable_collections.immutable_dict):
-        return {k: _mutable(v) for k, v in value.items()}
+    if is_immutable_container(value):
+        return (
+            {k: _mutable(v) for k, v in value.items()}
+            if isinstance(value, dict)
+            else [_mutable(v) for v in value]
+        )
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
         return tuple(_mutable(v) for v in value)
     if isinstance(value, dict):

@@ -12,7 +12,7 @@ from torch import nn
 from fxviz.errors import TraceError
 from fxviz.graph import Graph
 from fxviz.tracing import trace_module
-from fxviz.tracing.export import is_leaf_class, source_from_stack
+from fxviz.tracing.export import is_leaf_class, source_of
 
 
 class ShapeBranch(nn.Module):
@@ -136,16 +136,17 @@ def test_leaf_rule_matches_fx(cls: type, leaf: bool) -> None:
     assert is_leaf_class(cls) is leaf
 
 
-def test_source_from_stack_skips_torch_frames() -> None:
-    stack = (
+def test_source_skips_torch_frames() -> None:
+    node = torch.fx.Graph().placeholder("x")
+    node.meta["stack_trace"] = (
         'File "/home/me/net.py", line 12, in forward\n    y = self.fc(x)\n'
         f'File "{torch.__file__.rsplit("/", 1)[0]}/nn/modules/linear.py", line 134, in forward\n'
         "    return F.linear(input, self.weight, self.bias)\n"
     )
-    location = source_from_stack(stack)
+    location = source_of(node)
     assert location is not None
     assert (location.file, location.line, location.code) == ("net.py", 12, "y = self.fc(x)")
-    assert source_from_stack(None) is None
+    assert source_of(torch.fx.Graph().placeholder("y")) is None
 
 
 def test_expand_lstm_shows_its_gates_with_shapes() -> None:

@@ -1,0 +1,124 @@
+"""Every private torch and torchvision API fxviz relies on, each behind one small function.
+
+torch does not promise to keep these: a release may rename a module, change a record's format
+or drop an attribute. Each use lives here, once, and `tests/loaders/test_torch_internals.py`
+checks each against the installed torch, so an upgrade that breaks one fails a test that names
+it instead of drawing something wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import torch
+
+# torch's pytree helpers (how fxviz walks nested inputs and outputs) have no public module yet.
+from torch.utils._pytree import TreeSpec as TreeSpec
+from torch.utils._pytree import keystr as keystr
+from torch.utils._pytree import tree_flatten as tree_flatten
+from torch.utils._pytree import tree_flatten_with_path as tree_flatten_with_path
+from torch.utils._pytree import tree_map as tree_map
+from torch.utils._pytree import tree_unflatten as tree_unflatten
+
+
+def mkldnn_enabled() -> bool:
+    """Whether oneDNN (mkldnn) kernels are on: `torch.backends.mkldnn.flags()` would also
+    set TF32 and warn about it."""
+    return bool(torch._C._get_mkldnn_enabled())
+
+
+def set_mkldnn_enabled(enabled: bool) -> None:
+    torch._C._set_mkldnn_enabled(enabled)
+
+
+def export_schema_major() -> int:
+    """The major version of the torch.export serialization schema this torch reads."""
+    from torch._export.serde.schema import SCHEMA_VERSION
+
+    return int(SCHEMA_VERSION[0])
+
+
+@contextlib.contextmanager
+def torchvision_weights_only() -> Iterator[None]:
+    """torchvision's builders fetch published weights through `torchvision.models._api`'s
+    `load_state_dict_from_url`, whose default unpickles anything: make it weights_only."""
+    from torchvision.models import _api
+
+    original = _api.load_state_dict_from_url
+    _api.load_state_dict_from_url = functools.partial(original, weights_only=True)
+    try:
+        yield
+    finally:
+        _api.load_state_dict_from_url = original
+
+
+class StackEntry(NamedTuple):
+    """One module of a node's `nn_module_stack`: the record's key (one per call: `fc`,
+    `fc@1`), the module's path, and its class (a class, or its qualified name as a string)."""
+
+    key: str
+    path: str
+    cls: Any
+
+
+def module_stack(node: torch.fx.Node) -> list[StackEntry]:
+    """The modules whose forwards were running when an fx or export node was made, outermost
+    first, from the node's `nn_module_stack` record."""
+    return [
+        StackEntry(str(key), str(path), cls)
+        for key, (path, cls) in (node.meta.get("nn_module_stack") or {}).items()
+    ]
+
+
+class Frame(NamedTuple):
+    file: str
+    line: int
+    function: str
+    code: str
+
+
+# `File "/x/net.py", line 12, in forward\n    code`: the format of export's `stack_trace`.
+_FRAME = re.compile(
+    r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n(?P<code>[^\n]*)'
+)
+
+
+def stack_frames(node: torch.fx.Node) -> list[Frame]:
+    """The Python frames an export node records (`meta["stack_trace"]`), outermost first."""
+    text = node.meta.get("stack_trace") or ""
+    return [
+        Frame(m["file"], int(m["line"]), m["func"], m["code"].strip())
+        for m in _FRAME.finditer(text)
+    ]
+
+
+def qualified_name(function: Any) -> str:
+    """`torch.nn.functional.relu` for a function an fx node calls."""
+    from torch.fx.node import _get_qualified_name
+
+    return str(_get_qualified_name(function))
+
+
+def aten_packet(target: Any) -> Any:
+    """The overload packet of an ATen op (`aten.add` for `aten.add.Tensor`), else None."""
+    return getattr(target, "_overloadpacket", None)
+
+
+def is_immutable_container(value: Any) -> bool:
+    """fx hands constant lists and dicts to the ops it runs as its own immutable types."""
+    from torch.fx.immutable_collections import immutable_dict, immutable_list
+
+    return isinstance(value, immutable_list | immutable_dict)
+
+
+def keyword_order(in_spec: Any) -> list[str] | None:
+    """The keyword inputs' names in an exported program's `(args, kwargs)` input spec.
+    (`TreeSpec.child` is new in torch 2.10; `children_specs` is deprecated there.)"""
+    if in_spec.num_children != 2:
+        return None
+    child = in_spec.child(1) if hasattr(in_spec, "child") else in_spec.children_specs[1]
+    return list(child.context or ())

@@ -1,0 +1,107 @@
+"""Each private torch or torchvision API fxviz relies on still behaves as fxviz reads it.
+
+When a torch release changes one of them, the failing test names it; the fix goes in
+`fxviz/loaders/torch_internals.py` alone."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import torch
+import torchvision.models
+from torch import nn
+
+from fxviz.loaders import torch_internals as internals
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, *, scale: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.fc(x)) * scale
+
+
+def exported() -> torch.export.ExportedProgram:
+    return torch.export.export(Net(), (torch.zeros(1, 4),), {"scale": torch.ones(1)})
+
+
+def test_nn_module_stack_records_path_class_and_one_key_per_call() -> None:
+    linears = [
+        n
+        for n in exported().graph.nodes
+        if internals.aten_packet(n.target) is torch.ops.aten.linear
+    ]
+    stacks = [internals.module_stack(n) for n in linears]
+    assert [[e.path for e in stack] for stack in stacks] == [["", "fc"], ["", "fc"]]
+    assert stacks[0][-1].key != stacks[1][-1].key  # two calls, two keys
+    cls = stacks[0][-1].cls
+    assert cls is nn.Linear or str(cls).endswith("torch.nn.modules.linear.Linear")
+
+
+def test_stack_traces_parse_into_frames_of_the_users_code() -> None:
+    (linear, *_) = [
+        n
+        for n in exported().graph.nodes
+        if internals.aten_packet(n.target) is torch.ops.aten.linear
+    ]
+    frames = internals.stack_frames(linear)
+    mine = [f for f in frames if f.file == __file__]
+    assert mine and mine[-1].function == "forward"
+    assert mine[-1].code == "return self.fc(self.fc(x)) * scale"
+    assert mine[-1].line == inspect.getsourcelines(Net.forward)[1] + 1
+
+
+def test_keyword_inputs_are_named_in_the_input_spec() -> None:
+    assert internals.keyword_order(exported().call_spec.in_spec) == ["scale"]
+
+
+def test_aten_overloads_have_a_packet_and_other_targets_none() -> None:
+    assert internals.aten_packet(torch.ops.aten.add.Tensor) is torch.ops.aten.add
+    assert internals.aten_packet(torch.relu) is None
+
+
+def test_qualified_names_of_functions_fx_calls() -> None:
+    assert internals.qualified_name(torch.nn.functional.relu) == "torch.nn.functional.relu"
+
+
+def test_fx_immutable_containers_are_recognised() -> None:
+    graph = torch.fx.symbolic_trace(lambda x: x.permute([0, 1])).graph
+    (permute,) = [n for n in graph.nodes if n.op == "call_method"]
+    assert internals.is_immutable_container(permute.args[1])
+    assert not internals.is_immutable_container([0, 1])
+
+
+def test_onednn_can_be_read_and_toggled() -> None:
+    before = internals.mkldnn_enabled()
+    try:
+        internals.set_mkldnn_enabled(not before)
+        assert internals.mkldnn_enabled() is (not before)
+    finally:
+        internals.set_mkldnn_enabled(before)
+    assert internals.mkldnn_enabled() is before
+
+
+def test_the_export_schema_major_version_is_a_number() -> None:
+    assert isinstance(internals.export_schema_major(), int) and internals.export_schema_major() >= 1
+
+
+def test_torchvision_fetches_weights_through_the_function_patched() -> None:
+    from torchvision.models import _api
+
+    original = _api.load_state_dict_from_url
+    with internals.torchvision_weights_only():
+        patched = _api.load_state_dict_from_url
+        assert patched.keywords == {"weights_only": True}  # type: ignore[attr-defined]
+        assert patched.func is original  # type: ignore[attr-defined]
+    assert _api.load_state_dict_from_url is original
+    # The builders call it through the module, so the patch is what they use.
+    source = Path(inspect.getsourcefile(torchvision.models._api) or "").read_text()
+    assert "load_state_dict_from_url(self.url" in source
+
+
+def test_pytree_paths_read_as_fxviz_writes_them() -> None:
+    leaves, _ = internals.tree_flatten_with_path(({"image": 1}, [2, (3,)]))
+    assert [internals.keystr(path) for path, _ in leaves] == ["[0]['image']", "[1][0]", "[1][1][0]"]
