@@ -54,6 +54,7 @@ from fxviz.tracing.annotate import (
 )
 from fxviz.tracing.fx import (
     failing_line,
+    is_leaf,
     is_outside_torch,
     own_code,
     raised_by_fxviz,
@@ -106,7 +107,9 @@ class _CallOutputs:
         self.found: dict[str, list[tuple[Value, ...]]] = defaultdict(list)
 
     def before(self, module: torch.nn.Module, args: Any) -> None:
-        if module in self.paths and (self.depth or is_leaf_class(type(module), self.leaf_types)):
+        if module in self.paths and (
+            self.depth or is_leaf(module, self.paths[module], self.leaf_types)
+        ):
             self.depth += 1
 
     def after(self, module: torch.nn.Module, args: Any, output: Any) -> None:
@@ -177,24 +180,23 @@ def name_outputs(
     return (*nodes[:-1], replace(output, outputs=values))
 
 
-def is_leaf_class(
-    cls: Any, leaf_types: tuple[type, ...] = (), expand: tuple[str, ...] = ()
+def is_leaf_entry(
+    entry: StackEntry,
+    modules: dict[str, torch.nn.Module],
+    leaf_types: tuple[type, ...] = (),
+    expand: tuple[str, ...] = (),
 ) -> bool:
-    """fx's rule for leaf modules (torch.nn built-ins but containers), plus extra types,
-    minus the classes the user asked to see inside (`--expand LSTM`)."""
-    if _class_name(cls) in expand:
+    """The leaf rule (`fx.is_leaf`) for a module an export record names: asked of the module
+    itself; a saved program keeps no modules (only stand-ins holding their parameters) and
+    records class names, read by fx's rule."""
+    module = modules.get(entry.path)
+    if module is not None and type(module) is entry.cls:
+        return is_leaf(module, entry.path, leaf_types, expand)
+    name = entry.cls if isinstance(entry.cls, str) else getattr(entry.cls, "__module__", "")
+    qualified = name if isinstance(entry.cls, str) else f"{name}.{_class_name(entry.cls)}"
+    if _class_name(entry.cls) in expand or ".container." in qualified:
         return False
-    if isinstance(cls, type):
-        if leaf_types and issubclass(cls, leaf_types):
-            return True
-        if issubclass(cls, torch.nn.Sequential | torch.nn.ModuleList | torch.nn.ModuleDict):
-            return False
-        module = cls.__module__
-    else:  # some torch versions record the class as its qualified name
-        module = str(cls).rpartition(".")[0]
-        if module.endswith(".container"):
-            return False
-    return module.startswith(("torch.nn.", "torch.ao.nn."))
+    return qualified.startswith(("torch.nn.", "torch.ao.nn."))
 
 
 @dataclass(eq=False)
@@ -225,11 +227,13 @@ def lift_export_graph(
     # nn_module_stack names the path the code used (`self.head`), fx and a recorded run the
     # module's first one (`proj`): one name each, whichever tracer ran.
     canonical = Canonical(model)
+    named = dict(model.named_modules(remove_duplicate=False))
     for n in gm.graph.nodes:
         if n.op != "call_function":
             continue
-        for key, path, cls in module_stack(n):
-            if is_leaf_class(cls, leaf_types, expand):
+        for entry in module_stack(n):
+            key, path, cls = entry
+            if is_leaf_entry(entry, named, leaf_types, expand):
                 call = calls.setdefault(key, _Call(key, canonical.module(path), _class_name(cls)))
                 call.members.append(n)
                 call_of[n] = call

@@ -39,10 +39,8 @@ class _Tracer(fx.Tracer):
         self.leaf_paths = leaf_paths
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
-        return (
-            isinstance(m, self.leaf_types)
-            or module_qualified_name in self.leaf_paths
-            or super().is_leaf_module(m, module_qualified_name)
+        return module_qualified_name in self.leaf_paths or is_leaf(
+            m, module_qualified_name, self.leaf_types
         )
 
     def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
@@ -55,6 +53,23 @@ class _Tracer(fx.Tracer):
             )
             node.meta["fxviz_source"] = user_source(sys._getframe(1), owner)
         return node
+
+
+_FX_TRACER = fx.Tracer()
+
+
+def is_leaf(
+    module: torch.nn.Module,
+    path: str,
+    leaf_types: tuple[type[torch.nn.Module], ...] = (),
+    expand: tuple[str, ...] = (),
+) -> bool:
+    """The one leaf rule of every tracer: fx's own (`Tracer.is_leaf_module`: torch.nn
+    built-ins but Sequential), plus extra types, minus the classes the user asked to see
+    inside (`--expand LSTM`)."""
+    if type(module).__name__ in expand:
+        return False
+    return isinstance(module, leaf_types) or _FX_TRACER.is_leaf_module(module, path)
 
 
 MAX_OPAQUE_SUBMODULES = 8

@@ -22,8 +22,8 @@ from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node, parent_path, unique_id
 from fxviz.loaders.torch_internals import tree_map
 from fxviz.tracing.annotate import attribute_counts, module_counts
-from fxviz.tracing.export import forward_argument_names, is_leaf_class, leaf_call_hooks
-from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
+from fxviz.tracing.export import forward_argument_names, leaf_call_hooks
+from fxviz.tracing.fx import failing_line, is_leaf, raised_by_fxviz, user_source
 from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
 
 RECORD_NOTE = "recorded from one run: another input could take another path through the model"
@@ -107,7 +107,7 @@ class _Recorder(TorchFunctionMode):
         path = self.paths.get(module)
         if path is None:
             return
-        if self.leaf_depth == 0 and is_leaf_class(type(module), self.leaf_types):
+        if self.leaf_depth == 0 and is_leaf(module, path, self.leaf_types):
             self.pending.append(
                 (module, self.sources(args), self.flops.get_total_flops(), sys._getframe(1))
             )

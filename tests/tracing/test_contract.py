@@ -204,3 +204,16 @@ def test_a_bug_in_fxviz_is_never_taken_for_a_model_a_tracer_cannot_follow(
     if tracer == "fx":
         with pytest.raises(TypeError, match="'NoneType' object is not callable"):
             fxviz.trace(model, cases.INPUTS["InPlace"])
+
+
+def test_t5s_shared_embedding_belongs_to_shared() -> None:
+    """T5 ties `shared`, `encoder.embed_tokens` and `decoder.embed_tokens`: the weight is
+    `shared`'s, both embedding calls read it inside their boxes, no stray weight node."""
+    small = ["num_layers=1", "num_decoder_layers=1", "d_model=32", "d_kv=8", "d_ff=64"]
+    graph = fxviz.trace("hf:t5", config=[*small, "num_heads=4", "vocab_size=100"])
+    tree = {m.path: m.params.total for m in graph.modules}
+    assert tree["shared"] == 100 * 32
+    assert tree["encoder.embed_tokens"] == tree["decoder.embed_tokens"] == 0
+    assert not any(n.kind == "constant" and "embed" in n.target for n in graph.nodes)
+    embeddings = [n for n in graph.nodes if n.module_class == "Embedding"]
+    assert {n.target for n in embeddings} >= {"encoder.embed_tokens", "decoder.embed_tokens"}

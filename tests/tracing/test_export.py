@@ -11,8 +11,10 @@ from torch import nn
 
 from fxviz.errors import TraceError
 from fxviz.graph import Graph
+from fxviz.loaders.torch_internals import StackEntry
 from fxviz.tracing import trace_module
-from fxviz.tracing.export import is_leaf_class, source_of
+from fxviz.tracing.export import is_leaf_entry, source_of
+from fxviz.tracing.fx import is_leaf
 
 
 class ShapeBranch(nn.Module):
@@ -123,17 +125,21 @@ def test_export_only_failure_names_the_line() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cls", "leaf"),
+    ("module", "leaf"),
     [
-        (nn.Linear, True),
-        (nn.LSTM, True),
-        (nn.Sequential, False),
-        (nn.ModuleList, False),
-        (ShapeBranch, False),
+        (nn.Linear(1, 1), True),
+        (nn.LSTM(1, 1), True),
+        (nn.Sequential(nn.Linear(1, 1)), False),
+        (ShapeBranch(), False),
     ],
+    ids=["Linear", "LSTM", "Sequential", "ShapeBranch"],
 )
-def test_leaf_rule_matches_fx(cls: type, leaf: bool) -> None:
-    assert is_leaf_class(cls) is leaf
+def test_one_leaf_rule_asked_of_fx(module: nn.Module, leaf: bool) -> None:
+    assert is_leaf(module, "m") is leaf is torch.fx.Tracer().is_leaf_module(module, "m")
+    assert is_leaf(module, "m", expand=(type(module).__name__,)) is False
+    # A saved program records class names only: the same answer from the name.
+    cls = type(module)
+    assert is_leaf_entry(StackEntry("m", "m", f"{cls.__module__}.{cls.__qualname__}"), {}) is leaf
 
 
 def test_source_skips_torch_frames() -> None:
