@@ -9,6 +9,7 @@ Schema (`fxviz/schema/graph.schema.json`, the one definition of the format) and 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -322,9 +323,16 @@ def unique_id(base: str, taken: set[str]) -> str:
     return name
 
 
-def natural_key(path: str) -> list[tuple[int, int | str]]:
-    """Sort key for module paths: layer1.2 before layer1.10, numeric parts as numbers."""
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in path.split(".")]
+def natural_key(path: str) -> list[list[tuple[int, int | str]]]:
+    """Sort key for module paths: numbers inside names count as numbers, so `layer1.2` comes
+    before `layer1.10` and `encoder_layer_2` before `encoder_layer_10`."""
+    return [
+        [(0, int(t)) if t.isdigit() else (1, t) for t in _DIGITS.split(part) if t]
+        for part in path.split(".")
+    ]
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 def _check_edges(graph: Graph) -> None:

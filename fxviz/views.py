@@ -4,6 +4,8 @@
   parameters, parameter counts, node shapes; names ignored), each reading the one before,
   are drawn once: the first keeps its nodes, relabelled `encoder.layer.0–11` with
   `repeat=12`, and whatever read the last one now reads it.
+- `drop_dead_ends`: ops whose values nothing reads (an attention call's unused `[1]`) are
+  left out.
 - `box_leaf_modules`: a module with no submodules of its own (Llama's `LlamaRMSNorm`, a GELU
   wrapper) is drawn as one box, as torch.nn's own leaves (`LayerNorm`) are.
 - `group_lines`: the ops one source line ran back to back (`apply_rotary_pos_emb(q, k, cos,
@@ -82,10 +84,29 @@ def apply_views(
     if fold:
         graph = fold_repeats(graph)
     if not every_op:
-        graph = group_lines(box_leaf_modules(graph, expand), expand)
+        graph = group_lines(box_leaf_modules(drop_dead_ends(graph), expand), expand)
     if depth is not None:
         graph = collapse(graph, depth)
     return graph
+
+
+def drop_dead_ends(graph: Graph) -> Graph:
+    """Leave out ops whose values nothing reads: the unused `[1]` of an attention call that
+    returns `(out, None)`, a `.size()` whose number went nowhere. Module calls stay, read or
+    not: they are the model's own structure."""
+    readers: dict[str, int] = defaultdict(int)
+    for node in graph.nodes:
+        for source in node.inputs:
+            readers[source] += 1
+    dead: set[str] = set()
+    for node in reversed(graph.nodes):
+        if node.kind in ("function", "method") and not readers[node.id]:
+            dead.add(node.id)
+            for source in node.inputs:
+                readers[source] -= 1
+    if not dead:
+        return graph
+    return replace(graph, nodes=tuple(n for n in graph.nodes if n.id not in dead))
 
 
 def fold_repeats(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:

@@ -290,3 +290,29 @@ def test_a_collapsed_folded_run_counts_every_block() -> None:
     assert "in 1×8\\nout 1×8\\n288 params · 512 FLOPs" in label
     (outer,) = [n for n in apply_views(g, depth=1).nodes if n.target == "blocks"]
     assert outer.flops == blocks.flops and outer.params == blocks.params
+
+
+def test_numbered_names_fold_in_number_order() -> None:
+    """ViT names its blocks `encoder_layer_0` … `encoder_layer_11`: in name order 10 and 11
+    would come before 2 and split the run. Numbers inside names count as numbers."""
+    drawn = apply_views(fxviz.trace("vit_b_16"))
+    folded = [(m.path, m.repeat) for m in drawn.modules if m.repeat > 1]
+    assert folded == [("encoder.layers.encoder_layer_0–encoder_layer_11", 12)]
+    assert len(drawn.nodes) <= 30
+
+
+def test_values_nothing_reads_are_not_drawn() -> None:
+    """Each attention call's unused `[1]` (the weights it returns as None) is left out; the
+    traced graph keeps it, and --all-ops draws it."""
+    g = fxviz.trace("vit_b_16")
+    unread = [n for n in g.nodes if n.target == "getitem" and n.arguments == "1"]
+    assert len(unread) == 12
+    drawn = apply_views(g, fold=False)
+    assert not any(n.target == "getitem" and n.arguments == "1" for n in drawn.nodes)
+    assert len([n for n in apply_views(g, fold=False, every_op=True).nodes if n in unread]) == 12
+
+
+def test_an_index_reads_as_python_writes_it() -> None:
+    head = [n for n in fxviz.trace("vit_b_16").nodes if n.target == "getitem"][-1]
+    assert head.arguments == ":, 0"
+    assert 'label="[:, 0]\\n1×768"' in fxviz.trace("vit_b_16").to_dot()

@@ -395,8 +395,30 @@ def _has_node(value: Any) -> bool:
 def _show(value: Any) -> str:
     if isinstance(value, torch.dtype):
         return str(value).removeprefix("torch.")
-    text = repr(value)
+    if _is_index(value):
+        text = _index_text(value)
+    else:
+        text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _is_index(value: Any) -> bool:
+    parts = value if isinstance(value, tuple) else (value,)
+    return any(isinstance(p, slice) or p is Ellipsis or p is None for p in parts) and all(
+        isinstance(p, slice | int | _Literal) or p is Ellipsis or p is None for p in parts
+    )
+
+
+def _index_text(value: Any) -> str:
+    """An index as Python writes it: `:, 0` for `(slice(None, None, None), 0)`."""
+    if isinstance(value, tuple):
+        return ", ".join(_index_text(v) for v in value)
+    if isinstance(value, slice):
+        ends = ["" if v is None else repr(v) for v in (value.start, value.stop)]
+        return ":".join(ends) + ("" if value.step is None else f":{value.step!r}")
+    if value is Ellipsis:
+        return "..."
+    return repr(value)
 
 
 def fetch_attr(gm: torch.nn.Module, target: str) -> Any:
