@@ -262,9 +262,8 @@ def _node(gm: fx.GraphModule, n: fx.Node, sizes: dict[fx.Node, str]) -> Node:
     kind = _KINDS[n.op]
     params, buffers, module_class = ParamCount(), 0, None
     if n.op == "call_module":
-        sub = gm.get_submodule(str(n.target))
-        params, buffers = module_counts(sub)
-        module_class = type(sub).__name__
+        # Its parameters and buffers come from the module tree (`_owned_once`).
+        module_class = type(gm.get_submodule(str(n.target))).__name__
     elif n.op == "get_attr":
         params, buffers = attribute_counts(fetch_attr(gm, str(n.target)))
     return Node(

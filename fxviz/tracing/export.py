@@ -263,7 +263,6 @@ def lift_export_graph(
                 for v in p.meta.get(VALUE, ())
             )
             nodes.append(Node(node_id, "input", name, outputs=values))
-    modules = dict(model.named_modules())
     for n in gm.graph.nodes:
         if n in ids:  # an argument's leaves, already drawn as its one input node
             continue
@@ -274,7 +273,7 @@ def lift_export_graph(
                 node_id = unique_id(owner.path.replace(".", "_") or "module", taken)
                 for member in owner.members:
                     ids[member] = node_id
-                node = _module_node(node_id, owner, call_of, ids, modules)
+                node = _module_node(node_id, owner, call_of, ids)
                 returned = call_outputs.get(owner.path, [])
                 if seen_calls[owner.path] < len(returned):
                     node = replace(node, outputs=returned[seen_calls[owner.path]])
@@ -371,7 +370,6 @@ def _module_node(
     call: _Call,
     call_of: dict[fx.Node, _Call],
     ids: dict[fx.Node, str],
-    modules: dict[str, torch.nn.Module],
 ) -> Node:
     members = set(call.members)
     inputs: list[str] = []
@@ -382,7 +380,6 @@ def _module_node(
                     inputs.append(ids[source])
     produced = [m for m in call.members if any(u not in members for u in m.users)]
     outputs = indexed([m.meta.get(VALUE, ()) for m in produced]) if produced else ()
-    params, buffers = module_counts(modules.get(call.path))
     return Node(
         id=node_id,
         kind="module",
@@ -391,8 +388,6 @@ def _module_node(
         module_class=call.cls_name,
         inputs=tuple(inputs),
         outputs=outputs,
-        params=params,
-        buffers=buffers,
         flops=sum(int(m.meta.get(FLOPS, 0)) for m in call.members),
         source=source_of(call.members[0]),
     )

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node, parent_path, unique_id
 from fxviz.loaders.torch_internals import tree_map
-from fxviz.tracing.annotate import attribute_counts, module_counts
+from fxviz.tracing.annotate import attribute_counts
 from fxviz.tracing.export import forward_argument_names, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, is_leaf, raised_by_fxviz, user_source
 from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
@@ -127,7 +127,6 @@ class _Recorder(TorchFunctionMode):
                 return
             _, inputs, flops_before, frame = self.pending.pop()
             node_id = self.unique(path.replace(".", "_"))
-            params, buffers = module_counts(module)
             self.nodes.append(
                 Node(
                     node_id,
@@ -137,8 +136,6 @@ class _Recorder(TorchFunctionMode):
                     module_class=type(module).__name__,
                     inputs=tuple(inputs),
                     outputs=summarize(output),
-                    params=params,
-                    buffers=buffers,
                     flops=self.flops.get_total_flops() - flops_before,
                     source=user_source(frame),
                 )
