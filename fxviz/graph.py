@@ -323,13 +323,14 @@ def unique_id(base: str, taken: set[str]) -> str:
     return name
 
 
-def natural_key(path: str) -> list[list[tuple[int, int | str]]]:
+@cache
+def natural_key(path: str) -> tuple[tuple[tuple[int, int | str], ...], ...]:
     """Sort key for module paths: numbers inside names count as numbers, so `layer1.2` comes
     before `layer1.10` and `encoder_layer_2` before `encoder_layer_10`."""
-    return [
-        [(0, int(t)) if t.isdigit() else (1, t) for t in _DIGITS.split(part) if t]
+    return tuple(
+        tuple((0, int(t)) if t.isdigit() else (1, t) for t in _DIGITS.split(part) if t)
         for part in path.split(".")
-    ]
+    )
 
 
 _DIGITS = re.compile(r"(\d+)")
