@@ -8,6 +8,7 @@ escaped, so names containing `<>{}|"&\\` or unicode render the same in both rend
 from __future__ import annotations
 
 import difflib
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -123,8 +124,8 @@ def to_dot(
             )
             for kind, color in STATUS_COLORS.items():
                 key.node(f"legend_{kind}", label=kind, fillcolor=color, fontsize="9")
-    elif any(_frozen(node) for node in graph.nodes):
-        _frozen_legend(dot, any(_frozen(node) == "partly" for node in graph.nodes))
+    else:
+        _key(dot, graph)
     for node in graph.nodes:
         for source in node.inputs:
             dot.edge(graphviz.escape(source), graphviz.escape(node.id))
@@ -287,7 +288,16 @@ def _value_text(value: Value, with_path: bool) -> str:
     text = format_shape(value.shape or ())
     if value.dtype and value.dtype != "float32":
         text += f" {value.dtype}"
-    return f"{value.path} {text}" if with_path and value.path else text
+    return f"{_path_text(value.path)} {text}" if with_path and value.path else text
+
+
+_KEY = re.compile(r"\['([A-Za-z_]\w*)'\]")
+
+
+def _path_text(path: str) -> str:
+    """Where a value sits, as a reader says it: `last_hidden_state` for `['last_hidden_state']`,
+    `[0].boxes` for `[0]['boxes']`; list positions stay `[1]`."""
+    return _KEY.sub(r".\1", path).removeprefix(".")
 
 
 def _node_style(node: Node) -> dict[str, str]:
@@ -315,19 +325,32 @@ def _all_frozen(module: Module) -> bool:
     return bool(module.params.frozen) and not module.params.trainable
 
 
-def _frozen_legend(dot: graphviz.Digraph, partly: bool) -> None:
-    """A key beside the drawing: what the grey dashed boxes mean."""
+def _key(dot: graphviz.Digraph, graph: Graph) -> None:
+    """A key beside the drawing for what colour and border alone say: the yellow boxes of
+    parameters and buffers read outside a module's box, and grey dashed frozen ones."""
+    constants = any(node.kind == "constant" for node in graph.nodes)
+    frozen = {_frozen(node) for node in graph.nodes} - {""}
+    if not constants and not frozen:
+        return
     with dot.subgraph(name="cluster_legend") as key:
         key.attr(label="key", fontname=FONT, fontsize="10", style="rounded", color="#999999")
-        key.node("legend_trainable", label="trainable", fillcolor=_FILL["module"], fontsize="9")
-        key.node(
-            "legend_frozen",
-            label=_label(["frozen", "requires_grad=False"]),
-            fillcolor=_FROZEN_FILL,
-            style="rounded,filled,dashed",
-            fontsize="9",
-        )
-        if partly:
+        if constants:
+            key.node(
+                "legend_tensor",
+                label=_label(["parameter or buffer", "read outside a module's box"]),
+                fillcolor=_FILL["constant"],
+                fontsize="9",
+            )
+        if frozen:
+            key.node("legend_trainable", label="trainable", fillcolor=_FILL["module"], fontsize="9")
+            key.node(
+                "legend_frozen",
+                label=_label(["frozen", "requires_grad=False"]),
+                fillcolor=_FROZEN_FILL,
+                style="rounded,filled,dashed",
+                fontsize="9",
+            )
+        if "partly" in frozen:
             key.node(
                 "legend_partly",
                 label="partly frozen",

@@ -185,3 +185,18 @@ def test_a_label_that_looks_like_html_stays_text() -> None:
         "<b>",
         "output",
     ]
+
+
+def test_output_paths_read_as_names() -> None:
+    out = Node(
+        "output",
+        "output",
+        "output",
+        outputs=(
+            Value("tensor", "['last_hidden_state']", (1, 16), "float32"),
+            Value("tensor", "[0]['boxes']", (0, 4), "float32"),
+            Value("tensor", "[1][0]", (2,), "int64"),
+        ),
+    )
+    dot = to_dot(Graph("g", "", "fx", "meta", (out,)))
+    assert 'label="output\\nlast_hidden_state 1×16, [0].boxes 0×4, [1][0] 2 int64"' in dot
