@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -101,6 +102,24 @@ def qualified_name(function: Any) -> str:
     from torch.fx.node import _get_qualified_name
 
     return str(_get_qualified_name(function))
+
+
+def schema_argument_names(target: Any) -> list[str] | None:
+    """The argument names an ATen op's schema gives (`self, dim, index` for `aten.select`),
+    or None for anything that is not an ATen op."""
+    schema = getattr(target, "_schema", None)
+    if schema is None or not hasattr(schema, "arguments"):
+        return None
+    return [str(argument.name) for argument in schema.arguments]
+
+
+def torch_op_parameters(target: Any) -> list[inspect.Parameter]:
+    """The parameters of a builtin torch function (`torch.flatten`), which has no Python
+    signature: those of the first overload fx knows for it; none if it knows none."""
+    from torch.fx.operator_schemas import get_signature_for_torch_op
+
+    signatures = get_signature_for_torch_op(target)  # None for what is not a torch op
+    return list(signatures[0].parameters.values()) if signatures else []
 
 
 def aten_packet(target: Any) -> Any:

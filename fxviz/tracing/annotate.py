@@ -15,7 +15,12 @@ import torch
 from torch import fx
 
 from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals, Value, parent_path
-from fxviz.loaders.torch_internals import module_stack, qualified_name
+from fxviz.loaders.torch_internals import (
+    module_stack,
+    qualified_name,
+    schema_argument_names,
+    torch_op_parameters,
+)
 from fxviz.tracing.shapes import FLOPS, VALUE
 
 _KINDS: dict[str, NodeKind] = {
@@ -310,11 +315,13 @@ def _scope(n: fx.Node) -> str:
 
 
 def constant_arguments(n: fx.Node, sizes: dict[fx.Node, str] | None = None) -> str:
-    """The constant (non-tensor) arguments, e.g. `1` for flatten(x, 1) or `dim=-1`; an
-    argument made by shape arithmetic (`sizes`) shows the number it was.
+    """The constant (non-tensor) arguments, named where the function's signature or the
+    op's schema names them: `start_dim=1` for `torch.flatten(x, 1)`, `dim=1, index=0` for
+    `aten.select`; an argument made by shape arithmetic (`sizes`) shows the number it was.
+    A method's arguments stay positional (`.permute() 0, 2, 1`).
 
-    Keyword arguments equal to the function's defaults are left out: fx records every
-    keyword of wrapped functions such as F.log_softmax (`_stacklevel=3, dtype=None`)."""
+    Arguments equal to the function's defaults are left out: fx records every keyword of
+    wrapped functions such as F.log_softmax (`_stacklevel=3, dtype=None`)."""
     if n.op not in ("call_function", "call_method"):
         return ""
     known = sizes or {}
@@ -328,7 +335,16 @@ def constant_arguments(n: fx.Node, sizes: dict[fx.Node, str] | None = None) -> s
     args = [literal(a) for a in (n.args[1:] if n.op == "call_method" else n.args)]
     kwargs = {k: literal(v) for k, v in n.kwargs.items()}
     defaults = _defaults(n.target) if n.op == "call_function" else {}
-    shown = [_show(a) for a in args if not _has_node(a) and not _is_placement(a)]
+    names = argument_names(n.target) if n.op == "call_function" else []
+    shown = []
+    for position, value in enumerate(args):
+        if _has_node(value) or _is_placement(value):
+            continue
+        name = names[position] if position < len(names) else None
+        if name is None:
+            shown.append(_show(value))
+        elif name not in _PLACEMENT_KEYWORDS and not _is_default(defaults, name, value):
+            shown.append(f"{name}={_show(value)}")
     shown += [
         f"{k}={_show(v)}"
         for k, v in kwargs.items()
@@ -358,6 +374,24 @@ _PLACEMENT_KEYWORDS = frozenset({"device", "pin_memory", "layout", "memory_forma
 
 def _is_placement(value: Any) -> bool:
     return isinstance(value, torch.device | torch.layout | torch.memory_format)
+
+
+@functools.cache
+def argument_names(target: Any) -> list[str | None]:
+    """The name of each positional argument a function takes, None where it has none to give
+    (positional-only, as `operator.add`'s), from its Python signature or the op's schema."""
+    names = schema_argument_names(target)
+    if names is not None:
+        return list(names)
+    try:
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        parameters = list(torch_op_parameters(target))
+    return [
+        p.name if p.kind is p.POSITIONAL_OR_KEYWORD else None
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
 
 
 @functools.cache

@@ -105,3 +105,11 @@ def test_torchvision_fetches_weights_through_the_function_patched() -> None:
 def test_pytree_paths_read_as_fxviz_writes_them() -> None:
     leaves, _ = internals.tree_flatten_with_path(({"image": 1}, [2, (3,)]))
     assert [internals.keystr(path) for path, _ in leaves] == ["[0]['image']", "[1][0]", "[1][1][0]"]
+
+
+def test_argument_names_come_from_op_schemas_and_torch_signatures() -> None:
+    assert internals.schema_argument_names(torch.ops.aten.select.int) == ["self", "dim", "index"]
+    assert internals.schema_argument_names(torch.flatten) is None
+    names = [p.name for p in internals.torch_op_parameters(torch.flatten)]
+    assert names[:3] == ["input", "start_dim", "end_dim"]
+    assert internals.torch_op_parameters(print) == []

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+import fxviz
 from fxviz.graph import Node, ParamCount
 from fxviz.tracing.annotate import (
     Canonical,
@@ -108,3 +109,20 @@ def test_hyper_parameters_leave_out_constructor_defaults() -> None:
     conv = nn.Conv2d(64, 64, kernel_size=3, stride=1, padding=1, bias=False)
     assert hparams(conv) == "64, 64, kernel_size=3, padding=1, bias=False"
     assert hparams(nn.LayerNorm(8)) == "(8,)"
+
+
+def test_constant_arguments_are_named_where_the_op_names_them() -> None:
+    class Ops(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.flatten(x, 1)
+            return torch.cat([y, y], 1)[:, 0].unsqueeze(0).permute(1, 0)
+
+    nodes = {n.target: n.arguments for n in fx_nodes(traced(Ops(), torch.zeros(2, 3, 4)))}
+    assert nodes["torch.flatten"] == "start_dim=1"  # a builtin: its first overload's names
+    assert nodes["torch.cat"] == "dim=1"
+    assert nodes["getitem"] == ":, 0"  # positional-only: an index stays an index
+    assert nodes["unsqueeze"] == "0" and nodes["permute"] == "1, 0"  # methods stay positional
+    exported = fxviz.trace(Ops(), torch.zeros(2, 3, 4), tracer="export")
+    arguments = {n.target: n.arguments for n in exported.nodes}
+    assert arguments["aten.flatten"] == "start_dim=1"
+    assert arguments["aten.select"] == "dim=1, index=0"

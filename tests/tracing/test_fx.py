@@ -107,7 +107,7 @@ def test_function_arguments_drop_defaults() -> None:
             return F.log_softmax(torch.flatten(x, 1), dim=-1).transpose(0, 1)
 
     g = trace_module(M(), (torch.zeros(2, 3, 4, device="meta"),))
-    assert g.node("flatten").arguments == "1"
+    assert g.node("flatten").arguments == "start_dim=1"
     assert g.node("log_softmax").arguments == "dim=-1"
     assert (g.node("transpose").kind, g.node("transpose").arguments) == ("method", "0, 1")
 
