@@ -3,6 +3,13 @@
 `auto` tries torch.fx first (module-level graphs, exact leaf boxes), then torch.export (follows
 Python control flow that fx cannot), then a recorded run (follows anything that runs, for this
 one input); the graph's notes say which one drew and why the earlier ones did not.
+
+One contract for all three: each produces a module-level `torch.fx.Graph` whose nodes carry
+their values and FLOPs in `meta` (fx natively, then shape propagation; export through
+`lift_export_graph`, a pass over the propagated ATen graph; the recorder by appending nodes as
+the model runs). `annotate.fx_nodes` is the one converter to typed Nodes, and
+`annotate.assemble_graph` adds the module tree, each module's parameters (once, on its first
+call) and the totals.
 """
 
 from __future__ import annotations
@@ -89,7 +96,7 @@ def trace_module(
             ]
             return assemble_graph(
                 model,
-                fx_nodes(gm),
+                fx_nodes(gm.graph, gm),
                 name,
                 source,
                 "fx",
@@ -156,7 +163,7 @@ def _lifted(
     propagation.propagate(tuple(args), kwargs)
     arguments = argument_leaves(model, args, kwargs, in_spec)
     lifted = lift_export_graph(gm, model, leaf_types, expand, exported.call_outputs, arguments)
-    return name_outputs(lifted, exported.program), propagation.notes
+    return name_outputs(fx_nodes(lifted, model), exported.program), propagation.notes
 
 
 def _classes(model: torch.nn.Module) -> set[str]:
@@ -178,7 +185,7 @@ def trace_program(
     device = device_of(gm, args, kwargs)
     propagation = ShapePropagation(gm, device)
     propagation.propagate(tuple(args), kwargs)
-    nodes = name_outputs(lift_export_graph(gm, gm), program)
+    nodes = name_outputs(fx_nodes(lift_export_graph(gm, gm), gm), program)
     graph = _graph(gm, nodes, name, source, "export", device, notes, (), propagation.notes)
     return replace(graph, modules=program_module_tree(gm))
 

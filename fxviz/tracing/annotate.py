@@ -14,7 +14,17 @@ from typing import Any
 import torch
 from torch import fx
 
-from fxviz.graph import Graph, Module, Node, NodeKind, ParamCount, Totals, Value, parent_path
+from fxviz.graph import (
+    Graph,
+    Module,
+    Node,
+    NodeKind,
+    ParamCount,
+    Totals,
+    Value,
+    parent_path,
+    unique_id,
+)
 from fxviz.loaders.torch_internals import (
     module_stack,
     qualified_name,
@@ -33,12 +43,33 @@ _KINDS: dict[str, NodeKind] = {
 }
 
 
-def fx_nodes(gm: fx.GraphModule) -> tuple[Node, ...]:
-    """The typed Nodes of a shape-propagated fx graph, without its input checks and its
-    shape arithmetic (whose readers show the numbers it made)."""
-    checks = _only_checks(gm)
-    sizes = shape_arithmetic(gm)
-    return tuple(_node(gm, n, sizes) for n in gm.graph.nodes if n not in checks and n not in sizes)
+def fx_nodes(graph: fx.Graph, root: torch.nn.Module) -> tuple[Node, ...]:
+    """The one converter: the typed Nodes of a module-level fx graph, whichever tracer made
+    it (fx natively, export lifted to module calls, a recorded run), without its input checks
+    and its shape arithmetic (whose readers show the numbers it made).
+
+    `root` holds the modules and tensors the graph's `call_module` and `get_attr` nodes name.
+    Each node carries `VALUE` and `FLOPS` in its meta, and may carry `fxviz_source`, and, where
+    its op alone does not say, `fxviz_target` (the name drawn), `fxviz_scope` and
+    `fxviz_class`."""
+    checks = _only_checks(graph)
+    sizes = shape_arithmetic(graph)
+    kept = [n for n in graph.nodes if n not in checks and n not in sizes]
+    taken: set[str] = set()
+    ids = {n: unique_id(_id_base(n), taken) for n in kept}
+    return tuple(_node(root, n, sizes, ids) for n in kept)
+
+
+def _id_base(n: fx.Node) -> str:
+    """A node's id before it is made unique: a module call's or a parameter's path
+    (`layer1.0.conv1` -> `layer1_0_conv1`, its second call `layer1_0_conv1_1`), an input's
+    name, else the op's name (fx's, or the one a tracer chose in `fxviz_name`)."""
+    if n.op in ("call_module", "get_attr"):
+        base = str(n.target).replace(".", "_") or "module"
+        return f"_{base}" if base[0].isdigit() else base  # `_0` for a Sequential's `0`, as fx
+    if n.op == "placeholder":
+        return str(n.target).lstrip("*")
+    return str(n.meta.get("fxviz_name", n.name))
 
 
 # Reading these gives a tensor's metadata, never its values.
@@ -46,13 +77,13 @@ _METADATA_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda",
 _METADATA_METHODS = frozenset({"size", "dim", "ndimension", "numel", "nelement", "get_device"})
 
 
-def shape_arithmetic(gm: fx.GraphModule) -> dict[fx.Node, str]:
+def shape_arithmetic(graph: fx.Graph) -> dict[fx.Node, str]:
     """Nodes that compute only with tensors' shapes (`n, c, h, w = x.shape`, `x.size(0) // 2`),
     with the value each made. torch.export specializes them into constants and a recorded run
     never sees them: they are not data flow, and a reader shows the number instead (fx alone
     would draw an edge from `x` into everything sized by it)."""
     found: dict[fx.Node, str] = {}
-    for n in gm.graph.nodes:
+    for n in graph.nodes:
         values = n.meta.get(VALUE, ())
         if n.op not in ("call_function", "call_method") or not values:
             continue
@@ -82,11 +113,11 @@ def _value_text(values: tuple[Value, ...]) -> str:
 _CHECKS = (torch._assert,)
 
 
-def _only_checks(gm: fx.GraphModule) -> set[fx.Node]:
+def _only_checks(graph: fx.Graph) -> set[fx.Node]:
     """`torch._assert(h == self.image_size, …)` and what only it reads: an input check, no
     data flow (torch.export drops its own runtime asserts the same way)."""
     checks: set[fx.Node] = set()
-    for n in reversed(gm.graph.nodes):
+    for n in reversed(graph.nodes):
         if n.op == "call_function" and n.target in _CHECKS and not n.users:
             checks.add(n)
         elif n.op in ("call_function", "call_method") and n.users and set(n.users) <= checks:
@@ -263,21 +294,23 @@ def _split_top_level(text: str) -> list[str]:
     return [item for item in items if item]
 
 
-def _node(gm: fx.GraphModule, n: fx.Node, sizes: dict[fx.Node, str]) -> Node:
+def _node(
+    root: torch.nn.Module, n: fx.Node, sizes: dict[fx.Node, str], ids: dict[fx.Node, str]
+) -> Node:
     kind = _KINDS[n.op]
     params, buffers, module_class = ParamCount(), 0, None
     if n.op == "call_module":
         # Its parameters and buffers come from the module tree (`_owned_once`).
-        module_class = type(gm.get_submodule(str(n.target))).__name__
+        module_class = n.meta.get("fxviz_class") or type(root.get_submodule(str(n.target))).__name__
     elif n.op == "get_attr":
-        params, buffers = attribute_counts(fetch_attr(gm, str(n.target)))
+        params, buffers = attribute_counts(fetch_attr(root, str(n.target)))
     return Node(
-        id=n.name,
+        id=ids[n],
         kind=kind,
         target=_target(n),
         scope=_scope(n),
         module_class=module_class,
-        inputs=tuple(i.name for i in n.all_input_nodes if i not in sizes),
+        inputs=tuple(ids[i] for i in n.all_input_nodes if i in ids),
         arguments=constant_arguments(n, sizes),
         outputs=n.meta.get(VALUE, ()),
         params=params,
@@ -288,6 +321,8 @@ def _node(gm: fx.GraphModule, n: fx.Node, sizes: dict[fx.Node, str]) -> Node:
 
 
 def _target(n: fx.Node) -> str:
+    if "fxviz_target" in n.meta:
+        return str(n.meta["fxviz_target"])
     if n.op == "call_function":
         if n.target is operator.getitem:
             return "getitem"
@@ -304,6 +339,8 @@ def _target(n: fx.Node) -> str:
 
 def _scope(n: fx.Node) -> str:
     """The module whose forward made this node; a module call's scope is its parent."""
+    if "fxviz_scope" in n.meta:
+        return str(n.meta["fxviz_scope"])
     if n.op == "get_attr":  # a parameter or buffer belongs to the module that holds it
         return parent_path(str(n.target))
     paths = [entry.path for entry in module_stack(n)]
@@ -411,6 +448,14 @@ def _is_default(defaults: dict[str, Any], key: str, value: Any) -> bool:
     return bool(default is value or (type(default) is type(value) and default == value))
 
 
+class Undrawn:
+    """An argument read from a node a lifted graph leaves out (a guard, a higher-order op's
+    body): neither an edge nor a constant to show."""
+
+    def __repr__(self) -> str:
+        return "…"
+
+
 def _has_node(value: Any) -> bool:
     """An fx argument reads another node. fx's own walk, not pytree's (`tensors_in`): it
     looks inside slices too, as in `x[:, :n]`."""
@@ -418,7 +463,7 @@ def _has_node(value: Any) -> bool:
 
     def visit(x: Any) -> Any:
         nonlocal found
-        found = found or isinstance(x, fx.Node)
+        found = found or isinstance(x, fx.Node | Undrawn)
         return x
 
     fx.node.map_aggregate(value, visit)

@@ -1,9 +1,10 @@
 """torch.export tracing, lifted back to module level so it draws like an fx graph.
 
 An exported graph is ATen-level: one `nn.Linear` call becomes `aten.linear` plus its weight and
-bias. `lift_export_graph` folds the ops of each call of a leaf module (found through the
-`nn_module_stack` export records on every node) back into one module node, keeps the
-functional ops between them, and hides parameters that only their own module reads.
+bias. `lift_export_graph` is a pass from that graph to a module-level fx graph: the ops of
+each call of a leaf module (found through the `nn_module_stack` export records on every node)
+become one `call_module` node, the functional ops between them stay, and parameters that only
+module calls read are folded into them.
 """
 
 from __future__ import annotations
@@ -28,12 +29,9 @@ from fxviz.errors import TraceError, first_line
 from fxviz.graph import (
     Module,
     Node,
-    ParamCount,
     SourceLocation,
     Value,
     indexed,
-    parent_path,
-    unique_id,
 )
 from fxviz.loaders.torch_internals import (
     StackEntry,
@@ -47,8 +45,7 @@ from fxviz.loaders.torch_internals import (
 )
 from fxviz.tracing.annotate import (
     Canonical,
-    attribute_counts,
-    constant_arguments,
+    Undrawn,
     fetch_attr,
     module_counts,
 )
@@ -216,12 +213,13 @@ def lift_export_graph(
     expand: tuple[str, ...] = (),
     call_outputs: dict[str, list[tuple[Value, ...]]] | None = None,
     arguments: list[tuple[str, list[str]]] | None = None,
-) -> tuple[Node, ...]:
-    """Module-level Nodes from a shape-propagated, unlifted exported graph (`ep.module()`);
-    `call_outputs` (from `export_module`) gives each module call node its whole result, and
-    `arguments` (from `argument_leaves`) makes one input node per forward argument."""
+) -> fx.Graph:
+    """The module-level graph of a shape-propagated, unlifted exported graph (`ep.module()`):
+    each leaf module call's ATen nodes replaced by one `call_module` node, parameters only
+    module calls read folded into them, and what remains kept as it is, all named the way
+    fx names them. `call_outputs` (from `export_module`) gives each module call its whole
+    result; `arguments` (from `argument_leaves`) makes one input per forward argument."""
     call_outputs = call_outputs or {}
-    seen_calls: dict[str, int] = defaultdict(int)
     calls: dict[str, _Call] = {}
     call_of: dict[fx.Node, _Call] = {}
     # nn_module_stack names the path the code used (`self.head`), fx and a recorded run the
@@ -246,49 +244,91 @@ def lift_export_graph(
             if len(owners) == len(n.users):
                 call_of[n] = owners[0]
 
-    taken: set[str] = set()
-    ids: dict[fx.Node, str] = {}
-    nodes: list[Node] = []
-    emitted: set[str] = set()
+    lifted = fx.Graph()
+    new: dict[fx.Node, fx.Node] = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if arguments and sum(len(paths) for _, paths in arguments) == len(placeholders):
         leaves = iter(placeholders)
         for name, paths in arguments:
             group = [next(leaves) for _ in paths]
-            node_id = unique_id(name, taken)
-            ids.update((p, node_id) for p in group)
-            values = tuple(
+            node = lifted.placeholder(name)
+            node.meta[VALUE] = tuple(
                 replace(v, path=path + v.path)
                 for p, path in zip(group, paths, strict=True)
                 for v in p.meta.get(VALUE, ())
             )
-            nodes.append(Node(node_id, "input", name, outputs=values))
+            new.update((p, node) for p in group)
+    seen_calls: dict[str, int] = defaultdict(int)
     for n in gm.graph.nodes:
-        if n in ids:  # an argument's leaves, already drawn as its one input node
+        if n in new:  # an argument's leaves, already its one input
             continue
         owner = call_of.get(n)
         if owner is not None:
-            if owner.key not in emitted and n.op == "call_function":
-                emitted.add(owner.key)
-                node_id = unique_id(owner.path.replace(".", "_") or "module", taken)
-                for member in owner.members:
-                    ids[member] = node_id
-                node = _module_node(node_id, owner, call_of, ids)
+            if n.op == "call_function" and n is owner.members[0]:
+                node = _call_module(lifted, owner, call_of, new)
                 returned = call_outputs.get(owner.path, [])
                 if seen_calls[owner.path] < len(returned):
-                    node = replace(node, outputs=returned[seen_calls[owner.path]])
+                    node.meta[VALUE] = returned[seen_calls[owner.path]]
                 seen_calls[owner.path] += 1
-                nodes.append(node)
+                new.update((member, node) for member in owner.members)
             continue
         if _draws_nothing(n, gm):
             continue
-        if _changes_nothing(n) and n.args[0] in ids:
-            ids[n] = ids[n.args[0]]  # its readers read what it was given
+        if _changes_nothing(n) and n.args[0] in new:
+            new[n] = new[n.args[0]]  # its readers read what it was given
             continue
-        base = canonical.tensor(str(n.target)).replace(".", "_") if n.op == "get_attr" else n.name
-        ids[n] = unique_id(base, taken)
-        nodes.append(_plain_node(n, ids, gm, type(model), canonical))
-    return tuple(nodes)
+        new[n] = _kept(lifted, n, new, type(model), canonical)
+    return lifted
+
+
+def _call_module(
+    lifted: fx.Graph, call: _Call, call_of: dict[fx.Node, _Call], new: dict[fx.Node, fx.Node]
+) -> fx.Node:
+    """One module call in place of the ATen nodes it ran, reading what they read outside."""
+    members = set(call.members)
+    inputs: dict[fx.Node, None] = {}
+    for member in call.members:
+        for source in member.all_input_nodes:
+            if source not in members and call_of.get(source) is not call and source in new:
+                inputs[new[source]] = None
+    node = lifted.create_node(
+        "call_module", call.path, tuple(inputs), name=call.path.replace(".", "_") or "module"
+    )
+    produced = [m for m in call.members if any(u not in members for u in m.users)]
+    node.meta[VALUE] = indexed([m.meta.get(VALUE, ()) for m in produced]) if produced else ()
+    node.meta[FLOPS] = sum(int(m.meta.get(FLOPS, 0)) for m in call.members)
+    node.meta["fxviz_source"] = source_of(call.members[0])
+    node.meta["fxviz_class"] = call.cls_name
+    return node
+
+
+def _kept(
+    lifted: fx.Graph, n: fx.Node, new: dict[fx.Node, fx.Node], root: type, canonical: Canonical
+) -> fx.Node:
+    """An exported node that stays as it is: an input, a parameter an op reads, an ATen op
+    between module calls, the output; its arguments read the lifted graph's nodes."""
+
+    def lifted_arg(x: fx.Node) -> Any:
+        return new.get(x, Undrawn())
+
+    args = fx.node.map_arg(n.args, lifted_arg)
+    kwargs = fx.node.map_arg(n.kwargs, lifted_arg)
+    if n.op == "get_attr":
+        target = canonical.tensor(str(n.target))
+        node = lifted.create_node("get_attr", target, name=target.replace(".", "_"))
+    elif n.op == "call_function":
+        stack = module_stack(n)
+        node = lifted.create_node("call_function", n.target, args, kwargs, name=n.name)
+        node.meta["fxviz_target"] = _op_name(n.target)
+        node.meta["fxviz_scope"] = canonical.module(_deepest(stack))
+        node.meta["fxviz_source"] = source_of(n, _owner_class(stack, root))
+    elif n.op == "output":
+        node = lifted.output(args[0] if args else None)
+    else:
+        node = lifted.create_node(n.op, n.target, args, kwargs, name=n.name)
+    node.meta[VALUE] = n.meta.get(VALUE, ())
+    node.meta[FLOPS] = n.meta.get(FLOPS, 0)
+    return node
 
 
 def argument_leaves(
@@ -363,65 +403,6 @@ def _changes_nothing(n: fx.Node) -> bool:
         return False
     source = n.args[0] if n.args else None
     return isinstance(source, fx.Node) and source.meta.get(VALUE) == n.meta.get(VALUE)
-
-
-def _module_node(
-    node_id: str,
-    call: _Call,
-    call_of: dict[fx.Node, _Call],
-    ids: dict[fx.Node, str],
-) -> Node:
-    members = set(call.members)
-    inputs: list[str] = []
-    for member in call.members:
-        for source in member.all_input_nodes:
-            if source not in members and call_of.get(source) is not call and source in ids:
-                if ids[source] not in inputs:
-                    inputs.append(ids[source])
-    produced = [m for m in call.members if any(u not in members for u in m.users)]
-    outputs = indexed([m.meta.get(VALUE, ()) for m in produced]) if produced else ()
-    return Node(
-        id=node_id,
-        kind="module",
-        target=call.path,
-        scope=parent_path(call.path),
-        module_class=call.cls_name,
-        inputs=tuple(inputs),
-        outputs=outputs,
-        flops=sum(int(m.meta.get(FLOPS, 0)) for m in call.members),
-        source=source_of(call.members[0]),
-    )
-
-
-def _plain_node(
-    n: fx.Node, ids: dict[fx.Node, str], gm: fx.GraphModule, root: type, canonical: Canonical
-) -> Node:
-    kind = {"placeholder": "input", "get_attr": "constant", "output": "output"}.get(
-        n.op, "function"
-    )
-    params, buffers = ParamCount(), 0
-    target = str(n.target)
-    if n.op == "get_attr":
-        params, buffers = attribute_counts(fetch_attr(gm, target))
-        target = canonical.tensor(target)
-    elif n.op == "call_function":
-        target = _op_name(n.target)
-    elif n.op == "output":
-        target = "output"
-    stack = module_stack(n)
-    return Node(
-        id=ids[n],
-        kind=kind,  # type: ignore[arg-type]
-        target=target,
-        scope=parent_path(target) if n.op == "get_attr" else canonical.module(_deepest(stack)),
-        inputs=tuple(dict.fromkeys(ids[i] for i in n.all_input_nodes if i in ids)),
-        arguments=constant_arguments(n),
-        outputs=n.meta.get(VALUE, ()),
-        params=params,
-        buffers=buffers,
-        flops=int(n.meta.get(FLOPS, 0)),
-        source=source_of(n, _owner_class(stack, root)) if n.op == "call_function" else None,
-    )
 
 
 def _owner_class(stack: list[StackEntry], root: type) -> Any:

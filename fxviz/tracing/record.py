@@ -3,8 +3,9 @@
 For models neither fx nor torch.export can follow (torchvision's detection models iterate over
 images and keep data-dependent box counts; a `forward` may branch on a tensor's value). Leaf
 module calls are seen through global forward hooks and torch functions through a
-`TorchFunctionMode`, both installed only for the run and always removed. The graph shows the
-path this one input took; another input could take another.
+`TorchFunctionMode`, both installed only for the run and always removed; each is appended to
+a module-level fx graph, which the converter every tracer shares turns into Nodes. The graph
+shows the path this one input took; another input could take another.
 """
 
 from __future__ import annotations
@@ -15,93 +16,88 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import fx
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Node, parent_path, unique_id
+from fxviz.graph import Node
 from fxviz.loaders.torch_internals import tree_map
-from fxviz.tracing.annotate import attribute_counts
+from fxviz.tracing.annotate import fx_nodes
 from fxviz.tracing.export import forward_argument_names, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, is_leaf, raised_by_fxviz, user_source
-from fxviz.tracing.shapes import counted_attention, device_of, summarize, tensors_in
+from fxviz.tracing.shapes import (
+    FLOPS,
+    VALUE,
+    counted_attention,
+    device_of,
+    summarize,
+    tensors_in,
+)
 
 RECORD_NOTE = "recorded from one run: another input could take another path through the model"
 
 
 class _Recorder(TorchFunctionMode):
-    """Builds Nodes as the model runs; tensors are tracked by identity (kept alive)."""
+    """Appends to a module-level fx graph as the model runs: leaf module calls, torch
+    functions, the parameters functions read; tensors are tracked by identity (kept alive)."""
 
     def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
         super().__init__()
         self.paths = {m: path for path, m in model.named_modules()}
         self.classes = {path: type(m) for m, path in self.paths.items()}
-        # Parameters and buffers a function reads become constant nodes, as fx's get_attr.
+        # Parameters and buffers a function reads become get_attr nodes, as in fx.
         self.attributes = {
-            id(t): (path, t) for path, t in [*model.named_parameters(), *model.named_buffers()]
+            id(t): path for path, t in [*model.named_parameters(), *model.named_buffers()]
         }
         self.leaf_types = leaf_types
-        self.nodes: list[Node] = []
-        self.producer: dict[int, str] = {}
+        self.graph = fx.Graph()
+        self.producer: dict[int, fx.Node] = {}
         self.alive: list[Any] = []
         self.scope: list[str] = []
         self.leaf_depth = 0
-        self.pending: list[tuple[torch.nn.Module, list[str], int, Any]] = []
-        self.taken: set[str] = set()
+        self.pending: list[tuple[list[fx.Node], int, Any]] = []
         self.flops = FlopCounterMode(display=False)
 
-    def unique(self, base: str) -> str:
-        return unique_id(base or "node", self.taken)
+    def add(
+        self, op: str, target: Any, inputs: Sequence[fx.Node], name: str, value: Any
+    ) -> fx.Node:
+        node = self.graph.create_node(op, target, tuple(inputs), name=name or "op")
+        node.meta[VALUE] = summarize(value)
+        self.track(value, node)
+        return node
 
-    def track(self, value: Any, node_id: str) -> None:
+    def track(self, value: Any, node: fx.Node) -> None:
         def visit(x: Any) -> Any:
             if isinstance(x, torch.Tensor):
-                self.producer[id(x)] = node_id
+                self.producer[id(x)] = node
                 self.alive.append(x)
             return x
 
         tree_map(visit, value)
 
-    def sources(self, value: Any) -> list[str]:
-        found: list[str] = []
+    def sources(self, value: Any) -> list[fx.Node]:
+        found: dict[fx.Node, None] = {}
 
         def visit(x: Any) -> Any:
             if isinstance(x, torch.Tensor) and id(x) not in self.producer:
                 self.add_constant(x)
             if isinstance(x, torch.Tensor) and id(x) in self.producer:
-                node_id = self.producer[id(x)]
-                if node_id not in found:
-                    found.append(node_id)
+                found[self.producer[id(x)]] = None
             return x
 
         tree_map(visit, value)
-        return found
+        return list(found)
 
     def add_constant(self, tensor: torch.Tensor) -> None:
         """The model's own parameter or buffer, at its first read; other tensors the model
         makes from nothing (anchors, aranges) are not data flow."""
-        if id(tensor) not in self.attributes:
-            return
-        path, _ = self.attributes[id(tensor)]
-        params, buffers = attribute_counts(tensor)
-        node_id = self.unique(path.replace(".", "_"))
-        self.nodes.append(
-            Node(
-                node_id,
-                "constant",
-                path,
-                scope=parent_path(path),
-                outputs=summarize(tensor),
-                params=params,
-                buffers=buffers,
-            )
-        )
-        self.track(tensor, node_id)
+        path = self.attributes.get(id(tensor))
+        if path is not None:
+            self.add("get_attr", path, (), path.replace(".", "_"), tensor)
 
     def add_input(self, name: str, value: Any) -> None:
-        node_id = self.unique(name)
-        self.nodes.append(Node(node_id, "input", name, outputs=summarize(value)))
-        self.track(value, node_id)
+        self.add("placeholder", name, (), name, value)
 
     def before(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         path = self.paths.get(module)
@@ -109,7 +105,7 @@ class _Recorder(TorchFunctionMode):
             return
         if self.leaf_depth == 0 and is_leaf(module, path, self.leaf_types):
             self.pending.append(
-                (module, self.sources(args), self.flops.get_total_flops(), sys._getframe(1))
+                (self.sources(args), self.flops.get_total_flops(), sys._getframe(1))
             )
             self.leaf_depth += 1
         elif self.leaf_depth:
@@ -125,22 +121,10 @@ class _Recorder(TorchFunctionMode):
             self.leaf_depth -= 1
             if self.leaf_depth:
                 return
-            _, inputs, flops_before, frame = self.pending.pop()
-            node_id = self.unique(path.replace(".", "_"))
-            self.nodes.append(
-                Node(
-                    node_id,
-                    "module",
-                    path,
-                    scope=parent_path(path),
-                    module_class=type(module).__name__,
-                    inputs=tuple(inputs),
-                    outputs=summarize(output),
-                    flops=self.flops.get_total_flops() - flops_before,
-                    source=user_source(frame),
-                )
-            )
-            self.track(output, node_id)
+            inputs, flops_before, frame = self.pending.pop()
+            node = self.add("call_module", path, inputs, path.replace(".", "_"), output)
+            node.meta[FLOPS] = self.flops.get_total_flops() - flops_before
+            node.meta["fxviz_source"] = user_source(frame)
         elif self.scope and self.scope[-1] == path:
             self.scope.pop()
 
@@ -159,22 +143,13 @@ class _Recorder(TorchFunctionMode):
         inputs = self.sources((args, kwargs))
         if not inputs:
             return result  # a constant the model makes (anchors, aranges): not data flow
-        node_id = self.unique(name.strip("_") or "op")
-        self.nodes.append(
-            Node(
-                node_id,
-                "function",
-                _qualified(func),
-                scope=self.scope[-1] if self.scope else "",
-                inputs=tuple(inputs),
-                outputs=summarize(produced),
-                flops=self.flops.get_total_flops() - before,
-                source=user_source(
-                    sys._getframe(1), self.classes.get(self.scope[-1] if self.scope else "")
-                ),
-            )
-        )
-        self.track(produced, node_id)
+        scope = self.scope[-1] if self.scope else ""
+        node = self.add("call_function", func, inputs, name.strip("_"), produced)
+        node.meta["fxviz_name"] = name.strip("_") or "op"
+        node.meta[FLOPS] = self.flops.get_total_flops() - before
+        node.meta["fxviz_target"] = _qualified(func)
+        node.meta["fxviz_scope"] = scope
+        node.meta["fxviz_source"] = user_source(sys._getframe(1), self.classes.get(scope))
         return result
 
 
@@ -240,14 +215,9 @@ def _record(
         raise TraceError(
             f"running {type(model).__name__} to record it failed: {reason}", reason=reason
         ) from exc
-    output = Node(
-        recorder.unique("output"),
-        "output",
-        "output",
-        inputs=tuple(recorder.sources(result)),
-        outputs=summarize(result),
-    )
-    return (*recorder.nodes, output)
+    output = recorder.graph.output(tuple(recorder.sources(result)))
+    output.meta[VALUE] = summarize(result)
+    return fx_nodes(recorder.graph, model)
 
 
 def _named_inputs(

@@ -37,7 +37,7 @@ class Flatten(nn.Module):
 
 def test_shape_arithmetic_becomes_numbers_in_its_readers() -> None:
     gm = traced(Flatten(), torch.zeros(2, 3, 4))
-    sizes = shape_arithmetic(gm)
+    sizes = shape_arithmetic(gm.graph)
     assert {n.name for n in sizes} == {
         "getattr_1",
         "getitem",
@@ -46,7 +46,7 @@ def test_shape_arithmetic_becomes_numbers_in_its_readers() -> None:
         "size",
         "mul",
     }
-    nodes = {n.id: n for n in fx_nodes(gm)}
+    nodes = {n.id: n for n in fx_nodes(gm.graph, gm)}
     assert list(nodes) == ["x", "view", "log_softmax", "to", "output"]
     assert nodes["view"].inputs == ("x",) and nodes["view"].arguments == "2, 12"
 
@@ -117,7 +117,8 @@ def test_constant_arguments_are_named_where_the_op_names_them() -> None:
             y = torch.flatten(x, 1)
             return torch.cat([y, y], 1)[:, 0].unsqueeze(0).permute(1, 0)
 
-    nodes = {n.target: n.arguments for n in fx_nodes(traced(Ops(), torch.zeros(2, 3, 4)))}
+    gm = traced(Ops(), torch.zeros(2, 3, 4))
+    nodes = {n.target: n.arguments for n in fx_nodes(gm.graph, gm)}
     assert nodes["torch.flatten"] == "start_dim=1"  # a builtin: its first overload's names
     assert nodes["torch.cat"] == "dim=1"
     assert nodes["getitem"] == ":, 0"  # positional-only: an index stays an index

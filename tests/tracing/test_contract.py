@@ -18,6 +18,7 @@ import torch
 import fxviz
 from fxviz.diff import format_report
 from fxviz.graph import Graph
+from fxviz.tracing.annotate import fx_nodes
 
 REPO = Path(__file__).parent.parent.parent
 
@@ -217,3 +218,29 @@ def test_t5s_shared_embedding_belongs_to_shared() -> None:
     assert not any(n.kind == "constant" and "embed" in n.target for n in graph.nodes)
     embeddings = [n for n in graph.nodes if n.module_class == "Embedding"]
     assert {n.target for n in embeddings} >= {"encoder.embed_tokens", "decoder.embed_tokens"}
+
+
+def test_every_tracer_hands_the_one_converter_a_module_level_fx_graph() -> None:
+    """The contract: export's ATen graph is lifted to an fx graph of `call_module` nodes, the
+    recorder appends to one as the model runs, and `fx_nodes` converts all of them."""
+    from fxviz.tracing.export import argument_leaves, export_module, lift_export_graph
+    from fxviz.tracing.shapes import ShapePropagation
+
+    model, args = cases.Tied(), cases.INPUTS["Tied"]
+    exported = export_module(model, args, {})
+    gm = exported.program.module()
+    ShapePropagation(gm, "cpu", exported.program.call_spec.in_spec).propagate(args, {})
+    arguments = argument_leaves(model, args, {}, exported.program.call_spec.in_spec)
+    lifted = lift_export_graph(gm, model, (), (), exported.call_outputs, arguments)
+    assert [(n.op, str(n.target)) for n in lifted.nodes] == [
+        ("placeholder", "ids"),
+        ("call_module", "embed"),
+        ("call_module", "body"),
+        ("call_module", "lm_head"),
+        ("output", "output"),
+    ]
+    fx_graph = fxviz.trace(model, args, tracer="fx")
+    converted = fx_nodes(lifted, model)
+    assert [(n.id, n.kind, n.target, n.inputs) for n in converted] == [
+        (n.id, n.kind, n.target, n.inputs) for n in fx_graph.nodes
+    ]
