@@ -303,7 +303,9 @@ def _node(
         # Its parameters and buffers come from the module tree (`_owned_once`).
         module_class = n.meta.get("fxviz_class") or type(root.get_submodule(str(n.target))).__name__
     elif n.op == "get_attr":
-        params, buffers = attribute_counts(fetch_attr(root, str(n.target)))
+        params, buffers = n.meta.get("fxviz_counts") or attribute_counts(
+            fetch_attr(root, str(n.target))
+        )
     return Node(
         id=ids[n],
         kind=kind,

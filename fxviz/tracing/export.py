@@ -46,6 +46,7 @@ from fxviz.loaders.torch_internals import (
 from fxviz.tracing.annotate import (
     Canonical,
     Undrawn,
+    attribute_counts,
     fetch_attr,
     module_counts,
 )
@@ -277,7 +278,7 @@ def lift_export_graph(
         if _changes_nothing(n) and n.args[0] in new:
             new[n] = new[n.args[0]]  # its readers read what it was given
             continue
-        new[n] = _kept(lifted, n, new, type(model), canonical)
+        new[n] = _kept(lifted, n, new, gm, type(model), canonical)
     return lifted
 
 
@@ -303,7 +304,12 @@ def _call_module(
 
 
 def _kept(
-    lifted: fx.Graph, n: fx.Node, new: dict[fx.Node, fx.Node], root: type, canonical: Canonical
+    lifted: fx.Graph,
+    n: fx.Node,
+    new: dict[fx.Node, fx.Node],
+    gm: fx.GraphModule,
+    root: type,
+    canonical: Canonical,
 ) -> fx.Node:
     """An exported node that stays as it is: an input, a parameter an op reads, an ATen op
     between module calls, the output; its arguments read the lifted graph's nodes."""
@@ -316,6 +322,8 @@ def _kept(
     if n.op == "get_attr":
         target = canonical.tensor(str(n.target))
         node = lifted.create_node("get_attr", target, name=target.replace(".", "_"))
+        # Export may hold constants the model has no attribute for: count them from its graph.
+        node.meta["fxviz_counts"] = attribute_counts(fetch_attr(gm, str(n.target)))
     elif n.op == "call_function":
         stack = module_stack(n)
         node = lifted.create_node("call_function", n.target, args, kwargs, name=n.name)

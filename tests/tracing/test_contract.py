@@ -244,3 +244,20 @@ def test_every_tracer_hands_the_one_converter_a_module_level_fx_graph() -> None:
     assert [(n.id, n.kind, n.target, n.inputs) for n in converted] == [
         (n.id, n.kind, n.target, n.inputs) for n in fx_graph.nodes
     ]
+
+
+class MadeConstant(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * torch.tensor([1.0, 2.0])
+
+
+def test_a_constant_export_makes_is_counted_from_the_exported_graph() -> None:
+    """Export lifts `torch.tensor([1.0, 2.0])` into a constant the model has no attribute
+    for (RAFT, GPT-Neo): the lifted graph counts it from the program, not from the model."""
+    graph = fxviz.trace(MadeConstant(), torch.zeros(1, 2), tracer="export")
+    (constant,) = [n for n in graph.nodes if n.kind == "constant"]
+    assert constant.target == "lifted_tensor_0" and constant.buffers == 2
