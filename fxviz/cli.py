@@ -177,7 +177,15 @@ def draw_command(
         from fxviz.drawing import save
 
         paths, options = _checked(
-            output, tracer, depth, fold, all_ops, expand, show, rankdir, renderer
+            output,
+            tracer,
+            depth=depth,
+            fold=fold,
+            all_ops=all_ops,
+            expand=expand,
+            show=show,
+            rankdir=rankdir,
+            renderer=renderer,
         )
         suffix = (fmt or "svg").lower()
         if _is_saved_graph(model):
@@ -267,7 +275,7 @@ def diff_command(
         from fxviz.diff import diff, format_report
         from fxviz.exporters import save_diff
 
-        paths, options = _checked(output, tracer, depth, True, False, None, None, rankdir, renderer)
+        paths, options = _checked(output, tracer, depth=depth, rankdir=rankdir, renderer=renderer)
         sides = []
         for spec, side_inputs, side_config in (
             (model_a, inputs, config),
@@ -452,13 +460,12 @@ def render_command(
         paths, options = _checked(
             output or [graph_file.with_suffix(".svg")],
             "auto",
-            depth,
-            fold,
-            all_ops,
-            None,
-            show,
-            rankdir,
-            renderer,
+            depth=depth,
+            fold=fold,
+            all_ops=all_ops,
+            show=show,
+            rankdir=rankdir,
+            renderer=renderer,
         )
         graph = _load_graph(str(graph_file))
         save(graph, paths, options)
@@ -480,35 +487,16 @@ def list_command(
             typer.echo(name)
 
 
-def _checked(
-    output: list[Path] | None,
-    tracer: str,
-    depth: int | None,
-    fold: bool,
-    all_ops: bool,
-    expand: list[str] | None,
-    show: str | None,
-    rankdir: str,
-    renderer: str,
-) -> tuple[list[Path], Any]:
-    """The output paths and the drawing path's one options object, every option checked
-    before any slow work starts."""
+def _checked(output: list[Path] | None, tracer: str, **drawing: Any) -> tuple[list[Path], Any]:
+    """The output paths and the drawing path's one options object (`drawing` as the command
+    line spells them: depth, fold, show, …), every option checked before any slow work."""
     from fxviz.drawing import cli_spelling, draw_options
     from fxviz.exporters import check_outputs
 
     check_tracer(tracer)
     paths = list(output or [])
     check_outputs(paths)
-    return paths, draw_options(
-        cli_spelling,
-        depth=depth,
-        fold=fold,
-        all_ops=all_ops,
-        expand=tuple(expand or ()),
-        show=show,
-        rankdir=rankdir,
-        renderer=renderer,
-    )
+    return paths, draw_options(cli_spelling, **drawing)
 
 
 def _is_saved_graph(spec: str) -> bool:

@@ -8,13 +8,12 @@ the full traced graph.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from fxviz.errors import SpecError
+from fxviz.errors import SpecError, did_you_mean
 from fxviz.exporters import export, save_files
 from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
 from fxviz.exporters.dot import to_dot as dot_source
@@ -63,8 +62,7 @@ def draw_options(spell: Spelling = python_spelling, **options: Any) -> DrawOptio
     `expand="LSTM"`), checked: a wrong name or value is a SpecError saying what to use."""
     for name in options:
         if name not in OPTION_NAMES:
-            close = difflib.get_close_matches(name, OPTION_NAMES, n=1)
-            hint = f"did you mean {spell(close[0])}?" if close else f"use {', '.join(OPTION_NAMES)}"
+            hint = did_you_mean(name, OPTION_NAMES, shown=spell) or f"use {', '.join(OPTION_NAMES)}"
             raise SpecError(f"unknown drawing option {spell(name)}; {hint}")
     given = {k: v for k, v in options.items() if v is not None}
     return DrawOptions(
@@ -125,9 +123,11 @@ def _renderer(value: object, spell: Spelling) -> Renderer:
     for choice in RENDERERS:
         if value == choice:
             return choice
-    close = difflib.get_close_matches(str(value), RENDERERS, n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    raise SpecError(f"{spell('renderer')} {value!r}: {hint}choose one of {', '.join(RENDERERS)}")
+    hint = did_you_mean(str(value), RENDERERS)
+    raise SpecError(
+        f"{spell('renderer')} {value!r}: {hint + ' ' if hint else ''}"
+        f"choose one of {', '.join(RENDERERS)}"
+    )
 
 
 def picture(graph: Graph, options: DrawOptions) -> Graph:

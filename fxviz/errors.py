@@ -14,6 +14,9 @@ FxvizError            anything the user can fix; the CLI prints it in one line a
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Iterable
+
 
 class FxvizError(Exception):
     """A problem with what the user asked for; the message says what was wrong and what to try."""
@@ -62,6 +65,15 @@ class OutputError(FxvizError):
 
 class SchemaError(FxvizError, ValueError):
     """A saved graph is corrupt, not a graph, or written by a newer schema."""
+
+
+def did_you_mean(
+    word: str, choices: Iterable[str], *, n: int = 1, shown: Callable[[str], str] = str
+) -> str:
+    """`did you mean params?` for what a user misspelled, from the closed list it belongs
+    to; "" when nothing is close. The one place such suggestions are made."""
+    close = difflib.get_close_matches(word, list(choices), n=n)
+    return f"did you mean {', '.join(map(shown, close))}?" if close else ""
 
 
 def first_line(exc: BaseException, limit: int = 240) -> str:

@@ -8,7 +8,6 @@ embedded renderer the bytes are the same on any machine, so CI can regenerate an
 
 from __future__ import annotations
 
-import difflib
 import html
 import multiprocessing
 import tomllib
@@ -18,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fxviz.drawing import OPTION_NAMES, DrawOptions, draw_options, file_bytes
-from fxviz.errors import FxvizError, SpecError
+from fxviz.errors import FxvizError, SpecError, did_you_mean
 from fxviz.exporters import FORMATS
 from fxviz.exporters.render import IMAGE_FORMATS
 from fxviz.graph import Graph
 from fxviz.humanize import format_count
+from fxviz.loaders import DEVICES
 from fxviz.specs import check_tracer
 
 ENTRY_KEYS = {
@@ -44,7 +44,6 @@ ENTRY_KEYS = {
     "expand": list,
     "views": bool,
 }
-DEVICES = ("meta", "cpu", "cuda")
 DEFAULT_KEYS = set(ENTRY_KEYS) - {"name", "spec", "title"}
 
 
@@ -118,7 +117,7 @@ def read_manifest(path: Path) -> list[Entry]:
         try:
             tracer = check_tracer(merged.get("tracer", "auto"), "key 'tracer'")
             device = merged.get("device")
-            if device is not None and device.split(":")[0] not in DEVICES:
+            if device is not None and device.split(":")[0] not in DEVICES:  # cuda:1 too
                 raise SpecError(f"key 'device' {device!r}: choose one of {', '.join(DEVICES)}")
             drawing = {"renderer": "embedded"} | {k: merged[k] for k in OPTION_NAMES if k in merged}
             options = draw_options(_key_spelling, **drawing)
@@ -151,10 +150,10 @@ def _check_keys(path: Path, where: str, table: object, allowed: set[str]) -> Non
         raise SpecError(f"{path}: {where} must be a table")
     for key, value in table.items():
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(key, allowed, shown=repr)
             raise SpecError(
-                f"{path}: {where}: unknown key {key!r}; {hint}known: {', '.join(sorted(allowed))}"
+                f"{path}: {where}: unknown key {key!r}; {hint + ' ' if hint else ''}"
+                f"known: {', '.join(sorted(allowed))}"
             )
         expected = ENTRY_KEYS[key]
         if not isinstance(value, expected):

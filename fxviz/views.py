@@ -270,9 +270,6 @@ def box_leaf_modules(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
             (index,) = readers[node.id]
             if index >= 0 and calls[index][0] == node.scope:
                 calls[index][1].append(node)
-    per_path: dict[str, int] = defaultdict(int)
-    for path, _ in calls:
-        per_path[path] += 1
     seen: dict[str, int] = defaultdict(int)
     group_of: dict[str, _Call] = {}
     for path, run in calls:

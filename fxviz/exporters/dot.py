@@ -7,7 +7,6 @@ escaped, so names containing `<>{}|"&\\` or unicode render the same in both rend
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Literal, cast
 
 import graphviz
 
-from fxviz.errors import SpecError
+from fxviz.errors import SpecError, did_you_mean
 from fxviz.graph import Graph, Module, Node, Value, children_of
 from fxviz.humanize import format_bytes, format_count, format_shape
 
@@ -62,10 +61,10 @@ def parse_show(text: str, option: str = "--show") -> frozenset[str]:
             (shown.discard if item.startswith("-") else shown.add)(name)
         elif item:
             known = ", ".join([*ANNOTATIONS, "all", "none"])
-            close = difflib.get_close_matches(name, ANNOTATIONS, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
+            hint = did_you_mean(name, ANNOTATIONS)
             raise SpecError(
-                f"{option} {text!r}: unknown annotation {raw.strip()!r}; {hint}use {known}"
+                f"{option} {text!r}: unknown annotation {raw.strip()!r}; "
+                f"{hint + ' ' if hint else ''}use {known}"
             )
     return frozenset(shown)
 

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, first_line
+from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, did_you_mean, first_line
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs
 from fxviz.loaders.meta import build_on
@@ -138,8 +138,7 @@ def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
                 raise SpecError(f"--config {item!r}: {spec} has no sub-config {head!r}")
         known = sorted(set(target.to_dict()) | set(getattr(target, "attribute_map", {})))
         if attr not in known:
-            close = difflib.get_close_matches(attr, known, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else "see the model's config.json"
+            hint = did_you_mean(attr, known, n=3) or "see the model's config.json"
             raise SpecError(f"--config {item!r}: {type(target).__name__} has no {attr!r}; {hint}")
         try:
             value = ast.literal_eval(raw.strip())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
 import torch
 import torchvision.models as tvm
 
-from fxviz.errors import ModelLoadError, ModelNotFoundError
+from fxviz.errors import ModelLoadError, ModelNotFoundError, did_you_mean
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs
 from fxviz.loaders.meta import build_on
@@ -25,8 +24,7 @@ def load_torchvision(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     name = spec.target
     names = list_torchvision_models()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(close)}?" if close else "`fxviz list` shows them all"
+        hint = did_you_mean(name, names, n=3) or "`fxviz list` shows them all"
         raise ModelNotFoundError(f"no torchvision model named {name!r}; {hint}")
     builder = tvm.get_model_builder(name)
     kwargs = _builder_kwargs(builder, options)

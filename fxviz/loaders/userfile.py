@@ -7,7 +7,6 @@ user's code happens in `load_userfile`, where every failure of *their* code beco
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import inspect
 import sys
@@ -19,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError
+from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, did_you_mean
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders.inputs import make_inputs, move_inputs, positional_names
 from fxviz.loaders.meta import build_on
@@ -50,8 +49,8 @@ def pick_model(module: ModuleType, attr: str | None, file: str) -> ModelChoice:
         obj = getattr(module, attr, None)
         if obj is None:
             candidates = classes + [n for n in FACTORY_NAMES if hasattr(module, n)]
-            close = difflib.get_close_matches(attr, candidates, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
+            hint = did_you_mean(attr, candidates)
+            hint += " " if hint else ""
             found = ", ".join(candidates) or "no nn.Module classes"
             raise ModelNotFoundError(f"no {attr!r} in {file}; {hint}found: {found}")
         return _classify(attr, obj, file, "named in the spec")

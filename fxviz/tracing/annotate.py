@@ -422,10 +422,7 @@ def argument_names(target: Any) -> list[str | None]:
     names = schema_argument_names(target)
     if names is not None:
         return list(names)
-    try:
-        parameters = list(inspect.signature(target).parameters.values())
-    except (TypeError, ValueError):
-        parameters = list(torch_op_parameters(target))
+    parameters = _parameters(target) or torch_op_parameters(target)
     return [
         p.name if p.kind is p.POSITIONAL_OR_KEYWORD else None
         for p in parameters
@@ -436,11 +433,16 @@ def argument_names(target: Any) -> list[str | None]:
 @functools.cache
 def _defaults(target: Any) -> dict[str, Any]:
     """The arguments a function or a class's constructor gives defaults to (read-only)."""
+    return {p.name: p.default for p in _parameters(target) if p.default is not p.empty}
+
+
+@functools.cache
+def _parameters(target: Any) -> list[inspect.Parameter]:
+    """A callable's Python signature; none for what has no signature to read (builtins)."""
     try:
-        parameters = inspect.signature(target).parameters.values()
+        return list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in parameters if p.default is not p.empty}
+        return []
 
 
 def _is_default(defaults: dict[str, Any], key: str, value: Any) -> bool:

@@ -95,30 +95,64 @@ def export_module(
         ) from exc
 
 
-class _CallOutputs:
-    """Forward hooks' view of a run: the whole result of each outermost leaf module call."""
+class LeafCalls:
+    """Forward hooks' view of a run: which module calls are outermost leaf calls (what a
+    leaf's own submodules run stays inside its box). Subclasses act on `leaf_call`,
+    `leaf_return`, `enter` and `leave`; `leaf_call_hooks` installs one for a run."""
 
     def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
         self.paths = {m: path for path, m in model.named_modules()}
         self.leaf_types = leaf_types
-        self.depth = 0
-        self.found: dict[str, list[tuple[Value, ...]]] = defaultdict(list)
+        self.depth = 0  # > 0 while inside a leaf call
 
-    def before(self, module: torch.nn.Module, args: Any) -> None:
-        if module in self.paths and (
-            self.depth or is_leaf(module, self.paths[module], self.leaf_types)
-        ):
+    def before(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        path = self.paths.get(module)
+        if path is None:
+            return
+        if self.depth or is_leaf(module, path, self.leaf_types):
             self.depth += 1
+            if self.depth == 1:
+                self.leaf_call(path, args)
+        else:
+            self.enter(path)
 
-    def after(self, module: torch.nn.Module, args: Any, output: Any) -> None:
-        if self.depth and module in self.paths:
+    def after(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        path = self.paths.get(module)
+        if path is None:
+            return
+        if self.depth:
             self.depth -= 1
             if not self.depth:
-                self.found[self.paths[module]].append(summarize(output))
+                self.leaf_return(path, output)
+        else:
+            self.leave(path)
+
+    def leaf_call(self, path: str, args: tuple[Any, ...]) -> None:
+        """An outermost leaf module call starts."""
+
+    def leaf_return(self, path: str, output: Any) -> None:
+        """An outermost leaf module call returned `output`."""
+
+    def enter(self, path: str) -> None:
+        """A module with submodules starts its forward."""
+
+    def leave(self, path: str) -> None:
+        """A module with submodules returned."""
+
+
+class _CallOutputs(LeafCalls):
+    """The whole result of each outermost leaf module call, by path, in call order."""
+
+    def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
+        super().__init__(model, leaf_types)
+        self.found: dict[str, list[tuple[Value, ...]]] = defaultdict(list)
+
+    def leaf_return(self, path: str, output: Any) -> None:
+        self.found[path].append(summarize(output))
 
 
 @contextlib.contextmanager
-def leaf_call_hooks(calls: Any) -> Iterator[None]:
+def leaf_call_hooks(calls: LeafCalls) -> Iterator[None]:
     """Global module hooks calling `calls.before` and `calls.after` for one run; always removed."""
     pre = module_hooks.register_module_forward_pre_hook(calls.before)
     post = module_hooks.register_module_forward_hook(calls.after)

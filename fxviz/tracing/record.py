@@ -24,8 +24,8 @@ from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node
 from fxviz.loaders.torch_internals import tree_map
 from fxviz.tracing.annotate import fx_nodes
-from fxviz.tracing.export import forward_argument_names, leaf_call_hooks
-from fxviz.tracing.fx import failing_line, is_leaf, raised_by_fxviz, user_source
+from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
+from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
 from fxviz.tracing.shapes import (
     FLOPS,
     VALUE,
@@ -38,24 +38,22 @@ from fxviz.tracing.shapes import (
 RECORD_NOTE = "recorded from one run: another input could take another path through the model"
 
 
-class _Recorder(TorchFunctionMode):
+class _Recorder(LeafCalls, TorchFunctionMode):
     """Appends to a module-level fx graph as the model runs: leaf module calls, torch
     functions, the parameters functions read; tensors are tracked by identity (kept alive)."""
 
     def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
-        super().__init__()
-        self.paths = {m: path for path, m in model.named_modules()}
+        LeafCalls.__init__(self, model, leaf_types)
+        TorchFunctionMode.__init__(self)
         self.classes = {path: type(m) for m, path in self.paths.items()}
         # Parameters and buffers a function reads become get_attr nodes, as in fx.
         self.attributes = {
             id(t): path for path, t in [*model.named_parameters(), *model.named_buffers()]
         }
-        self.leaf_types = leaf_types
         self.graph = fx.Graph()
         self.producer: dict[int, fx.Node] = {}
         self.alive: list[Any] = []
         self.scope: list[str] = []
-        self.leaf_depth = 0
         self.pending: list[tuple[list[fx.Node], int, Any]] = []
         self.flops = FlopCounterMode(display=False)
 
@@ -63,6 +61,7 @@ class _Recorder(TorchFunctionMode):
         self, op: str, target: Any, inputs: Sequence[fx.Node], name: str, value: Any
     ) -> fx.Node:
         node = self.graph.create_node(op, target, tuple(inputs), name=name or "op")
+        node.meta["fxviz_name"] = name or "op"  # fx's namespace would rename `and`, `max`
         node.meta[VALUE] = summarize(value)
         self.track(value, node)
         return node
@@ -99,33 +98,20 @@ class _Recorder(TorchFunctionMode):
     def add_input(self, name: str, value: Any) -> None:
         self.add("placeholder", name, (), name, value)
 
-    def before(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-        path = self.paths.get(module)
-        if path is None:
-            return
-        if self.leaf_depth == 0 and is_leaf(module, path, self.leaf_types):
-            self.pending.append(
-                (self.sources(args), self.flops.get_total_flops(), sys._getframe(1))
-            )
-            self.leaf_depth += 1
-        elif self.leaf_depth:
-            self.leaf_depth += 1
-        else:
-            self.scope.append(path)
+    def leaf_call(self, path: str, args: tuple[Any, ...]) -> None:
+        self.pending.append((self.sources(args), self.flops.get_total_flops(), sys._getframe(1)))
 
-    def after(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        path = self.paths.get(module)
-        if path is None:
-            return
-        if self.leaf_depth:
-            self.leaf_depth -= 1
-            if self.leaf_depth:
-                return
-            inputs, flops_before, frame = self.pending.pop()
-            node = self.add("call_module", path, inputs, path.replace(".", "_"), output)
-            node.meta[FLOPS] = self.flops.get_total_flops() - flops_before
-            node.meta["fxviz_source"] = user_source(frame)
-        elif self.scope and self.scope[-1] == path:
+    def leaf_return(self, path: str, output: Any) -> None:
+        inputs, flops_before, frame = self.pending.pop()
+        node = self.add("call_module", path, inputs, path.replace(".", "_"), output)
+        node.meta[FLOPS] = self.flops.get_total_flops() - flops_before
+        node.meta["fxviz_source"] = user_source(frame)
+
+    def enter(self, path: str) -> None:
+        self.scope.append(path)
+
+    def leave(self, path: str) -> None:
+        if self.scope and self.scope[-1] == path:
             self.scope.pop()
 
     def __torch_function__(
@@ -138,14 +124,13 @@ class _Recorder(TorchFunctionMode):
         # `boxes[idx] = pooled` returns nothing but changes `boxes`: its new value is what
         # this op made, and whatever reads `boxes` next reads it from here.
         produced = _mutated(name, args) if result is None else result
-        if self.leaf_depth or not tensors_in(produced):
+        if self.depth or not tensors_in(produced):
             return result
         inputs = self.sources((args, kwargs))
         if not inputs:
             return result  # a constant the model makes (anchors, aranges): not data flow
         scope = self.scope[-1] if self.scope else ""
         node = self.add("call_function", func, inputs, name.strip("_"), produced)
-        node.meta["fxviz_name"] = name.strip("_") or "op"
         node.meta[FLOPS] = self.flops.get_total_flops() - before
         node.meta["fxviz_target"] = _qualified(func)
         node.meta["fxviz_scope"] = scope
