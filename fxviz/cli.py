@@ -267,6 +267,13 @@ def diff_command(
     depth: Annotated[
         int | None, typer.Option(help="Collapse both sides to N levels before matching (N >= 1).")
     ] = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="List every change, the output shapes that follow from another included.",
+        ),
+    ] = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -296,7 +303,7 @@ def diff_command(
         if paths:
             save_diff(a, b, result, paths, options.dot, options.renderer)
         if not quiet:
-            typer.echo(format_report(result), nl=False)
+            typer.echo(format_report(result, every=every), nl=False)
             if paths:
                 typer.echo(f"-> {', '.join(str(p) for p in paths)}", err=True)
     raise typer.Exit(0 if result.identical else 1)

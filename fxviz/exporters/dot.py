@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -90,9 +91,10 @@ def to_dot(
     graph: Graph,
     options: DotOptions | None = None,
     status: dict[str, str] | None = None,
-    legend: bool = False,
+    changes: Sequence[str] | None = None,
 ) -> str:
-    """DOT for `graph`; `status` colours nodes by diff change kind, `legend` explains colours."""
+    """DOT for `graph`; `status` colours nodes by diff change kind, and `changes` (a diff's
+    report lines) replaces the usual key with one that explains the colours and lists them."""
     options = options or DotOptions()
     status = status or {}
     dot = graphviz.Digraph(name=graphviz.escape(graph.name))
@@ -116,13 +118,16 @@ def to_dot(
     parents = frozenset(m.path for m in graph.modules if graph.children(m.path))
     labels = _Labels(options.show, parents)
     _emit_scope(dot, graph, "", by_scope, children_of(by_scope), status, labels)
-    if legend:
+    if changes is not None:
         with dot.subgraph(name="cluster_legend") as key:
             key.attr(
                 label="changes", fontname=FONT, fontsize="10", style="rounded", color="#999999"
             )
             for kind, color in STATUS_COLORS.items():
                 key.node(f"legend_{kind}", label=kind, fillcolor=color, fontsize="9")
+            if changes:
+                text = "".join(graphviz.escape(line) + "\\l" for line in changes)
+                key.node("legend_report", label=graphviz.nohtml(text), shape="plaintext", style="")
     else:
         _key(dot, graph)
     for node in graph.nodes:
