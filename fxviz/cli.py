@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer  # noqa: TID251 (the CLI is the one place typer belongs)
 from typer.core import TyperGroup  # noqa: TID251
 
-from fxviz.errors import FxvizError, OutputError, SpecError
-from fxviz.humanize import format_count
+from fxviz.errors import FxvizError, SpecError
+from fxviz.humanize import format_params
 from fxviz.specs import check_tracer
 
 
@@ -28,8 +28,23 @@ class _DrawByDefault(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         group_options = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
         if args and args[0] not in self.commands and not set(args) & group_options:
+            _not_a_command(args[0], list(self.commands))
             args = ["draw", *args]
         return super().parse_args(ctx, args)
+
+
+def _not_a_command(word: str, commands: list[str]) -> None:
+    """`fxviz help` or `fxviz lsit`: a word that is no model spec but close to a command is a
+    mistyped command, said in one line (exit 2) rather than as a model that is not found."""
+    import difflib
+
+    if not re.fullmatch(r"[a-z]+", word) or Path(word).exists():
+        return
+    close = difflib.get_close_matches(word, commands, n=1, cutoff=0.75)
+    if word == "help" or close:
+        hint = "did you mean --help?" if word == "help" else f"did you mean `fxviz {close[0]}`?"
+        typer.echo(f"error: no command or model named {word!r}; {hint}", err=True)
+        raise typer.Exit(2)
 
 
 app = typer.Typer(
@@ -37,66 +52,98 @@ app = typer.Typer(
     name="fxviz",
     help="Draw PyTorch models: `fxviz resnet18` writes resnet18.svg.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing but errors.", show_default="off")
+]
+Debug = Annotated[
+    bool, typer.Option("--debug", help="Show the full traceback of an error.", show_default="off")
+]
 Outputs = Annotated[
     list[Path] | None,
     typer.Option(
         "--output",
         "-o",
+        metavar="PATH",
         help="File to write; the format comes from the suffix (.svg .png .pdf .dot .json). "
         "Repeat for several.",
+        show_default="MODEL.svg",
     ),
 ]
 RendererOpt = Annotated[
     str,
     typer.Option(
+        metavar="auto|system|embedded",
         help="auto: Graphviz's `dot` when on PATH, else the embedded one (SVG only). "
-        "system | embedded force one."
+        "system | embedded force one.",
     ),
 ]
-RankdirOpt = Annotated[str, typer.Option(help="Layout direction: TB (top to bottom) or LR.")]
+RankdirOpt = Annotated[
+    str, typer.Option(metavar="TB|LR", help="Layout direction: TB (top to bottom) or LR.")
+]
 InputsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--input",
         "-i",
+        metavar="SHAPE",
         help="Input shape, repeat per forward argument: 1,3,224,224 | int64:1,16 | "
-        "input_ids=int64:1,16.",
+        "input_ids=int64:1,16; a keyword that is not a tensor: scale=2.0, flag=true.",
+        show_default="the model's own example inputs",
     ),
 ]
 KwargsOpt = Annotated[
     list[str] | None,
-    typer.Option("--kwarg", help="Constructor argument key=value (file models, torchvision)."),
+    typer.Option(
+        "--kwarg",
+        metavar="KEY=VALUE",
+        help="Constructor argument key=value (file models, torchvision).",
+        show_default="none",
+    ),
 ]
 ConfigOpt = Annotated[
     list[str] | None,
-    typer.Option(help="Hugging Face config override key=value, e.g. num_hidden_layers=2."),
+    typer.Option(
+        metavar="KEY=VALUE",
+        help="Hugging Face config override key=value, e.g. num_hidden_layers=2.",
+        show_default="none",
+    ),
 ]
 DeviceOpt = Annotated[
     str | None,
-    typer.Option(help="Where shapes are computed: meta (default, no memory), cpu, cuda."),
+    typer.Option(
+        metavar="meta|cpu|cuda",
+        help="Where shapes are computed: meta needs no memory for weights.",
+        show_default="meta; cpu with --weights",
+    ),
 ]
 DepthOpt = Annotated[
     int | None,
-    typer.Option(help="Draw modules deeper than N path components as one node each (N >= 1)."),
+    typer.Option(
+        metavar="N",
+        help="Draw modules deeper than N path components as one node each (N >= 1).",
+        show_default="every level",
+    ),
 ]
 FoldOpt = Annotated[
     bool,
     typer.Option(
-        "--fold/--no-fold", help="Draw 3 or more identical consecutive blocks once, as 'Block ×N'."
+        "--fold/--no-fold",
+        metavar="",
+        help="Draw 3 or more identical consecutive blocks once, as 'Block ×N'.",
     ),
 ]
 ShowOpt = Annotated[
     str | None,
     typer.Option(
+        metavar="ITEMS",
         help="Annotations to add to the boxes, comma-separated: params, buffers, flops, memory, "
-        "source (shapes and args are shown by default; -args hides one; all; none).",
+        "source (-args hides one; all; none).",
+        show_default="shapes,args",
     ),
 ]
 AllOpsOpt = Annotated[
@@ -105,12 +152,33 @@ AllOpsOpt = Annotated[
         "--all-ops",
         help="Draw every traced op: no grouping of one source line's ops, no boxing of modules "
         "without submodules.",
+        show_default="off",
     ),
 ]
 TracerOpt = Annotated[
     str,
-    typer.Option(help="auto (fx, then torch.export, then a recorded run) | fx | export | record."),
+    typer.Option(
+        metavar="auto|fx|export|record",
+        help="auto tries fx, then torch.export, then a recorded run.",
+    ),
 ]
+
+
+def _complete_model(incomplete: str) -> list[str]:
+    """Shell completion of MODEL: torchvision names, `hf:` model types, and files."""
+    import glob
+
+    if "/" in incomplete or incomplete.startswith((".", "~")) or incomplete.endswith(".py"):
+        return sorted(p + ("/" if Path(p).is_dir() else "") for p in glob.glob(incomplete + "*"))
+    if incomplete.startswith("hf:"):
+        from fxviz.loaders.hf_types import model_types
+
+        return [f"hf:{t}" for t in model_types() if f"hf:{t}".startswith(incomplete)]
+    from fxviz.loaders.torchvision import list_torchvision_models
+
+    names = [n for n in list_torchvision_models() if n.startswith(incomplete)]
+    files = [p for p in glob.glob(incomplete + "*") if p.endswith((".py", ".pt2", ".json"))]
+    return names + files + (["hf:"] if "hf:".startswith(incomplete) else [])
 
 
 def _version(value: bool) -> None:
@@ -125,7 +193,13 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version.",
+            show_default="off",
+        ),
     ] = False,
 ) -> None:
     """Draw PyTorch models: `fxviz resnet18` writes resnet18.svg.
@@ -139,21 +213,36 @@ def draw_command(
     model: Annotated[
         str,
         typer.Argument(
+            metavar="MODEL",
             help="resnet18 | torchvision:resnet18 | path/net.py:Net | hf:bert | hf:org/name "
-            "| hf:./folder | program.pt2 | graph.json (a saved graph, drawn without tracing)",
+            "| hf:./folder | program.pt2 (a saved torch.export program) | graph.json (a saved "
+            "graph, drawn without tracing)",
             show_default=False,
+            autocompletion=_complete_model,
         ),
     ],
     output: Outputs = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="Format when no -o is given: svg png pdf dot json."),
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="svg|png|pdf|dot|json",
+            help="Format when no -o is given.",
+            show_default="svg",
+        ),
     ] = None,
     inputs: InputsOpt = None,
     kwargs: KwargsOpt = None,
     device: DeviceOpt = None,
     weights: Annotated[
-        str | None, typer.Option(help="Load published weights (torchvision: DEFAULT or a name).")
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Load published weights: torchvision DEFAULT or a weights name; for Hugging "
+            "Face any value loads the hub id's or folder's weights.",
+            show_default="none: built from the config, nothing downloaded",
+        ),
     ] = None,
     config: ConfigOpt = None,
     tracer: TracerOpt = "auto",
@@ -163,10 +252,18 @@ def draw_command(
     fold: FoldOpt = True,
     show: ShowOpt = None,
     all_ops: AllOpsOpt = False,
+    title: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TEXT", help="The diagram's heading.", show_default="the model's name"
+        ),
+    ] = None,
     expand: Annotated[
         list[str] | None,
         typer.Option(
-            help="Draw inside this module class: LSTM shows its gates, LlamaRMSNorm its ops."
+            metavar="CLASS",
+            help="Draw inside this module class: LSTM shows its gates, LlamaRMSNorm its ops.",
+            show_default="none",
         ),
     ] = None,
     quiet: Quiet = False,
@@ -186,6 +283,7 @@ def draw_command(
             show=show,
             rankdir=rankdir,
             renderer=renderer,
+            title=title,
         )
         suffix = (fmt or "svg").lower()
         if _is_saved_graph(model):
@@ -226,7 +324,7 @@ def _default_output(stem: str, suffix: str) -> list[Path]:
 def _report(graph: Any, paths: list[Path]) -> None:
     totals = graph.totals
     typer.echo(
-        f"{graph.name}: {len(graph.nodes)} nodes, {format_count(totals.params.total)} "
+        f"{graph.name}: {len(graph.nodes)} nodes, {format_params(totals.params.total)} "
         f"params, traced with {graph.tracer} on {graph.device} -> "
         f"{', '.join(str(p) for p in paths)}",
         err=True,
@@ -245,33 +343,63 @@ def _no_model_options(spec: str, *given: object) -> None:
 @app.command("diff")
 def diff_command(
     model_a: Annotated[
-        str, typer.Argument(help="A model spec or a saved graph.json.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="MODEL_A",
+            help="A model spec or a saved graph.json.",
+            show_default=False,
+            autocompletion=_complete_model,
+        ),
     ],
     model_b: Annotated[
-        str, typer.Argument(help="The model to compare it with.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="MODEL_B",
+            help="The model to compare it with.",
+            show_default=False,
+            autocompletion=_complete_model,
+        ),
     ],
     output: Outputs = None,
     inputs: InputsOpt = None,
     inputs_b: Annotated[
-        list[str] | None, typer.Option("--input-b", help="Input shape for B only, if it differs.")
+        list[str] | None,
+        typer.Option(
+            "--input-b",
+            metavar="SHAPE",
+            help="Input shape for B only, if it differs.",
+            show_default="--input's",
+        ),
     ] = None,
     kwargs: KwargsOpt = None,
     config: ConfigOpt = None,
     config_b: Annotated[
-        list[str] | None, typer.Option("--config-b", help="Config key=value for B only.")
+        list[str] | None,
+        typer.Option(
+            "--config-b",
+            metavar="KEY=VALUE",
+            help="Config key=value for B only, after --config.",
+            show_default="none",
+        ),
     ] = None,
     device: DeviceOpt = None,
     tracer: TracerOpt = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
     depth: Annotated[
-        int | None, typer.Option(help="Collapse both sides to N levels before matching (N >= 1).")
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Collapse both sides to N levels before matching (N >= 1).",
+            show_default="every level",
+        ),
     ] = None,
     every: Annotated[
         bool,
         typer.Option(
             "--all",
             help="List every change, the output shapes that follow from another included.",
+            show_default="off",
         ),
     ] = False,
     quiet: Quiet = False,
@@ -305,7 +433,7 @@ def diff_command(
         if not quiet:
             typer.echo(format_report(result, every=every), nl=False)
             if paths:
-                typer.echo(f"-> {', '.join(str(p) for p in paths)}", err=True)
+                typer.echo(f"diff written to {', '.join(str(p) for p in paths)}", err=True)
     raise typer.Exit(0 if result.identical else 1)
 
 
@@ -333,47 +461,107 @@ def _graph_for(
 def gallery_command(
     manifest: Annotated[
         Path,
-        typer.Argument(help="A models.toml with one [[model]] per diagram.", show_default=False),
+        typer.Argument(
+            metavar="MANIFEST",
+            help="A models.toml with one [[model]] per diagram.",
+            show_default=False,
+        ),
     ],
     out: Annotated[
-        Path | None, typer.Option(help="Folder to write (default: the manifest's folder).")
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Folder to write or check; created if missing.",
+            show_default="the manifest's folder",
+        ),
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 listing stale or missing files.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 naming each stale entry and what changed in it.",
+            show_default="off",
+        ),
     ] = False,
-    jobs: Annotated[int, typer.Option(help="Entries drawn in parallel processes.")] = 1,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="I/N",
+            help="Draw only shard I of N (a stable split by entry name) into --out, with a "
+            "record for --merge; no index.",
+            show_default="every entry",
+        ),
+    ] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="DIR",
+            help="Assemble the folders that --shard runs wrote (repeat per folder) and write "
+            "or --check the whole gallery.",
+            show_default="none",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            help="Also write what changed as Markdown (a PR comment, $GITHUB_STEP_SUMMARY).",
+            show_default="none",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option(metavar="N", help="Entries drawn in parallel processes.")
+    ] = 1,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Draw every model of a manifest and write an index (README.md, index.html)."""
     with _errors(debug):
         from fxviz.exporters import write_atomic
-        from fxviz.gallery import all_files, draw_all, read_manifest, stale_files
+        from fxviz.gallery import draw_all, index_files, read_manifest
+        from fxviz.gallery.check import drifts, markdown
+        from fxviz.gallery.shards import in_shard, merge_shards, parse_shard, record
 
         entries = read_manifest(manifest)
         folder = out or manifest.parent
-        if not check and not folder.is_dir():
-            raise OutputError(f"--out {str(folder)!r} does not exist; create it first")
-        with _progress_bar(len(entries), quiet) as advance:
-            drawn = draw_all(entries, jobs=max(1, jobs), on_done=advance)
-        failed = [d for d in drawn if d.error]
-        files = all_files(drawn)
-        if check:
-            stale = stale_files(folder, files)
-            for name in stale:
-                typer.echo(f"stale: {folder / name}", err=True)
-            problems = len(stale) + len(failed)
+        part = parse_shard(shard) if shard else None
+        if part and merge:
+            raise SpecError("--shard draws one part and --merge assembles them: give one")
+        if part:
+            entries = in_shard(entries, *part)
+        if merge:
+            drawn = merge_shards(entries, merge)
         else:
+            with _progress_bar(len(entries), quiet) as advance:
+                drawn = draw_all(entries, jobs=max(1, jobs), on_done=advance)
+        failed = [d for d in drawn if d.error]
+        index = {} if part else index_files(drawn)
+        drift = drifts(folder, drawn, index) if check or report else []
+        if report:
+            write_atomic(report, markdown(drift, drawn, folder).encode())
+        if check:
+            for x in drift:
+                for name in x.files:
+                    typer.echo(f"stale: {folder / name}", err=True)
+                for line in x.explanation:
+                    typer.echo(f"  {x.name}: {line}", err=True)
+            problems = len(drift) + len(failed)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            files = {name: data for d in drawn for name, data in d.files.items()} | index
+            if part:
+                files.update([record(drawn, *part)])
             for name, data in files.items():
                 write_atomic(folder / name, data)
             problems = len(failed)
         for d in failed:
             typer.echo(f"failed: {d.entry.name} ({d.entry.spec}): {d.error}", err=True)
         if not quiet:
-            verb = "checked" if check else "drew"
+            verb = "checked" if check else "drew" if not merge else "merged"
+            where = f" of shard {part[0]}/{part[1]}" if part else ""
             typer.echo(
-                f"gallery: {verb} {len(drawn) - len(failed)}/{len(drawn)} entries"
-                + (f", {len(stale)} stale" if check else f" into {folder}"),
+                f"gallery: {verb} {len(drawn) - len(failed)}/{len(drawn)} entries{where}"
+                + (f", {len(drift)} stale" if check else f" into {folder}"),
                 err=True,
             )
     raise typer.Exit(1 if problems else 0)
@@ -400,7 +588,13 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Any]:
 @app.command("summary")
 def summary_command(
     model: Annotated[
-        str, typer.Argument(help="A model spec or a saved graph.json.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="MODEL",
+            help="A model spec or a saved graph.json.",
+            show_default=False,
+            autocompletion=_complete_model,
+        ),
     ],
     inputs: InputsOpt = None,
     kwargs: KwargsOpt = None,
@@ -408,47 +602,85 @@ def summary_command(
     device: DeviceOpt = None,
     tracer: TracerOpt = "auto",
     depth: Annotated[
-        int | None, typer.Option(help="Show modules down to N path components (0: totals).")
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Show modules down to N path components (0: totals).",
+            show_default="every level",
+        ),
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="table|csv|markdown|json",
+            help="table for a terminal; csv, markdown and json keep every name whole.",
+        ),
+    ] = "table",
     debug: Debug = False,
 ) -> None:
-    """A table of the module tree: class, output shape, parameters, trainable, FLOPs."""
+    """A table of the module tree: class, input and output shapes, parameters, FLOPs."""
     with _errors(debug):
-        from rich.console import Console  # noqa: TID251
-        from rich.table import Table  # noqa: TID251
-
-        from fxviz.summary import summary_rows
+        from fxviz.summary import FORMATS, render_rows, summary_rows
 
         check_tracer(tracer)
+        if fmt not in FORMATS:
+            from fxviz.errors import did_you_mean
+
+            hint = did_you_mean(fmt, FORMATS) or f"use {', '.join(FORMATS)}"
+            raise SpecError(f"--format {fmt!r}: {hint}")
         if depth is not None and depth < 0:
             raise SpecError(f"--depth {depth}: give 0 (totals only) or more")
         with _progress(f"tracing {model}", False):
             graph = _graph_for(model, inputs, kwargs, config, device, tracer)
-        table = Table(title=f"{graph.name} · traced with {graph.tracer} on {graph.device}")
-        for column in ("module", "type", "output", "params", "trainable", "FLOPs"):
-            table.add_column(
-                column, justify="right" if column in ("params", "trainable", "FLOPs") else "left"
-            )
-        for row in summary_rows(graph, depth):
-            name = "  " * max(row.depth - 1, 0) + (
-                row.path.rpartition(".")[2] if row.path else "(total)"
-            )
-            table.add_row(
-                name,
-                row.class_name,
-                row.output,
-                f"{row.params.total:,}",
-                f"{row.params.trainable:,}",
-                f"{row.flops:,}",
-                end_section=not row.path,
-            )
-        Console(width=max(100, Console().width)).print(table)
+        rows = summary_rows(graph, depth)
+        if fmt != "table":
+            typer.echo(render_rows(graph, rows, fmt), nl=False)
+            return
+        _print_table(graph, rows)
+
+
+def _print_table(graph: Any, rows: list[Any]) -> None:
+    """The summary as a terminal table; piped, it is as wide as its longest row (nothing
+    cut), unless COLUMNS says otherwise."""
+    import os
+
+    from rich.console import Console  # noqa: TID251
+    from rich.table import Table  # noqa: TID251
+
+    from fxviz.summary import COLUMNS
+
+    table = Table(title=f"{graph.name} · traced with {graph.tracer} on {graph.device}")
+    for column in COLUMNS:
+        numeric = column in ("params", "trainable", "FLOPs")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for row in rows:
+        name = "  " * max(row.depth - 1, 0) + (
+            row.path.rpartition(".")[2] if row.path else "(total)"
+        )
+        table.add_row(
+            name,
+            row.class_name,
+            row.input,
+            row.output,
+            f"{row.params.total:,}",
+            f"{row.params.trainable:,}",
+            f"{row.flops:,}",
+            end_section=not row.path,
+        )
+    terminal = sys.stdout.isatty() or "COLUMNS" in os.environ
+    width = max(100, Console().width) if terminal else 10_000
+    Console(width=width).print(table, crop=False)
 
 
 @app.command("render")
 def render_command(
     graph_file: Annotated[
-        Path, typer.Argument(help="A graph saved with -o graph.json.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="GRAPH_JSON", help="A graph saved with -o graph.json.", show_default=False
+        ),
     ],
     output: Outputs = None,
     renderer: RendererOpt = "auto",
@@ -483,15 +715,37 @@ def render_command(
 @app.command("list")
 def list_command(
     pattern: Annotated[
-        str | None, typer.Argument(help="Show only names containing this.", show_default=False)
+        str | None,
+        typer.Argument(metavar="TEXT", help="Show only names containing this.", show_default=False),
     ] = None,
+    hf: Annotated[
+        bool,
+        typer.Option(
+            "--hf",
+            help="List the Hugging Face model types (hf:TYPE) instead of torchvision names.",
+            show_default="off",
+        ),
+    ] = False,
 ) -> None:
-    """List the torchvision model names fxviz can draw."""
-    from fxviz.loaders.torchvision import list_torchvision_models
+    """List the model names fxviz can draw by name. Exit 1 when none matches, like grep."""
+    if hf:
+        from fxviz.loaders.hf_types import model_types
 
-    for name in list_torchvision_models():
-        if pattern is None or pattern in name:
-            typer.echo(name)
+        names, what = [f"hf:{t}" for t in model_types()], "Hugging Face model type"
+    else:
+        from fxviz.loaders.torchvision import list_torchvision_models
+
+        names, what = list_torchvision_models(), "torchvision model name"
+    shown = [n for n in names if pattern is None or pattern.lower() in n.lower()]
+    for name in shown:
+        typer.echo(name)
+    if not shown:
+        from fxviz.errors import did_you_mean
+
+        hint = did_you_mean(pattern or "", names, n=3)
+        other = "" if hf else "; `fxviz list --hf` lists Hugging Face model types"
+        typer.echo(f"no {what} contains {pattern!r}{'; ' + hint if hint else ''}{other}", err=True)
+        raise typer.Exit(1)
 
 
 def _checked(output: list[Path] | None, tracer: str, **drawing: Any) -> tuple[list[Path], Any]:

@@ -27,7 +27,8 @@ Rankdir = Literal["TB", "LR"]
 @dataclass(frozen=True, slots=True)
 class DrawOptions:
     """What a picture looks like. `views=False` draws the raw traced graph; `all_ops` keeps
-    folding and depth but draws every op; `expand` names module classes to keep open."""
+    folding and depth but draws every op; `expand` names module classes to keep open;
+    `title` replaces the model's name as the heading."""
 
     depth: int | None = None
     fold: bool = True
@@ -37,10 +38,11 @@ class DrawOptions:
     show: frozenset[str] = DEFAULT_SHOW
     rankdir: Rankdir = "TB"
     renderer: Renderer = "auto"
+    title: str = ""
 
     @property
     def dot(self) -> DotOptions:
-        return DotOptions(rankdir=self.rankdir, show=self.show)
+        return DotOptions(rankdir=self.rankdir, show=self.show, title=self.title)
 
 
 OPTION_NAMES = tuple(f.name for f in fields(DrawOptions))
@@ -74,7 +76,14 @@ def draw_options(spell: Spelling = python_spelling, **options: Any) -> DrawOptio
         show=_show(given.get("show", DEFAULT_SHOW), spell),
         rankdir=_rankdir(given.get("rankdir", "TB"), spell),
         renderer=_renderer(given.get("renderer", "auto"), spell),
+        title=_title(given.get("title", ""), spell),
     )
+
+
+def _title(value: object, spell: Spelling) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{spell('title')} {value!r}: give the heading as text")
+    return value
 
 
 def _depth(value: object, spell: Spelling) -> int | None:

@@ -1,4 +1,5 @@
-"""How numbers and shapes read on diagrams and in messages: `1×64×56×56`, `11.7M`, `1.8G`."""
+"""How numbers and shapes read on diagrams and in messages: `1×64×56×56`, `11.7M` params,
+`6.61B` params, `1.8G` FLOPs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ def format_count(n: int) -> str:
         if n >= limit:
             return f"{n / limit:.3g}{suffix}"
     return str(n)
+
+
+def format_params(n: int) -> str:
+    """Parameter counts as people write them: 6.61B (not G, which is for FLOPs), 11.7M."""
+    return format_count(n).replace("G", "B")
 
 
 def format_bytes(n: int) -> str:

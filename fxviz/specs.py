@@ -65,9 +65,13 @@ class InputSpec:
     shape: tuple[int, ...]
     dtype: str = "float32"
     name: str | None = None
+    # A keyword input that is not a tensor (`--input scale=2.0`, `--input flag=true`).
+    value: bool | float | str | None = None
 
     def __str__(self) -> str:
         prefix = f"{self.name}=" if self.name else ""
+        if self.value is not None:
+            return f"{prefix}{self.value!r}"
         return f"{prefix}{self.dtype}:{','.join(map(str, self.shape))}"
 
 
@@ -165,8 +169,21 @@ def parse_kwarg(text: str) -> tuple[str, object]:
         return key, raw
 
 
+def _plain_value(text: str) -> bool | float | str | None:
+    """A keyword input that is not a shape: true/false, a number with a point or an exponent
+    (`2.0`, `1e-3`), or a quoted string. A whole number stays a shape (`n=3` is a 1-D tensor)."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if re.fullmatch(r"[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)", text):
+        return float(text)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return None
+
+
 def parse_input_spec(text: str) -> InputSpec:
-    """Parse `1,3,224,224`, `int64:1,16` or `input_ids=int64:1,16` (`x` and `×` also separate)."""
+    """Parse `1,3,224,224`, `int64:1,16` or `input_ids=int64:1,16` (`x` and `×` also separate),
+    or a keyword input that is not a tensor: `scale=2.0`, `flag=true`, `mode='fast'`."""
     spec = text.strip()
     name: str | None = None
     if "=" in spec:
@@ -176,6 +193,8 @@ def parse_input_spec(text: str) -> InputSpec:
                 f"--input {text!r}: {name!r} is not an argument name; "
                 "write name=dtype:shape, e.g. input_ids=int64:1,16"
             )
+    if name is not None and (value := _plain_value(spec)) is not None:
+        return InputSpec((), "", name, value)
     dtype = "float32"
     if ":" in spec:
         raw_dtype, _, spec = (part.strip() for part in spec.partition(":"))

@@ -7,9 +7,12 @@ it, so the root row's FLOPs equal the graph's total.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import dataclass
 
-from fxviz.graph import Graph, ParamCount
+from fxviz.graph import Graph, Node, ParamCount
 from fxviz.humanize import format_shape
 
 
@@ -18,14 +21,20 @@ class Row:
     path: str
     depth: int
     class_name: str
+    input: str
     output: str
     params: ParamCount
     flops: int
 
 
+FORMATS = ("table", "csv", "markdown", "json")
+COLUMNS = ("module", "type", "input", "output", "params", "trainable", "FLOPs")
+
+
 def summary_rows(graph: Graph, depth: int | None = None) -> list[Row]:
     """One row per module down to `depth` path components (all when None), in tree order."""
     rows = []
+    by_id = {n.id: n for n in graph.nodes}
     for module in graph.modules:
         level = module.path.count(".") + 1 if module.path else 0
         if depth is not None and level > depth:
@@ -47,9 +56,76 @@ def summary_rows(graph: Graph, depth: int | None = None) -> list[Row]:
                 path=module.path,
                 depth=level,
                 class_name=module.class_name,
+                input=_shapes(_entering(graph, inside, calls), by_id),
                 output=", ".join(shapes[:3]) + (" …" if len(shapes) > 3 else ""),
                 params=module.params,
                 flops=sum(n.flops for n in inside),
             )
         )
     return rows
+
+
+def _entering(graph: Graph, inside: list[Node], calls: list[Node]) -> list[str]:
+    """The ids of the values a module's first call reads from outside it."""
+    if calls:
+        return list(calls[0].inputs)
+    if not inside:
+        return [n.id for n in graph.nodes if n.kind == "input"]
+    own = {n.id for n in inside}
+    first = inside[0].scope
+    return list(
+        dict.fromkeys(i for n in inside if n.scope == first for i in n.inputs if i not in own)
+    )
+
+
+def _shapes(ids: list[str], by_id: dict[str, Node]) -> str:
+    shapes = [
+        format_shape(v.shape or ())
+        for i in ids
+        if i in by_id and by_id[i].kind != "constant"
+        for v in by_id[i].outputs[:1]
+        if v.is_tensor
+    ]
+    return ", ".join(shapes[:3]) + (" …" if len(shapes) > 3 else "")
+
+
+def render_rows(graph: Graph, rows: list[Row], fmt: str) -> str:
+    """`rows` as CSV, a Markdown table or JSON: every name whole, whatever the terminal."""
+    records = [
+        {
+            "module": row.path or "(total)",
+            "type": row.class_name,
+            "input": row.input,
+            "output": row.output,
+            "params": row.params.total,
+            "trainable": row.params.trainable,
+            "FLOPs": row.flops,
+        }
+        for row in rows
+    ]
+    if fmt == "json":
+        return (
+            json.dumps(
+                {
+                    "model": graph.name,
+                    "tracer": graph.tracer,
+                    "device": graph.device,
+                    "rows": records,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        return out.getvalue()
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * 3 + "---|" + "---:|" * 3]
+    for record in records:
+        cells = [str(record[c]).replace("|", "\\|") for c in COLUMNS]
+        cells[4:] = [f"{int(c):,}" for c in cells[4:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

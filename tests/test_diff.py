@@ -414,3 +414,32 @@ def test_diff_of_saved_graphs_never_imports_torch(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert "1 added, 1 changed, 1 renamed" in done.stdout
     assert (tmp_path / "d.dot").exists()
+
+
+def test_the_picture_colours_what_the_report_says() -> None:
+    from fxviz.exporters.diffdot import diff_to_dot
+    from fxviz.exporters.dot import STATUS_COLORS
+    from fxviz.views import collapse
+
+    before = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU())
+    after = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 16), nn.ReLU())
+    a, b = trace(before), trace(after)
+    dot = diff_to_dot(a, b, diff(a, b))
+    lines = {line.split(" [")[0].strip(): line for line in dot.splitlines() if " [label=" in line}
+    assert 'fillcolor="#b7e4b0"' in lines["_1"]  # the inserted LayerNorm: added
+    assert 'fillcolor="#fbd38d"' in lines["_3"]  # the widened Linear: changed
+    assert not any(c in lines["_2"] for c in STATUS_COLORS.values())  # renumbered ReLU: plain
+    assert "+ 1 LayerNorm" not in dot and "+ 1 (LayerNorm)" in dot  # the report, in the key
+
+    class Outer(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x)
+
+    a, b = collapse(trace(Outer(before)), 1), collapse(trace(Outer(after)), 1)
+    collapsed = diff_to_dot(a, b, diff(a, b))
+    inner = next(line for line in collapsed.splitlines() if line.strip().startswith("inner "))
+    assert 'fillcolor="#fbd38d"' in inner  # the strongest change inside the collapsed module

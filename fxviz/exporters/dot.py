@@ -17,7 +17,7 @@ import graphviz
 
 from fxviz.errors import SpecError, did_you_mean
 from fxviz.graph import Graph, Module, Node, Value, children_of
-from fxviz.humanize import format_bytes, format_count, format_shape
+from fxviz.humanize import format_bytes, format_count, format_params, format_shape
 
 FONT = "Helvetica,Arial,sans-serif"
 MAX_DETAIL = 64
@@ -75,6 +75,7 @@ class DotOptions:
     rankdir: Literal["TB", "LR"] = "TB"
     clusters: bool = True
     show: frozenset[str] = DEFAULT_SHOW
+    title: str = ""
 
 
 # Diff statuses (fxviz.diff change kinds), drawn over the node's usual colour.
@@ -100,7 +101,7 @@ def to_dot(
     dot = graphviz.Digraph(name=graphviz.escape(graph.name))
     dot.attr(
         rankdir=options.rankdir,
-        label=_label([graph.name, _subtitle(graph)]),
+        label=_label([options.title or graph.name, _subtitle(graph)]),
         fontsize="16",
         labelloc="t",
         fontname=FONT,
@@ -206,16 +207,16 @@ def _input_shapes(graph: Graph, node: Node) -> str:
 
 
 def _numbers(node: Node, show: frozenset[str]) -> str:
-    """`2.36M params (1.18M frozen) · 512 buffers · 1.85G FLOPs · out 784 KiB`."""
+    """`2.36M params (1.18M frozen) · 512 buffer elements · 1.85G FLOPs · out 784 KiB`."""
     parts = []
     params = node.params
     if "params" in show and params.total:
-        parts.append(f"{format_count(params.total)} params")
+        parts.append(f"{format_params(params.total)} params")
         if params.frozen:
-            frozen = "all" if not params.trainable else format_count(params.frozen)
+            frozen = "all" if not params.trainable else format_params(params.frozen)
             parts[-1] += f" ({frozen} frozen)"
     if "buffers" in show and node.buffers:
-        parts.append(f"{format_count(node.buffers)} buffers")
+        parts.append(f"{format_count(node.buffers)} buffer elements")
     if "flops" in show and node.flops:
         parts.append(f"{format_count(node.flops)} FLOPs")
     memory = sum(v.nbytes for v in node.outputs) if "memory" in show else 0
@@ -366,9 +367,9 @@ def _key(dot: graphviz.Digraph, graph: Graph) -> None:
 
 def _subtitle(graph: Graph) -> str:
     params = graph.totals.params
-    parts = [f"{format_count(params.total)} params"]
+    parts = [f"{format_params(params.total)} params"]
     if params.frozen:
-        parts[0] += f" ({format_count(params.frozen)} frozen)"
+        parts[0] += f" ({format_params(params.frozen)} frozen)"
     if graph.totals.flops:
         parts.append(f"{format_count(graph.totals.flops)} FLOPs")
     parts.append(f"traced with {graph.tracer} on {graph.device}")

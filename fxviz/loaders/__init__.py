@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fxviz.errors import DeviceError, SpecError
+from fxviz.errors import DeviceError, SpecError, did_you_mean
 from fxviz.specs import InputSpec, ModelSpec, parse_model_spec
 
 if TYPE_CHECKING:
@@ -82,3 +84,15 @@ def load(spec: str | ModelSpec, options: LoadOptions | None = None) -> LoadedMod
     from fxviz.loaders.exported import load_exported
 
     return load_exported(parsed, options, device)
+
+
+def keyword_hint(exc: BaseException, namespace: object) -> str:
+    """`; did you mean num_classes?` for `Net.__init__() got an unexpected keyword argument
+    'num_clases'`, from the signature of the class named in the message."""
+    found = re.search(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", str(exc))
+    cls = getattr(namespace, found[1], None) if found else None
+    if found is None or not inspect.isclass(cls):
+        return ""
+    names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    hint = did_you_mean(found[2], names)
+    return f"; {hint}" if hint else f"; {found[1]} takes {', '.join(names)}"

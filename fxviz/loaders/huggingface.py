@@ -33,6 +33,12 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     from transformers import AutoModel
 
     config, origin = resolve_config(spec.target, options.weights is not None)
+    if options.weights and origin == "type":
+        raise ModelLoadError(
+            f"{spec.text} is a model type, built from transformers' default config: it has no "
+            f"published weights. For weights give a hub id (hf:org/name) or a local folder "
+            "with config.json and the weights (hf:./checkpoint); drop --weights to draw the type"
+        )
     apply_overrides(config, options.config, spec.text)
     if hasattr(config, "use_cache"):
         config.use_cache = False
@@ -43,6 +49,10 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
             model.to(device)
         else:
             model, note = build_on(device, lambda: AutoModel.from_config(config))  # type: ignore[no-untyped-call]
+    except OSError as exc:  # weights missing from the folder, the cache or the hub
+        raise ModelLoadError(
+            f"{spec.text}: transformers could not load the weights ({first_line(exc)})"
+        ) from exc
     except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
         raise ModelLoadError(
             f"transformers could not build {spec.text} ({type(config).__name__}): {exc}"
@@ -84,7 +94,7 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
             ) from exc
     model_types = list(CONFIG_MAPPING.keys())
     if target in CONFIG_MAPPING and "/" not in target and not weights:
-        return AutoConfig.for_model(target), "type"
+        return _default_config(target), "type"
     tried = f"no folder {target!r} here"
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     reachable = not offline and hub_reachable()
@@ -99,12 +109,25 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
             why = "the hub has no such model"
         tried += f", no hub model {target!r} in the cache and {why}"
         if target in CONFIG_MAPPING:
-            return AutoConfig.for_model(target), "type"
+            return _default_config(target), "type"
         close = difflib.get_close_matches(target, model_types, n=3)
         hint = f"; model types like it: {', '.join(close)}" if close else ""
         raise ModelNotFoundError(
             f"hf:{target}: {tried}{hint}. Download it once, or point at a local folder "
             "with config.json (hf:./my-checkpoint), or use a model type (hf:bert)"
+        ) from exc
+
+
+def _default_config(model_type: str) -> Any:
+    """transformers' default config for a model type; some fail its own validation."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.for_model(model_type)
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
+        raise ModelLoadError(
+            f"transformers could not build hf:{model_type}'s default config ({first_line(exc)}); "
+            "give a hub id or a folder with a config.json instead"
         ) from exc
 
 

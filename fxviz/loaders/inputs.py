@@ -13,7 +13,7 @@ from fxviz.specs import InputSpec
 
 def make_inputs(
     specs: Sequence[InputSpec], device: str
-) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
+) -> tuple[tuple[torch.Tensor, ...], dict[str, Any]]:
     """Tensors for --input specs: positional ones in order, named ones as keyword arguments.
 
     Values are zeros for integer dtypes (valid token ids and indices) and a seeded normal
@@ -21,8 +21,11 @@ def make_inputs(
     """
     generator = torch.Generator().manual_seed(0)
     args: list[torch.Tensor] = []
-    kwargs: dict[str, torch.Tensor] = {}
+    kwargs: dict[str, Any] = {}
     for spec in specs:
+        if spec.value is not None and spec.name is not None:
+            kwargs[spec.name] = spec.value
+            continue
         tensor = make_tensor(spec, device, generator)
         if spec.name is None:
             args.append(tensor)
@@ -54,3 +57,21 @@ def positional_names(module: torch.nn.Module) -> list[str]:
     except (TypeError, ValueError):
         return []
     return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def example_input(model: torch.nn.Module) -> str:
+    """A first input shape the model would take, read from its first layer: `1,10` before a
+    Linear(10, …), `1,3,32,32` before a Conv2d(3, …), `int64:1,16` before an Embedding."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            return f"1,{module.in_features}"
+        if isinstance(module, torch.nn.Embedding | torch.nn.EmbeddingBag):
+            return "int64:1,16"
+        if isinstance(module, torch.nn.modules.conv._ConvNd):
+            spatial = {1: "64", 2: "32,32", 3: "8,32,32"}[len(module.kernel_size)]
+            return f"1,{module.in_channels},{spatial}"
+        if isinstance(module, torch.nn.RNNBase):
+            return (
+                f"1,12,{module.input_size}" if module.batch_first else f"12,1,{module.input_size}"
+            )
+    return "1,3,224,224"

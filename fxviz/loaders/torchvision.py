@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any
 
 import torch
 import torchvision.models as tvm
 
 from fxviz.errors import ModelLoadError, ModelNotFoundError, did_you_mean
-from fxviz.loaders import LoadedModel, LoadOptions
+from fxviz.loaders import LoadedModel, LoadOptions, keyword_hint
 from fxviz.loaders.inputs import make_inputs
 from fxviz.loaders.meta import build_on
 from fxviz.loaders.torch_internals import torchvision_weights_only
@@ -32,7 +33,10 @@ def load_torchvision(spec: ModelSpec, options: LoadOptions, device: str) -> Load
         with torchvision_weights_only():
             module, note = build_on(device, lambda: builder(**kwargs))
     except (TypeError, ValueError) as exc:
-        raise ModelLoadError(f"building torchvision {name}({_show(kwargs)}) failed: {exc}") from exc
+        hint = keyword_hint(exc, sys.modules[builder.__module__])
+        raise ModelLoadError(
+            f"building torchvision {name}({_show(kwargs)}) failed: {exc}{hint}"
+        ) from exc
     except (OSError, RuntimeError) as exc:
         if options.weights:
             raise ModelLoadError(

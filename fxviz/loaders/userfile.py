@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from typing import Any, Literal
 import torch
 
 from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, did_you_mean
-from fxviz.loaders import LoadedModel, LoadOptions
-from fxviz.loaders.inputs import make_inputs, move_inputs, positional_names
+from fxviz.loaders import LoadedModel, LoadOptions, keyword_hint
+from fxviz.loaders.inputs import example_input, make_inputs, move_inputs, positional_names
 from fxviz.loaders.meta import build_on
 from fxviz.specs import ModelSpec
 
@@ -64,10 +65,28 @@ def pick_model(module: ModuleType, attr: str | None, file: str) -> ModelChoice:
             f"{file} defines no nn.Module class and no {' / '.join(FACTORY_NAMES)}; "
             f"write {file}:Name to pick one"
         )
+    outermost = _outermost(module, classes)
+    pick = f"{file}:{outermost[0]}" if len(outermost) == 1 else f"{file}:Name"
     raise ModelNotFoundError(
-        f"{file} defines several nn.Module classes ({', '.join(classes)}); "
-        f"pick one: {file}:{classes[-1]}"
+        f"{file} defines several nn.Module classes ({', '.join(classes)}); pick one: {pick}"
     )
+
+
+def _outermost(module: ModuleType, classes: list[str]) -> list[str]:
+    """The classes no other class of the file mentions: the model, not its blocks."""
+    sources = {}
+    for name in classes:
+        try:
+            sources[name] = inspect.getsource(getattr(module, name))
+        except (OSError, TypeError):
+            return classes
+    return [
+        name
+        for name in classes
+        if not any(
+            re.search(rf"\b{name}\b", src) for other, src in sources.items() if other != name
+        )
+    ]
 
 
 def _classify(name: str, obj: object, file: str, reason: str) -> ModelChoice:
@@ -141,7 +160,7 @@ def load_userfile(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedM
             shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise ModelLoadError(
                 f"{spec.target}:{choice.name}({shown}) raised {type(exc).__name__}: {exc}"
-                f"{_user_line(exc, path)}"
+                f"{keyword_hint(exc, module)}{_user_line(exc, path)}"
             ) from exc
         if not isinstance(model, torch.nn.Module):
             raise ModelLoadError(
@@ -171,7 +190,7 @@ def _inputs(
         names = ", ".join(positional_names(model)) or "the forward arguments"
         raise SpecError(
             f"{file}: no inputs to trace with; pass --input per forward argument ({names}), "
-            "e.g. --input 1,3,32,32, or define example_inputs() in the file"
+            f"e.g. --input {example_input(model)}, or define example_inputs() in the file"
         )
     try:
         value = factory()

@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fxviz.errors import ShapeError, first_line
 from fxviz.graph import Value
 from fxviz.humanize import format_shape
+from fxviz.loaders.inputs import example_input
 from fxviz.loaders.meta import is_meta_failure
 from fxviz.loaders.torch_internals import (
     TreeSpec,
@@ -193,9 +194,10 @@ def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         elif p.args:
             values.append(p.args[0])
         else:
+            shape = example_input(gm) if p is placeholders[0] else "SHAPE"
             raise ShapeError(
                 f"forward's argument {name!r} has no input; add --input for it "
-                f"(--input {name}=1,3,224,224) or give it in example_inputs()"
+                f"(--input {name}={shape}) or give it in example_inputs()"
             )
     return values
 

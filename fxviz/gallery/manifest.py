@@ -1,0 +1,169 @@
+"""Reading a gallery manifest (`models.toml`): one `[[model]]` table per diagram, `[defaults]`
+for all. Every mistake, and every format the chosen renderer cannot draw, is reported before
+anything is traced, naming the entry and the key."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from fxviz.drawing import OPTION_NAMES, DrawOptions, draw_options
+from fxviz.errors import RenderError, SpecError, did_you_mean
+from fxviz.exporters import FORMATS
+from fxviz.exporters.render import IMAGE_FORMATS, choose_renderer
+from fxviz.loaders import DEVICES
+from fxviz.specs import check_tracer
+
+ENTRY_KEYS = {
+    "name": str,
+    "spec": str,
+    "title": str,
+    "inputs": list,
+    "kwargs": dict,
+    "config": list,
+    "device": str,
+    "tracer": str,
+    "rankdir": str,
+    "renderer": str,
+    "formats": list,
+    "depth": int,
+    "fold": bool,
+    "show": str,
+    "all_ops": bool,
+    "expand": list,
+    "views": bool,
+}
+DEFAULT_KEYS = set(ENTRY_KEYS) - {"name", "spec", "title"}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One diagram of a gallery; `folder` is the manifest's, for specs naming files."""
+
+    name: str
+    spec: str
+    folder: str = "."
+    title: str = ""
+    inputs: tuple[str, ...] = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+    config: tuple[str, ...] = ()
+    device: str | None = None
+    tracer: str = "auto"
+    formats: tuple[str, ...] = ("svg", "json")
+    # The embedded renderer by default: the same bytes on every machine.
+    options: DrawOptions = DrawOptions(renderer="embedded")
+
+
+def read_manifest(path: Path) -> list[Entry]:
+    """Parse a manifest; every mistake names the entry and the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"cannot read manifest {str(path)!r}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML ({exc})") from exc
+    unknown = set(data) - {"defaults", "model"}
+    if unknown:
+        raise SpecError(
+            f"{path}: unknown table {sorted(unknown)[0]!r}; use [defaults] and [[model]]"
+        )
+    defaults = data.get("defaults", {})
+    _check_keys(path, "[defaults]", defaults, DEFAULT_KEYS)
+    models = data.get("model", [])
+    if not isinstance(models, list) or not models:
+        raise SpecError(f"{path}: no [[model]] entries; add one with name = ... and spec = ...")
+    entries: list[Entry] = []
+    for index, raw in enumerate(models, start=1):
+        where = f"[[model]] #{index}" + (
+            f" ({raw['name']})" if isinstance(raw.get("name"), str) else ""
+        )
+        _check_keys(path, where, raw, set(ENTRY_KEYS))
+        for required in ("name", "spec"):
+            if required not in raw:
+                raise SpecError(f"{path}: {where}: missing key {required!r}")
+        merged = {**defaults, **raw}
+        name = merged["name"]
+        if not name or any(c in name for c in "/\\") or name.startswith("."):
+            raise SpecError(f"{path}: {where}: name {name!r} must be a plain file name")
+        if name in {e.name for e in entries}:
+            raise SpecError(f"{path}: {where}: name {name!r} is used twice")
+        formats = tuple(str(f).lower() for f in merged.get("formats", ("svg", "json")))
+        bad = [f for f in formats if f not in FORMATS.values()]
+        if bad:
+            raise SpecError(f"{path}: {where}: key 'formats': unknown format {bad[0]!r}")
+        try:
+            tracer = check_tracer(merged.get("tracer", "auto"), "key 'tracer'")
+            device = merged.get("device")
+            if device is not None and device.split(":")[0] not in DEVICES:  # cuda:1 too
+                raise SpecError(f"key 'device' {device!r}: choose one of {', '.join(DEVICES)}")
+            drawing = {"renderer": "embedded"} | {k: merged[k] for k in OPTION_NAMES if k in merged}
+            options = draw_options(_key_spelling, **drawing)
+            _check_renderer(formats, options, "renderer" in merged)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {where}: {exc}") from None
+        entries.append(
+            Entry(
+                name=name,
+                spec=merged["spec"],
+                folder=str(path.parent),
+                title=merged.get("title", ""),
+                inputs=tuple(map(str, merged.get("inputs", ()))),
+                kwargs=tuple(sorted(merged.get("kwargs", {}).items())),
+                config=tuple(map(str, merged.get("config", ()))),
+                device=device,
+                tracer=tracer,
+                formats=formats,
+                options=options,
+            )
+        )
+    return entries
+
+
+def _check_renderer(formats: tuple[str, ...], options: DrawOptions, chosen: bool) -> None:
+    """Refuse, before anything is traced, a picture format the entry's renderer cannot draw."""
+    for fmt in formats:
+        if fmt not in IMAGE_FORMATS:
+            continue
+        try:
+            choose_renderer(options.renderer, fmt)
+        except RenderError:
+            whose = "its renderer" if chosen else "the manifest's default renderer"
+            if options.renderer == "embedded":
+                fix = 'set renderer = "system"' + (
+                    " (Graphviz's dot is on PATH)"
+                    if shutil.which("dot")
+                    else " and install Graphviz"
+                )
+                raise SpecError(
+                    f"key 'formats' asks for {fmt}, which {whose} ('embedded') cannot draw: "
+                    f'{fix}, or keep formats to "svg" and "json"'
+                ) from None
+            raise SpecError(
+                f"key 'formats' asks for {fmt}, which needs Graphviz's dot, and it is not on PATH:"
+                ' install Graphviz (apt install graphviz), or set renderer = "embedded" and keep'
+                ' formats to "svg" and "json"'
+            ) from None
+
+
+def _key_spelling(name: str) -> str:
+    return f"key {name!r}"
+
+
+def _check_keys(path: Path, where: str, table: object, allowed: set[str]) -> None:
+    if not isinstance(table, dict):
+        raise SpecError(f"{path}: {where} must be a table")
+    for key, value in table.items():
+        if key not in allowed:
+            hint = did_you_mean(key, allowed, shown=repr)
+            raise SpecError(
+                f"{path}: {where}: unknown key {key!r}; {hint + ' ' if hint else ''}"
+                f"known: {', '.join(sorted(allowed))}"
+            )
+        expected = ENTRY_KEYS[key]
+        if not isinstance(value, expected):
+            got = type(value).__name__
+            raise SpecError(
+                f"{path}: {where}: key {key!r} must be a {expected.__name__}, not {got}"
+            )
