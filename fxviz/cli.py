@@ -58,10 +58,14 @@ app = typer.Typer(
 )
 
 Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Print nothing but errors.", show_default="off")
+    bool,
+    typer.Option("--quiet", "-q", help="Print nothing but errors.", metavar="", show_default="off"),
 ]
 Debug = Annotated[
-    bool, typer.Option("--debug", help="Show the full traceback of an error.", show_default="off")
+    bool,
+    typer.Option(
+        "--debug", help="Show the full traceback of an error.", metavar="", show_default="off"
+    ),
 ]
 Outputs = Annotated[
     list[Path] | None,
@@ -152,6 +156,7 @@ AllOpsOpt = Annotated[
         "--all-ops",
         help="Draw every traced op: no grouping of one source line's ops, no boxing of modules "
         "without submodules.",
+        metavar="",
         show_default="off",
     ),
 ]
@@ -198,6 +203,7 @@ def _root(
             callback=_version,
             is_eager=True,
             help="Show the version.",
+            metavar="",
             show_default="off",
         ),
     ] = False,
@@ -399,6 +405,7 @@ def diff_command(
         typer.Option(
             "--all",
             help="List every change, the output shapes that follow from another included.",
+            metavar="",
             show_default="off",
         ),
     ] = False,
@@ -480,6 +487,7 @@ def gallery_command(
         typer.Option(
             "--check",
             help="Write nothing; exit 1 naming each stale entry and what changed in it.",
+            metavar="",
             show_default="off",
         ),
     ] = False,
@@ -723,6 +731,7 @@ def list_command(
         typer.Option(
             "--hf",
             help="List the Hugging Face model types (hf:TYPE) instead of torchvision names.",
+            metavar="",
             show_default="off",
         ),
     ] = False,
@@ -801,4 +810,5 @@ def _progress(message: str, quiet: bool) -> Iterator[None]:
 
 
 def main() -> None:
-    app()
+    # One name however it was started (`python -m fxviz` too): completion scripts name it.
+    app(prog_name="fxviz")
