@@ -36,13 +36,13 @@ class _DrawByDefault(TyperGroup):
 def _not_a_command(word: str, commands: list[str]) -> None:
     """`fxviz help` or `fxviz lsit`: a word that is no model spec but close to a command is a
     mistyped command, said in one line (exit 2) rather than as a model that is not found."""
-    import difflib
+    from fxviz.errors import did_you_mean
 
     if not re.fullmatch(r"[a-z]+", word) or Path(word).exists():
         return
-    close = difflib.get_close_matches(word, commands, n=1, cutoff=0.75)
-    if word == "help" or close:
-        hint = "did you mean --help?" if word == "help" else f"did you mean `fxviz {close[0]}`?"
+    hint = did_you_mean(word, commands, shown=lambda c: f"`fxviz {c}`")
+    if word == "help" or hint:
+        hint = "did you mean --help?" if word == "help" else hint
         typer.echo(f"error: no command or model named {word!r}; {hint}", err=True)
         raise typer.Exit(2)
 

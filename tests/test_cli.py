@@ -143,7 +143,7 @@ def test_version_and_help() -> None:
         (["missing.py:Net"], "no file 'missing.py'"),
         (["timm:resnet18"], "unknown prefix 'timm'"),
         (["render", "absent.json"], "cannot read 'absent.json'"),
-        (["hf:bertt"], "model types like it: bert"),
+        (["hf:bertt"], "did you mean hf:bert"),
         (["hf:no-org/no-model"], "no hub model 'no-org/no-model' in the cache"),
         (["hf:bert", "--config", "num_hiden_layers=2"], "did you mean num_hidden_layers"),
         (["resnet18", "--config", "depth=2"], "--config applies to Hugging Face models"),

@@ -160,7 +160,7 @@ CASES: list[tuple[str, list[str], str, Setup]] = [
         "no hub model 'no-org/no-model' in the cache and offline",
         None,
     ),
-    ("unknown model type", ["hf:bertt"], "model types like it: bert", None),
+    ("unknown model type", ["hf:bertt"], "did you mean hf:bert", None),
     (
         "bad --config key",
         ["hf:bert", "--config", "num_hiden_layers=2"],

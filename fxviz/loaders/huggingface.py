@@ -9,7 +9,6 @@ Weights are loaded only with --weights; the model is built on the selected devic
 from __future__ import annotations
 
 import ast
-import difflib
 import inspect
 import os
 import socket
@@ -110,8 +109,8 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
         tried += f", no hub model {target!r} in the cache and {why}"
         if target in CONFIG_MAPPING:
             return _default_config(target), "type"
-        close = difflib.get_close_matches(target, model_types, n=3)
-        hint = f"; model types like it: {', '.join(close)}" if close else ""
+        close = did_you_mean(target, model_types, n=3, shown=lambda t: f"hf:{t}")
+        hint = f"; {close}" if close else ""
         raise ModelNotFoundError(
             f"hf:{target}: {tried}{hint}. Download it once, or point at a local folder "
             "with config.json (hf:./my-checkpoint), or use a model type (hf:bert)"

@@ -7,9 +7,9 @@ user's code happens in `load_userfile`, where every failure of *their* code beco
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
-import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -65,28 +65,31 @@ def pick_model(module: ModuleType, attr: str | None, file: str) -> ModelChoice:
             f"{file} defines no nn.Module class and no {' / '.join(FACTORY_NAMES)}; "
             f"write {file}:Name to pick one"
         )
-    outermost = _outermost(module, classes)
+    outermost = _outermost(getattr(module, "__file__", None) or file, classes)
     pick = f"{file}:{outermost[0]}" if len(outermost) == 1 else f"{file}:Name"
     raise ModelNotFoundError(
         f"{file} defines several nn.Module classes ({', '.join(classes)}); pick one: {pick}"
     )
 
 
-def _outermost(module: ModuleType, classes: list[str]) -> list[str]:
+def _outermost(file: str, classes: list[str]) -> list[str]:
     """The classes no other class of the file mentions: the model, not its blocks."""
-    sources = {}
-    for name in classes:
-        try:
-            sources[name] = inspect.getsource(getattr(module, name))
-        except (OSError, TypeError):
-            return classes
-    return [
+    try:
+        tree = ast.parse(Path(file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return classes
+    names_in = {
+        node.name: {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+    }
+    mentioned = {
         name
         for name in classes
-        if not any(
-            re.search(rf"\b{name}\b", src) for other, src in sources.items() if other != name
-        )
-    ]
+        for other, names in names_in.items()
+        if other != name and name in names
+    }
+    return [name for name in classes if name not in mentioned]
 
 
 def _classify(name: str, obj: object, file: str, reason: str) -> ModelChoice:

@@ -191,7 +191,7 @@ def test_full_size_default_llama_on_meta_allocates_no_weights() -> None:
             ModelNotFoundError,
             "no hub model 'no-such-org/no-such-model' in the cache and offline",
         ),
-        ("hf:bertt", [], ModelNotFoundError, "model types like it: bert"),
+        ("hf:bertt", [], ModelNotFoundError, "did you mean hf:bert"),
         (
             "hf:bert",
             ["num_hiden_layers=2"],
