@@ -146,7 +146,7 @@ ShowOpt = Annotated[
     typer.Option(
         metavar="ITEMS",
         help="Annotations to add to the boxes, comma-separated: params, buffers, flops, memory, "
-        "source (-args hides one; all; none).",
+        "source, why (-args hides one; all; none).",
         show_default="shapes,args",
     ),
 ]
@@ -680,6 +680,34 @@ def _print_table(graph: Any, rows: list[Any]) -> None:
     terminal = sys.stdout.isatty() or "COLUMNS" in os.environ
     width = max(100, Console().width) if terminal else 10_000
     Console(width=width).print(table, crop=False)
+
+
+@app.command("explain")
+def explain_command(
+    model: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL",
+            help="A model spec or a saved graph.json.",
+            show_default=False,
+            autocompletion=_complete_model,
+        ),
+    ],
+    inputs: InputsOpt = None,
+    kwargs: KwargsOpt = None,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    tracer: TracerOpt = "auto",
+    debug: Debug = False,
+) -> None:
+    """Walk through MODEL layer by layer: why each shape and parameter count is what it is."""
+    with _errors(debug):
+        from fxviz.explain import explain_lines
+
+        check_tracer(tracer)
+        with _progress(f"tracing {model}", False):
+            graph = _graph_for(model, inputs, kwargs, config, device, tracer)
+        typer.echo("\n".join(explain_lines(graph)))
 
 
 @app.command("render")

@@ -114,6 +114,9 @@ class Node:
     buffers: int = 0
     flops: int = 0
     source: SourceLocation | None = None
+    # Why its shapes and parameter counts are what they are: the layer's arithmetic filled in
+    # with this call's numbers (tracing/explain.py), checked against the shapes torch computed.
+    why: tuple[str, ...] = ()
 
     @property
     def owner(self) -> str:
@@ -398,6 +401,8 @@ def _node_to_dict(n: Node) -> dict[str, Any]:
     if n.source is not None:
         s = n.source
         out["source"] = {"file": s.file, "line": s.line, "function": s.function, "code": s.code}
+    if n.why:
+        out["why"] = list(n.why)
     return out
 
 
@@ -488,6 +493,7 @@ def _node_from(data: dict[str, Any]) -> Node:
         params=_params_from(data["params"]),
         buffers=int(data["buffers"]),
         flops=int(data["flops"]),
+        why=tuple(data.get("why", ())),
         source=None
         if source is None
         else SourceLocation(

@@ -81,7 +81,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             ["resnet18", "--show", "parms"],
             2,
             "error: --show 'parms': unknown annotation 'parms'; did you mean params? use shapes, "
-            "args, params, buffers, flops, memory, source, all, none\n",
+            "args, params, buffers, flops, memory, source, why, all, none\n",
         ),
         (
             ["resnet18", "--kwarg", "num_clases=10"],

@@ -43,6 +43,7 @@ ANNOTATIONS = {
     "flops": "FLOPs from torch.utils.flop_counter",
     "memory": "bytes of the output tensors",
     "source": "file:line of the code that made it",
+    "why": "the arithmetic behind each shape and parameter count (fxviz explain)",
 }
 DEFAULT_SHOW = frozenset({"shapes", "args"})
 
@@ -191,6 +192,8 @@ def _node_label(graph: Graph, node: Node, labels: _Labels) -> str:
     lines.append(_numbers(node, show | {"params", "flops"} if summary else show))
     if "source" in show and node.source is not None:
         lines.append(f"{node.source.file}:{node.source.line}")
+    if "why" in show:
+        lines += node.why
     return _label(lines)
 
 

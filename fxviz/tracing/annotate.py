@@ -31,6 +31,7 @@ from fxviz.loaders.torch_internals import (
     schema_argument_names,
     torch_op_parameters,
 )
+from fxviz.tracing.explain import why
 from fxviz.tracing.shapes import FLOPS, VALUE
 
 _KINDS: dict[str, NodeKind] = {
@@ -319,6 +320,7 @@ def _node(
         buffers=buffers,
         flops=int(n.meta.get(FLOPS, 0)),
         source=n.meta.get("fxviz_source"),
+        why=why(n, root),
     )
 
 

@@ -114,6 +114,11 @@ class ShapePropagation(fx.Interpreter):
             what = str(n.target) if n.op == "call_method" else _callable_name(n.target)
         inputs = f" with input shapes {shapes}" if shapes else ""
         reason = f"node {n.name!r}, {what}, failed{inputs}: {first_line(exc)}"
+        from fxviz.tracing.explain import mismatch  # it reads the VALUE this module records
+
+        read = mismatch(n, self.graph_module)
+        if read:
+            return ShapeError(read, reason)
         return ShapeError(
             f"{reason}; check the --input shapes against what the model expects", reason
         )

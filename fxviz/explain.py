@@ -1,0 +1,56 @@
+"""`fxviz explain`: the model walked through layer by layer, each with the arithmetic that
+makes its shapes and parameter counts (the `why` the tracer recorded on each node), and the
+rest stated plainly as what goes in and what comes out. Reads a Graph only: saved JSON works
+without torch."""
+
+from __future__ import annotations
+
+from fxviz.graph import Graph, Node
+from fxviz.humanize import format_shape
+
+
+def explain_lines(graph: Graph) -> list[str]:
+    by_id = {n.id: n for n in graph.nodes}
+    lines = [f"{graph.name}, traced with {graph.tracer} on {graph.device}"]
+    for node in graph.nodes:
+        if node.kind == "constant":
+            continue
+        lines.append(f"{_name(graph, node)}: {_flow(node, by_id)}")
+        lines += [f"    {line}" for line in node.why]
+    params = graph.totals.params
+    lines.append(
+        f"total: {params.total:,} params ({params.trainable:,} trainable), "
+        f"{graph.totals.buffers:,} buffer elements, {graph.totals.flops:,} FLOPs"
+    )
+    return lines
+
+
+def _name(graph: Graph, node: Node) -> str:
+    if node.kind == "input":
+        return f"input {node.target}"
+    if node.kind == "output":
+        return "output"
+    if node.kind == "module":
+        module = graph.module(node.target)
+        hparams = f"({module.hparams})" if module is not None else ""
+        return f"{node.target} · {node.module_class}{hparams}"
+    arguments = f" {node.arguments}" if node.arguments else ""
+    return f"{node.target.rpartition('.')[2]}{arguments}"
+
+
+def _flow(node: Node, by_id: dict[str, Node]) -> str:
+    """`1×6×28×28 → 1×6×14×14`: the tensors read and the tensors made."""
+    out = _shapes(node)
+    if node.kind == "input":
+        return out
+    read = [_shapes(by_id[i]) for i in node.inputs if i in by_id and by_id[i].kind != "constant"]
+    inputs = ", ".join(text for text in read if text)
+    if node.kind == "output":
+        return inputs
+    return f"{inputs or '–'} → {out}"
+
+
+def _shapes(node: Node) -> str:
+    return ", ".join(format_shape(v.shape or ()) for v in node.outputs if v.is_tensor) or (
+        ", ".join(v.text or v.kind for v in node.outputs)
+    )
