@@ -127,7 +127,8 @@ CASES: list[tuple[str, list[str], str, Setup]] = [
     (
         "wrong channel count",
         ["resnet18", "--input", "1,1,64,64"],
-        "node 'conv1', conv1 (Conv2d), failed with input shapes 1×1×64×64",
+        "conv1 (Conv2d) expects 3 channels but gets 1 (1×1×64×64): the input is the likely "
+        "culprit (--input 1,3,64,64)",
         None,
     ),
     (

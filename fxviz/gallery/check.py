@@ -65,7 +65,10 @@ def explain(d: Drawn, out: Path, stale: Sequence[str]) -> tuple[str, ...]:
         return (f"the committed graph cannot be read ({exc}); draw it again",)
     result = diff(old, Graph.from_json(d.files[name]))
     if result.identical:
-        return ("same modules and shapes: the graph records other details (tracer, FLOPs, notes)",)
+        return (
+            "same modules and shapes: the graph records other details "
+            "(tracer, FLOPs, notes, explanations)",
+        )
     lines = [line.strip() for line in format_report(result).splitlines() if line.startswith("  ")]
     if all(g.kind in ("input", "shape") for g in result.groups):
         lines[0] = "shapes only: " + lines[0]

@@ -36,7 +36,10 @@ def why(n: fx.Node, root: nn.Module) -> tuple[str, ...]:
         return ()
     try:
         if n.op == "call_module":
-            lines, predicted = _module(root.get_submodule(str(n.target)), inputs[0], n)
+            module = _submodule(root, n)
+            if module is None:
+                return ()
+            lines, predicted = _module(module, inputs[0], n)
         elif n.op in ("call_function", "call_method"):
             lines, predicted = _function(n, inputs[0])
         else:
@@ -49,6 +52,15 @@ def why(n: fx.Node, root: nn.Module) -> tuple[str, ...]:
             f"{format_shape(outputs[0])}; please report it",
         )
     return lines
+
+
+def _submodule(root: nn.Module, n: fx.Node) -> nn.Module | None:
+    """The module a call names; None for a program saved without its source (a `.pt2`), whose
+    module calls are known by path and class only."""
+    try:
+        return root.get_submodule(str(n.target))
+    except AttributeError:
+        return None
 
 
 def _shapes(values: Sequence[Any]) -> list[Shape]:
@@ -417,7 +429,9 @@ def mismatch(n: fx.Node, root: nn.Module) -> str:
     ]
     if n.op != "call_module" or not inputs:
         return ""
-    module, shape = root.get_submodule(str(n.target)), inputs[0]
+    module, shape = _submodule(root, n), inputs[0]
+    if module is None:
+        return ""
     name = f"{n.target} ({type(module).__name__})"
     if isinstance(module, nn.Linear) and shape[-1] != module.in_features:
         return _linear_mismatch(n, module, shape, name, root)
@@ -473,7 +487,7 @@ def _linear_mismatch(n: fx.Node, m: nn.Linear, shape: Shape, name: str, root: nn
 
 def _flattens(p: fx.Node, root: nn.Module) -> bool:
     if p.op == "call_module":
-        return isinstance(root.get_submodule(str(p.target)), nn.Flatten)
+        return isinstance(_submodule(root, p), nn.Flatten)
     name = str(p.target) if p.op == "call_method" else getattr(p.target, "__name__", "")
     return name in ("flatten", "view", "reshape")
 
@@ -481,20 +495,21 @@ def _flattens(p: fx.Node, root: nn.Module) -> bool:
 def _input_size(given: Shape, layers: list[fx.Node], side: int, root: nn.Module) -> int | None:
     """The smallest square input whose maps come out `side` wide after `layers`; None when a
     layer on the way changes the maps by arithmetic this module has no formula for."""
-    if not all(p.op == "call_module" or _keeps_maps(p) for p in layers):
-        return None
     dims = len(given) - 2
     for size in range(1, 8 * max(given[2:]) + 64):
         shape: Shape | None = (*given[:2], *[size] * dims)
-        try:
-            for p in layers:
-                if p.op == "call_module" and shape is not None:
-                    _, shape = _module(root.get_submodule(str(p.target)), shape, p)
-        except (ZeroDivisionError, IndexError, TypeError, ValueError):
-            return None
-        if shape is None:
-            return None
-        if shape[2:] == (side,) * dims:
+        for p in layers:
+            module = _submodule(root, p) if p.op == "call_module" else None
+            predicted = None
+            if module is not None and shape is not None:
+                try:
+                    _, predicted = _module(module, shape, p)
+                except (ZeroDivisionError, IndexError, TypeError, ValueError):
+                    return None
+            if predicted is None and not _keeps_maps(p):
+                return None
+            shape = predicted or shape
+        if shape is not None and shape[2:] == (side,) * dims:
             return size
     return None
 

@@ -185,3 +185,16 @@ def test_a_rejected_input_names_the_layer_and_the_fix(
     assert result.exit_code == 2
     assert result.stderr == message
     assert not (tmp_path / "x.svg").exists()
+
+
+def test_the_input_size_is_found_through_layers_without_formulas() -> None:
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.BatchNorm2d(8), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(8 * 15 * 15, 10),
+    )  # fmt: skip
+    with pytest.raises(fxviz.FxvizError) as caught:
+        fxviz.trace(model, torch.zeros(1, 3, 28, 28))
+    assert str(caught.value) == (
+        "5 (Linear) expects 1800 = 8·15·15 but gets 1352 = 8·13·13: the input is 28×28; 15×15 "
+        "maps need a 32×32 input (--input 1,3,32,32), or set in_features=1352 in 5"
+    )

@@ -76,7 +76,10 @@ def test_a_failing_node_is_named_with_its_input_shapes() -> None:
     with pytest.raises(ShapeError) as caught:
         ShapePropagation(gm, "cpu").propagate((torch.zeros(1, 5),), {})
     assert caught.value.reason.startswith("node '_0', 0 (Linear), failed with input shapes 1×5")
-    assert str(caught.value).endswith("check the --input shapes against what the model expects")
+    # The message reads the layer: what it expects, what it got, which number to change.
+    assert str(caught.value) == (
+        "0 (Linear) expects 4 input features but gets 5; set in_features=5 in 0, or check the input"
+    )
     assert "check the --input" not in caught.value.reason
 
 
