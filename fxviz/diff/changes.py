@@ -157,7 +157,7 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
         a=a.name if a.source == a.name else a.source,
         b=b.name if b.source == b.name else b.source,
         changes=tuple(changes),
-        groups=group(changes, a, b),
+        groups=group(changes, b),
         params_a=a.totals.params.total,
         params_b=b.totals.params.total,
         flops_a=a.totals.flops,

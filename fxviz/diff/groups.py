@@ -21,7 +21,7 @@ PATTERN_WIDTH = 72
 _Key = tuple[str, ...]
 
 
-def group(changes: Sequence[Change], a: Graph, b: Graph) -> tuple[Group, ...]:
+def group(changes: Sequence[Change], b: Graph) -> tuple[Group, ...]:
     """Every change that is not a consequence, in groups, in the order of their first member."""
     shown = [i for i, c in enumerate(changes) if not c.is_consequence]
     keyed: dict[_Key, list[int]] = {}
@@ -32,7 +32,7 @@ def group(changes: Sequence[Change], a: Graph, b: Graph) -> tuple[Group, ...]:
         if len(keyed) <= BUDGET:
             break
     follow = Counter(c.cause for c in changes if c.is_consequence)
-    return tuple(_describe(key, members, changes, follow, a, b) for key, members in keyed.items())
+    return tuple(_describe(key, members, changes, follow, b) for key, members in keyed.items())
 
 
 def _key(change: Change, level: int) -> _Key:
@@ -68,7 +68,6 @@ def _describe(
     members: list[int],
     changes: Sequence[Change],
     follow: Counter[int | None],
-    a: Graph,
     b: Graph,
 ) -> Group:
     picked = [changes[i] for i in members]

@@ -40,7 +40,9 @@ def drifts(out: Path, drawn: Sequence[Drawn], index: dict[str, bytes]) -> list[D
     for d in drawn:
         stale = stale_files(out, d.files)
         if stale and not d.error:
-            found.append(Drift(d.entry.name, d.entry.spec, tuple(stale), explain(d, out, stale)))
+            found.append(
+                Drift(d.entry.name, d.entry.spec, tuple(stale), what_changed(d, out, stale))
+            )
     stale_index = stale_files(out, index)
     if stale_index:
         why = "the list of entries, a title or a count changed"
@@ -48,7 +50,7 @@ def drifts(out: Path, drawn: Sequence[Drawn], index: dict[str, bytes]) -> list[D
     return found
 
 
-def explain(d: Drawn, out: Path, stale: Sequence[str]) -> tuple[str, ...]:
+def what_changed(d: Drawn, out: Path, stale: Sequence[str]) -> tuple[str, ...]:
     """What changed in an entry's architecture: the committed graph JSON against the new one,
     through the engine of `fxviz diff`, grouped the same way."""
     name = f"{d.entry.name}.json"
