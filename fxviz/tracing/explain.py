@@ -22,6 +22,8 @@ Shape = tuple[int, ...]
 Why = tuple[tuple[str, ...], Shape | None]  # the lines, and the output shape they predict
 
 BUG = "fxviz bug"
+# Set by the recording tracer on calls whose args hold only the tensors they read.
+ARGUMENTS_DROPPED = "fxviz_arguments_dropped"
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _GATES = {"LSTM": (4, "input, forget, cell, output"), "GRU": (3, "reset, update, new")}
 
@@ -330,6 +332,8 @@ def _attention(m: nn.MultiheadAttention, shape: Shape, n: fx.Node) -> Why:
 
 
 def _function(n: fx.Node, shape: Shape) -> Why:
+    if n.meta.get(ARGUMENTS_DROPPED):
+        return (), None  # a recorded call: its constant arguments were not kept
     name = str(n.target) if n.op == "call_method" else getattr(n.target, "__name__", "")
     if name == "flatten":
         start = _arg(n, 1, "start_dim", 0)

@@ -24,6 +24,7 @@ from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node
 from fxviz.loaders.torch_internals import tree_map
 from fxviz.tracing.annotate import fx_nodes
+from fxviz.tracing.explain import ARGUMENTS_DROPPED
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
 from fxviz.tracing.shapes import (
@@ -135,6 +136,7 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         node.meta["fxviz_target"] = _qualified(func)
         node.meta["fxviz_scope"] = scope
         node.meta["fxviz_source"] = user_source(sys._getframe(1), self.classes.get(scope))
+        node.meta[ARGUMENTS_DROPPED] = True  # only the tensors it read are its args
         return result
 
 
