@@ -68,8 +68,8 @@ def what_changed(d: Drawn, out: Path, stale: Sequence[str]) -> tuple[str, ...]:
     result = diff(old, Graph.from_json(d.files[name]))
     if result.identical:
         return (
-            "same modules and shapes: the graph records other details "
-            "(tracer, FLOPs, notes, explanations)",
+            "same modules and shapes; other details of the graph changed "
+            "(arguments, FLOPs, notes, explanations or the tracer)",
         )
     lines = [line.strip() for line in format_report(result).splitlines() if line.startswith("  ")]
     if all(g.kind in ("input", "shape") for g in result.groups):

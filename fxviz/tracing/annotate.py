@@ -479,11 +479,29 @@ def _has_node(value: Any) -> bool:
 def _show(value: Any) -> str:
     if isinstance(value, torch.dtype):
         return str(value).removeprefix("torch.")
+    if isinstance(value, float):
+        return _float_text(value)
     if _is_index(value):
         text = _index_text(value)
     else:
         text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+# The extremes masks are filled with: `where(mask, x, min(float32))`, not -3.4028234663852886e+38.
+_EXTREMES = {
+    float(getattr(torch.finfo(dtype), end)): f"{end}({str(dtype).removeprefix('torch.')})"
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+    for end in ("min", "max")
+}
+
+
+def _float_text(value: float) -> str:
+    """A float as a reader wants it: a dtype's extreme by name, else at most 6 digits."""
+    if value in _EXTREMES:
+        return _EXTREMES[value]
+    text = repr(value)
+    return text if len(text) <= 8 else f"{value:.6g}"
 
 
 def _is_index(value: Any) -> bool:

@@ -127,3 +127,16 @@ def test_constant_arguments_are_named_where_the_op_names_them() -> None:
     arguments = {n.target: n.arguments for n in exported.nodes}
     assert arguments["aten.flatten"] == "start_dim=1"
     assert arguments["aten.select"] == "dim=1, index=0"
+
+
+def test_floats_read_as_numbers_and_mask_fills_by_name() -> None:
+    class Masked(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            filled = x.masked_fill(x > 0, torch.finfo(torch.float32).min)
+            return torch.where(x > 0, filled, 0.7071067811865476) * 0.5
+
+    gm = traced(Masked(), torch.zeros(2, 3))
+    nodes = {n.target: n.arguments for n in fx_nodes(gm.graph, gm)}
+    assert nodes["masked_fill"] == "min(float32)"
+    assert nodes["torch.where"] == "other=0.707107"
+    assert nodes["operator.mul"] == "0.5"
