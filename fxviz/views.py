@@ -432,21 +432,29 @@ def _contract(graph: Graph, group_of: dict[str, str], build: _Build) -> Graph:
 
 
 def _topological(nodes: list[Node]) -> tuple[Node, ...]:
-    """Stable order in which every node comes after its inputs (contraction can reorder)."""
+    """The order the model ran in, changed only where contraction put a node before one of
+    its inputs: such a node waits until its inputs are placed, and nothing else moves (a
+    level-by-level order would pull every independent branch, a decoder's embedding, to
+    the top)."""
     position = {n.id: i for i, n in enumerate(nodes)}
-    done: set[str] = set()
+    placed: set[str] = set()
     ordered: list[Node] = []
-    pending = list(nodes)
-    while pending:
-        rest = []
-        for node in pending:
-            if all(i in done or i not in position for i in node.inputs):
-                ordered.append(node)
-                done.add(node.id)
-            else:
-                rest.append(node)
-        if len(rest) == len(pending):  # a cycle cannot come from contracting modules; keep order
-            ordered += rest
-            break
-        pending = rest
-    return tuple(ordered)
+    waiting: list[Node] = []
+
+    def ready(node: Node) -> bool:
+        return all(i in placed or i not in position for i in node.inputs)
+
+    def place(node: Node) -> None:
+        ordered.append(node)
+        placed.add(node.id)
+
+    for node in nodes:
+        if not ready(node):
+            waiting.append(node)
+            continue
+        place(node)
+        while released := [w for w in waiting if ready(w)]:
+            for w in released:
+                waiting.remove(w)
+                place(w)
+    return tuple(ordered + waiting)  # a cycle cannot come from contracting modules

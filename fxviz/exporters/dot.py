@@ -135,7 +135,28 @@ def to_dot(
     for node in graph.nodes:
         for source in node.inputs:
             dot.edge(graphviz.escape(source), graphviz.escape(node.id))
+    for before, late in _late_inputs(graph):
+        dot.edge(graphviz.escape(before), graphviz.escape(late), style="invis")
     return str(dot.source)
+
+
+def _late_inputs(graph: Graph) -> list[tuple[str, str]]:
+    """(the node that ran just before, the input) for each input first read after other work
+    ran: a decoder's ids, a second tower's pixels. An invisible edge places the input there,
+    so towers stack in the order they ran instead of standing side by side."""
+    order = {n.id: i for i, n in enumerate(graph.nodes)}
+    first_read: dict[str, int] = {}
+    for node in graph.nodes:
+        for source in node.inputs:
+            first_read.setdefault(source, order[node.id])
+    pairs = []
+    for node in graph.nodes:
+        if node.kind != "input" or node.id not in first_read:
+            continue
+        ran = [n for n in graph.nodes[: first_read[node.id]] if n.kind not in ("input", "constant")]
+        if ran:
+            pairs.append((ran[-1].id, node.id))
+    return pairs
 
 
 def _emit_scope(
