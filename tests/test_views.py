@@ -8,8 +8,9 @@ from handmade import lines_graph, tensor
 from torch import nn
 
 import fxviz
-from fxviz.graph import Graph, ParamCount
+from fxviz.graph import Graph, Node, ParamCount
 from fxviz.views import (
+    _topological,
     apply_views,
     box_leaf_modules,
     collapse,
@@ -316,3 +317,30 @@ def test_an_index_reads_as_python_writes_it() -> None:
     head = [n for n in fxviz.trace("vit_b_16").nodes if n.target == "getitem"][-1]
     assert head.arguments == ":, 0"
     assert 'label="[:, 0]\\n1×768"' in fxviz.trace("vit_b_16").to_dot()
+
+
+def test_pictures_keep_the_order_the_model_ran_in_and_late_inputs_stack() -> None:
+    class Towers(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 4))
+            self.decoder = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+
+        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            memory = self.encoder(x)
+            return self.decoder(y) + memory
+
+    graph = fxviz.trace(Towers(), (torch.zeros(1, 4), torch.zeros(1, 4)))
+    assert "encoder -> y [style=invis]" in graph.to_dot(depth=1)  # y is read after the encoder
+    # Contraction re-sorts its nodes: only a node placed before its inputs may move.
+    nodes = [
+        Node("x", "input", "x"),
+        Node("y", "input", "y"),
+        Node("e2", "function", "f", inputs=("e1",)),  # a group placed before its input
+        Node("e1", "function", "f", inputs=("x",)),
+        Node("e3", "function", "f", inputs=("e2",)),
+        Node("d1", "function", "f", inputs=("y",)),
+        Node("out", "output", "output", inputs=("e3", "d1")),
+    ]
+    order = [n.id for n in _topological(nodes)]
+    assert order == ["x", "y", "e1", "e2", "e3", "d1", "out"]  # d1 stays after the encoder
