@@ -31,13 +31,14 @@ def load(
     device: str | None = None,
     weights: str | None = None,
     config: Sequence[str] = (),
+    layers: int | None = None,
 ) -> LoadedModel:
     """Build the model a spec names (`resnet18`, `net.py:Net`) with inputs to trace it with.
 
     `inputs` are shapes such as "1,3,224,224" or "input_ids=int64:1,16", or tensors (traced
     with as given, on the model's device); without them the loader's defaults (or the file's
     `example_inputs()`) are used. `config` holds Hugging Face config overrides such as
-    "num_hidden_layers=2".
+    "num_hidden_layers=2"; `layers` caps every layer count of a Hugging Face config.
     """
     kwargs = (
         tuple(model_kwargs.items())
@@ -46,7 +47,8 @@ def load(
     )
     items = _input_items(inputs)
     specs = tuple(_input_spec(i) for i in items)
-    loaded = _load(spec, LoadOptions(specs, kwargs, device, weights, tuple(config)))
+    options = LoadOptions(specs, kwargs, device, weights, tuple(config), layers)
+    loaded = _load(spec, options)
     if items and all(not isinstance(i, str | InputSpec) for i in items):
         loaded.args = tuple(t.to(loaded.device) for t in items)
         loaded.kwargs = {}
@@ -84,6 +86,7 @@ def trace(
     device: str | None = None,
     weights: str | None = None,
     config: Sequence[str] = (),
+    layers: int | None = None,
     tracer: str = "auto",
     name: str | None = None,
     expand: Sequence[str] = (),
@@ -92,8 +95,8 @@ def trace(
 
     `model` is an `nn.Module` (then `inputs` is a tensor or a tuple of positional tensors and
     `kwargs` the keyword inputs), a `LoadedModel`, a spec string (then `inputs` is a shape
-    spec, a tensor or a list of them, and `device`/`weights`/`config` choose how it is built:
-    meta by default), or a graph saved as JSON (read, not traced).
+    spec, a tensor or a list of them, and `device`/`weights`/`config`/`layers` choose how it
+    is built: meta by default), or a graph saved as JSON (read, not traced).
     `tracer` is auto (fx, then torch.export, then a recorded run), fx, export or record.
     `expand` names module classes to draw from inside, e.g. ("LSTM",) shows its gates.
     """
@@ -104,7 +107,9 @@ def trace(
     if isinstance(model, Path):
         model = str(model)
     if isinstance(model, str):
-        model = load(model, inputs=inputs, device=device, weights=weights, config=config)
+        model = load(
+            model, inputs=inputs, device=device, weights=weights, config=config, layers=layers
+        )
     if isinstance(model, LoadedModel) and model.program is not None:
         return trace_program(
             model.program,

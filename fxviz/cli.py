@@ -117,6 +117,15 @@ ConfigOpt = Annotated[
         show_default="none",
     ),
 ]
+LayersOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        help="Hugging Face models: cap every layer count of the config at N (num_hidden_layers, "
+        "n_layer, encoder_layers, text_config's, …), whatever the fields are called.",
+        show_default="the config's own",
+    ),
+]
 DeviceOpt = Annotated[
     str | None,
     typer.Option(
@@ -251,6 +260,7 @@ def draw_command(
         ),
     ] = None,
     config: ConfigOpt = None,
+    layers: LayersOpt = None,
     tracer: TracerOpt = "auto",
     renderer: RendererOpt = "auto",
     rankdir: RankdirOpt = "TB",
@@ -293,7 +303,7 @@ def draw_command(
         )
         suffix = (fmt or "svg").lower()
         if _is_saved_graph(model):
-            _no_model_options(model, inputs, kwargs, config, device, weights)
+            _no_model_options(model, inputs, kwargs, config, device, weights, layers)
             graph = _load_graph(model)
             paths = paths or _default_output(Path(model).stem, suffix)
         else:
@@ -307,6 +317,7 @@ def draw_command(
                     device=device,
                     weights=weights,
                     config=config or (),
+                    layers=layers,
                 )
             paths = paths or _default_output(_file_stem(loaded.name), suffix)
             with _progress(f"tracing {loaded.name} on {loaded.device}", quiet):
@@ -342,7 +353,7 @@ def _no_model_options(spec: str, *given: object) -> None:
     if any(given):
         raise SpecError(
             f"{spec} is a saved graph, drawn as it was traced; --input, --kwarg, --config, "
-            "--device and --weights apply only to models"
+            "--layers, --device and --weights apply only to models"
         )
 
 
@@ -379,6 +390,7 @@ def diff_command(
     ] = None,
     kwargs: KwargsOpt = None,
     config: ConfigOpt = None,
+    layers: LayersOpt = None,
     config_b: Annotated[
         list[str] | None,
         typer.Option(
@@ -428,7 +440,9 @@ def diff_command(
             ),
         ):
             with _progress(f"tracing {spec}", quiet):
-                sides.append(_graph_for(spec, side_inputs, kwargs, side_config, device, tracer))
+                sides.append(
+                    _graph_for(spec, side_inputs, kwargs, side_config, device, tracer, layers)
+                )
         a, b = sides
         if options.depth is not None:
             from fxviz.views import collapse
@@ -451,15 +465,21 @@ def _graph_for(
     config: list[str] | None,
     device: str | None,
     tracer: str,
+    layers: int | None = None,
 ) -> Any:
     """A saved graph (.json, read without torch) or a model traced now."""
     if _is_saved_graph(spec):
-        _no_model_options(spec, inputs, kwargs, config, device)
+        _no_model_options(spec, inputs, kwargs, config, device, layers)
         return _load_graph(spec)
     from fxviz import api
 
     loaded = api.load(
-        spec, inputs=inputs or (), model_kwargs=kwargs or (), device=device, config=config or ()
+        spec,
+        inputs=inputs or (),
+        model_kwargs=kwargs or (),
+        device=device,
+        config=config or (),
+        layers=layers,
     )
     return api.trace(loaded, tracer=tracer)
 
@@ -607,6 +627,7 @@ def summary_command(
     inputs: InputsOpt = None,
     kwargs: KwargsOpt = None,
     config: ConfigOpt = None,
+    layers: LayersOpt = None,
     device: DeviceOpt = None,
     tracer: TracerOpt = "auto",
     depth: Annotated[
@@ -641,7 +662,7 @@ def summary_command(
         if depth is not None and depth < 0:
             raise SpecError(f"--depth {depth}: give 0 (totals only) or more")
         with _progress(f"tracing {model}", False):
-            graph = _graph_for(model, inputs, kwargs, config, device, tracer)
+            graph = _graph_for(model, inputs, kwargs, config, device, tracer, layers)
         rows = summary_rows(graph, depth)
         if fmt != "table":
             typer.echo(render_rows(graph, rows, fmt), nl=False)
@@ -696,6 +717,7 @@ def explain_command(
     inputs: InputsOpt = None,
     kwargs: KwargsOpt = None,
     config: ConfigOpt = None,
+    layers: LayersOpt = None,
     device: DeviceOpt = None,
     tracer: TracerOpt = "auto",
     debug: Debug = False,
@@ -706,7 +728,7 @@ def explain_command(
 
         check_tracer(tracer)
         with _progress(f"tracing {model}", False):
-            graph = _graph_for(model, inputs, kwargs, config, device, tracer)
+            graph = _graph_for(model, inputs, kwargs, config, device, tracer, layers)
         typer.echo("\n".join(explain_lines(graph)))
 
 

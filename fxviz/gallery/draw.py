@@ -46,6 +46,7 @@ def draw_entry(entry: Entry) -> Drawn:
                 model_kwargs=dict(entry.kwargs),
                 device=entry.device,
                 config=entry.config,
+                layers=entry.layers,
             )
             loaded.source = entry.spec  # as written: the same on every machine
             graph = api.trace(loaded, tracer=entry.tracer, expand=entry.options.expand)

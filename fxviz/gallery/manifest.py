@@ -23,6 +23,7 @@ ENTRY_KEYS = {
     "inputs": list,
     "kwargs": dict,
     "config": list,
+    "layers": int,
     "device": str,
     "tracer": str,
     "rankdir": str,
@@ -49,6 +50,7 @@ class Entry:
     inputs: tuple[str, ...] = ()
     kwargs: tuple[tuple[str, object], ...] = ()
     config: tuple[str, ...] = ()
+    layers: int | None = None
     device: str | None = None
     tracer: str = "auto"
     formats: tuple[str, ...] = ("svg", "json")
@@ -112,6 +114,7 @@ def read_manifest(path: Path) -> list[Entry]:
                 inputs=tuple(map(str, merged.get("inputs", ()))),
                 kwargs=tuple(sorted(merged.get("kwargs", {}).items())),
                 config=tuple(map(str, merged.get("config", ()))),
+                layers=merged.get("layers"),
                 device=device,
                 tracer=tracer,
                 formats=formats,

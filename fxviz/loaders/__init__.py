@@ -26,6 +26,8 @@ class LoadOptions:
     device: str | None = None
     weights: str | None = None
     config: tuple[str, ...] = ()
+    # Every layer-count field of a Hugging Face config, top-level and nested, at most this.
+    layers: int | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +70,13 @@ def load(spec: str | ModelSpec, options: LoadOptions | None = None) -> LoadedMod
     parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
     if options.config and parsed.kind != "hf":
         raise SpecError(f"--config applies to Hugging Face models (hf:...), not {parsed.text!r}")
+    if options.layers is not None and parsed.kind != "hf":
+        raise SpecError(
+            f"--layers applies to Hugging Face models (hf:...), not {parsed.text!r}; a "
+            "torchvision or file model takes its depth as a constructor argument (--kwarg)"
+        )
+    if options.layers is not None and options.layers < 1:
+        raise SpecError(f"--layers {options.layers}: give 1 or more")
     device = resolve_device(options.device, options.weights)
     if parsed.kind == "torchvision":
         from fxviz.loaders.torchvision import load_torchvision

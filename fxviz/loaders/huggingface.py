@@ -38,6 +38,7 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
             f"published weights. For weights give a hub id (hf:org/name) or a local folder "
             "with config.json and the weights (hf:./checkpoint); drop --weights to draw the type"
         )
+    shrunk = shrink_layers(config, options.layers, spec.text) if options.layers else ""
     apply_overrides(config, options.config, spec.text)
     if hasattr(config, "use_cache"):
         config.use_cache = False
@@ -69,7 +70,7 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     if isinstance(kwargs.get("attention_mask"), torch.Tensor):
         kwargs["attention_mask"] = torch.ones_like(kwargs["attention_mask"])  # attend everywhere
     name = spec.target.rstrip("/").rsplit("/", 1)[-1] if origin != "type" else spec.target
-    notes = [note] if note else []
+    notes = [n for n in (shrunk, note) if n]
     return LoadedModel(model, args, kwargs, name=name, source=spec.text, device=device, notes=notes)
 
 
@@ -146,6 +147,61 @@ def hub_reachable() -> bool:
     return True
 
 
+# The fields configs count their layers in; `--layers N` caps each one it finds, in the config
+# and in its sub-configs (text_config, vision_config, …), so no one needs to know the name.
+LAYER_FIELDS = (
+    "num_hidden_layers",
+    "n_layer",
+    "n_layers",
+    "num_layers",
+    "encoder_layers",
+    "decoder_layers",
+    "num_encoder_layers",
+    "num_decoder_layers",
+)
+
+
+def shrink_layers(config: Any, layers: int, spec: str) -> str:
+    """Cap every layer count of `config` (and of its sub-configs) at `layers`; the note saying
+    which fields changed."""
+    from transformers import PretrainedConfig
+
+    changed: list[str] = []
+    seen: set[int] = set()
+
+    def visit(cfg: Any, prefix: str) -> None:
+        if id(cfg) in seen:
+            return
+        seen.add(id(cfg))
+        fields = cfg.to_dict()
+        for name in LAYER_FIELDS:
+            value = fields.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > layers:
+                setattr(cfg, name, layers)
+                changed.append(f"{prefix}{name} {value} -> {layers}")
+        _match_layer_types(cfg)
+        for key, value in vars(cfg).items():
+            if isinstance(value, PretrainedConfig):
+                visit(value, f"{prefix}{key}.")
+
+    visit(config, "")
+    counted = any(isinstance(config.to_dict().get(n), int) for n in LAYER_FIELDS)
+    if not changed and not counted:
+        raise SpecError(
+            f"--layers: {spec}'s config has no layer count fxviz knows "
+            f"({', '.join(LAYER_FIELDS)}); set its own field with --config key=value"
+        )
+    return f"--layers {layers}: {', '.join(changed)}" if changed else ""
+
+
+def _match_layer_types(config: Any) -> None:
+    """Configs that list a type per layer must list as many as there are layers."""
+    types = getattr(config, "layer_types", None)
+    count = getattr(config, "num_hidden_layers", None)
+    if isinstance(types, list) and isinstance(count, int) and len(types) != count and types:
+        config.layer_types = (types * count)[:count]
+
+
 def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
     """`--config key=value`: only keys the config has (nested ones as text_config.key)."""
     for item in overrides:
@@ -174,11 +230,7 @@ def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
         ):
             raise SpecError(f"--config {item!r}: {attr} is a number (now {current}), not {raw!r}")
         setattr(target, attr, value)
-    if hasattr(config, "num_hidden_layers") and hasattr(config, "layer_types"):
-        # Configs that list a type per layer must list as many as there are layers.
-        types = config.layer_types
-        if isinstance(types, list) and len(types) != config.num_hidden_layers:
-            config.layer_types = (types * config.num_hidden_layers)[: config.num_hidden_layers]
+    _match_layer_types(config)
 
 
 def default_inputs(

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import fxviz
+from fxviz.cli import app
 from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, TraceError
 from fxviz.humanize import format_shape
+
+runner = CliRunner()
 
 ARCHITECTURES = [
     # model type, --config overrides, a module deep inside (path, class, output shape), output
@@ -253,3 +257,36 @@ def test_hub_probe_is_one_short_connect(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(socket, "create_connection", refuse)
     assert huggingface.hub_reachable() is False
     assert calls == [(("mirror.example", 8080), huggingface.HUB_TIMEOUT_S)]
+
+
+def test_layers_caps_every_layer_count_whatever_it_is_called() -> None:
+    from transformers import AutoConfig
+
+    from fxviz.loaders.huggingface import shrink_layers
+
+    gemma3 = AutoConfig.for_model("gemma3")
+    note = shrink_layers(gemma3, 2, "hf:gemma3")
+    assert "text_config.num_hidden_layers" in note and "vision_config.num_hidden_layers" in note
+    assert gemma3.text_config.num_hidden_layers == 2 == gemma3.vision_config.num_hidden_layers
+    assert len(gemma3.text_config.layer_types) == 2  # a type per layer, as many as the layers
+    t5 = AutoConfig.for_model("t5")
+    assert (
+        shrink_layers(t5, 1, "hf:t5") == "--layers 1: num_layers 6 -> 1, num_decoder_layers 6 -> 1"
+    )
+    gpt2 = AutoConfig.for_model("gpt2")
+    assert shrink_layers(gpt2, 2, "hf:gpt2") == "--layers 2: n_layer 12 -> 2"
+
+
+def test_layers_through_the_api_the_cli_and_a_gallery(tmp_path: Path) -> None:
+    graph = fxviz.trace("hf:whisper", layers=1)
+    assert graph.notes[0] == "--layers 1: encoder_layers 4 -> 1, decoder_layers 4 -> 1"
+    assert graph.module("encoder.layers.0") and not graph.module("encoder.layers.1")
+    result = runner.invoke(app, ["resnet18", "--layers", "2"])
+    assert result.exit_code == 2 and "--layers applies to Hugging Face models" in result.stderr
+    manifest = tmp_path / "models.toml"
+    manifest.write_text(
+        '[[model]]\nname = "gpt2"\nspec = "hf:gpt2"\nlayers = 1\nformats = ["json"]\n'
+    )
+    assert runner.invoke(app, ["gallery", str(manifest)]).exit_code == 0
+    saved = fxviz.Graph.load(tmp_path / "gpt2.json")
+    assert saved.module("h.0") and not saved.module("h.1")
