@@ -278,6 +278,30 @@ def parent_path(path: str) -> str:
     return path.rpartition(".")[0]
 
 
+def lineage(path: str) -> list[str]:
+    """`path` and every module around it, innermost first, the root "" left out:
+    `layer1.2.conv1`, `layer1.2`, `layer1`."""
+    found = []
+    while path:
+        found.append(path)
+        path = parent_path(path)
+    return found
+
+
+def split_hparams(text: str) -> list[str]:
+    """A module's `extra_repr` as its items: `(768,), eps=1e-12` -> ["(768,)", "eps=1e-12"];
+    commas inside brackets stay."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    items.append(text[start:].strip())
+    return [item for item in items if item]
+
+
 def children_of(paths: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """The tree of module paths: parent path -> its direct children in natural order. Paths
     whose parents are missing (scopes of a partial graph) get their ancestors filled in."""

@@ -18,7 +18,7 @@ All four only change the picture: JSON output is always the full traced graph.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import replace
 from typing import NamedTuple, TypeVar
@@ -435,26 +435,32 @@ def _topological(nodes: list[Node]) -> tuple[Node, ...]:
     """The order the model ran in, changed only where contraction put a node before one of
     its inputs: such a node waits until its inputs are placed, and nothing else moves (a
     level-by-level order would pull every independent branch, a decoder's embedding, to
-    the top)."""
+    the top). Linear in the nodes and edges: a placed node releases only its own waiters."""
     position = {n.id: i for i, n in enumerate(nodes)}
     placed: set[str] = set()
     ordered: list[Node] = []
-    waiting: list[Node] = []
+    missing: dict[str, int] = {}
+    waiters: dict[str, list[Node]] = defaultdict(list)
 
-    def ready(node: Node) -> bool:
-        return all(i in placed or i not in position for i in node.inputs)
-
-    def place(node: Node) -> None:
-        ordered.append(node)
-        placed.add(node.id)
+    def place(first: Node) -> None:
+        queue = deque([first])
+        while queue:
+            node = queue.popleft()
+            ordered.append(node)
+            placed.add(node.id)
+            for waiter in waiters.pop(node.id, ()):
+                missing[waiter.id] -= 1
+                if not missing[waiter.id]:
+                    del missing[waiter.id]
+                    queue.append(waiter)
 
     for node in nodes:
-        if not ready(node):
-            waiting.append(node)
+        absent = {i for i in node.inputs if i in position and i not in placed}
+        if not absent:
+            place(node)
             continue
-        place(node)
-        while released := [w for w in waiting if ready(w)]:
-            for w in released:
-                waiting.remove(w)
-                place(w)
-    return tuple(ordered + waiting)  # a cycle cannot come from contracting modules
+        missing[node.id] = len(absent)
+        for i in absent:
+            waiters[i].append(node)
+    # A cycle cannot come from contracting modules; should one appear, keep its order.
+    return tuple(ordered + [n for n in nodes if n.id in missing])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fxviz.diff.match import Matching, is_position, match
-from fxviz.graph import Graph, Module, Node, parent_path
+from fxviz.graph import Graph, Module, Node, lineage, parent_path, split_hparams
 from fxviz.humanize import format_shape
 
 DIFF_SCHEMA_VERSION = 2
@@ -286,7 +286,7 @@ def _sizes_facet(before: str, after: str) -> str:
     """The numbers that changed, by argument: `sizes ×2 (64 -> 128)`, `sizes 768 -> 256`,
     `stride 1 -> 2`; `hyper-parameters` where more than numbers changed. Sizes are the
     positional numbers and keywords such as `in_features`; `kernel_size` and the like are named."""
-    tokens_a, tokens_b = _top_level_items(before), _top_level_items(after)
+    tokens_a, tokens_b = split_hparams(before), split_hparams(after)
     if len(tokens_a) != len(tokens_b) or any(
         _NUMBER.sub("#", x) != _NUMBER.sub("#", y) for x, y in zip(tokens_a, tokens_b, strict=True)
     ):
@@ -325,21 +325,6 @@ def _ratio(pairs: list[tuple[str, str]]) -> str:
     return ""
 
 
-def _top_level_items(text: str) -> list[str]:
-    """`(768,), eps=1e-12` -> ["(768,)", "eps=1e-12"]: commas inside brackets stay."""
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(text[start:i].strip())
-            start = i + 1
-    items.append(text[start:].strip())
-    return [item for item in items if item]
-
-
 def _position(graph: Graph, path: str) -> tuple[str, ...]:
     """Where in a `Sequential`/`ModuleList` a module sits: `after features.0 (Conv2d)`."""
     if not is_position(path):
@@ -361,10 +346,7 @@ def _input_changes(a: Graph, b: Graph) -> list[Change]:
         if before is None:
             changes.append(Change("input", "", name, "input", ("added",), facets=("input",)))
         elif _value_text(before) != _value_text(node):
-            text_a, text_b = _value_text(before, dtype=False), _value_text(node, dtype=False)
-            if text_a == text_b:
-                text_a, text_b = _value_text(before), _value_text(node)
-            detail = f"{text_a} -> {text_b}"
+            detail = _value_change(before, node)
             changes.append(Change("input", name, name, "input", (detail,), facets=("input",)))
     for name in inputs_a.keys() - inputs_b.keys():
         changes.append(Change("input", name, "", "input", ("removed",), facets=("input",)))
@@ -392,13 +374,10 @@ def _shape_changes(
         na, nb = calls_a.get(path_a), calls_b.get(path_b)
         if na is None or nb is None or _value_text(na) == _value_text(nb):
             continue
-        before, after = _value_text(na, dtype=False), _value_text(nb, dtype=False)
-        if before == after:
-            before, after = _value_text(na), _value_text(nb)
         cause = latest_b.get(nb.id)
         if cause is None:
             cause = latest_a.get(na.id)
-        detail = f"output {before} -> {after}"
+        detail = f"output {_value_change(na, nb)}"
         found.append(
             Change(
                 "shape",
@@ -433,11 +412,15 @@ def _latest_cause(
 
 def _enclosing(path: str, at: dict[str, int]) -> int | None:
     """The cause at `path` or at the nearest module around it."""
-    while path:
-        if path in at:
-            return at[path]
-        path = parent_path(path)
-    return None
+    return next((at[p] for p in lineage(path) if p in at), None)
+
+
+def _value_change(before: Node, after: Node) -> str:
+    """`1×8 -> 1×16`, with the dtypes only where they are what changed."""
+    a, b = _value_text(before, dtype=False), _value_text(after, dtype=False)
+    if a == b:
+        a, b = _value_text(before), _value_text(after)
+    return f"{a} -> {b}"
 
 
 def _value_text(node: Node, dtype: bool = True) -> str:
@@ -479,11 +462,7 @@ def _rewired(a: Graph, b: Graph, m: Matching) -> list[Change]:
 
 
 def _inside(path: str, tops: set[str]) -> bool:
-    while path:
-        if path in tops:
-            return True
-        path = parent_path(path)
-    return False
+    return any(p in tops for p in lineage(path))
 
 
 def _sources(graph: Graph) -> dict[str, set[str]]:

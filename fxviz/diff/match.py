@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from fxviz.graph import Graph
+from fxviz.graph import Graph, lineage
 from fxviz.views import signatures
 
 _Key = Callable[[str], str]
@@ -126,10 +126,4 @@ def _class_of(graph: Graph) -> _Key:
 def _tops(paths: list[str]) -> list[str]:
     """Only the top-most of a set of paths: `layer1.2`, not also `layer1.2.conv1`."""
     chosen = set(paths)
-    return [p for p in paths if not any(q in chosen for q in _ancestors(p))]
-
-
-def _ancestors(path: str) -> list[str]:
-    """`layer1` and `layer1.2` for `layer1.2.conv1` (the root "" is not one)."""
-    parts = path.split(".")
-    return [".".join(parts[:k]) for k in range(1, len(parts))]
+    return [p for p in paths if not any(q in chosen for q in lineage(p)[1:])]

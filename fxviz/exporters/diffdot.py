@@ -7,13 +7,13 @@ from dataclasses import replace
 
 from fxviz.diff import Change, GraphDiff, format_report
 from fxviz.exporters.dot import DotOptions, to_dot
-from fxviz.graph import Graph, Node, parent_path, within
+from fxviz.graph import Graph, Node, lineage, within
 
 
 def diff_to_dot(a: Graph, b: Graph, d: GraphDiff, options: DotOptions | None = None) -> str:
     whole: dict[str, str] = {c.path_b: c.kind for c in d.changes if c.kind in ("added", "renamed")}
     own = {c.path_b: s for c in d.changes if c.path_b and (s := _status(c))}
-    status = {n.id: s for n in b.nodes if (s := _colour(n, whole, own))}
+    status = {n.id: s for n in b.nodes if (s := _colour(n, b, whole, own))}
     inputs = {c.path_b for c in d.changes if c.kind == "input"}
     status |= {n.id: "changed" for n in b.nodes if n.kind == "input" and n.target in inputs}
     removed: list[Node] = []
@@ -52,16 +52,14 @@ def _status(change: Change) -> str:
 _PRIORITY = ("changed", "added", "removed", "rewired", "renamed")
 
 
-def _colour(node: Node, whole: dict[str, str], own: dict[str, str]) -> str:
+def _colour(node: Node, b: Graph, whole: dict[str, str], own: dict[str, str]) -> str:
     """Everything inside an added or moved module takes its colour; a module's node takes its
     own, or when --depth collapsed it, the strongest change inside it. Functions inside a
     module whose class alone changed stay plain: the cluster's label names the new class."""
-    path = node.owner
-    while path:
-        if path in whole:
-            return whole[path]
-        path = parent_path(path)
-    if node.kind != "module":
-        return ""
+    around = next((whole[p] for p in lineage(node.owner) if p in whole), "")
+    if around or node.kind != "module":
+        return around
+    if not b.children(node.target):
+        return own.get(node.target, "")
     inside = {s for p, s in own.items() if within(p, node.target)}
     return next((s for s in _PRIORITY if s in inside), "")

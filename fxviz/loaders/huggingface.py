@@ -20,6 +20,7 @@ import torch
 
 from fxviz.errors import ModelLoadError, ModelNotFoundError, SpecError, did_you_mean, first_line
 from fxviz.loaders import LoadedModel, LoadOptions
+from fxviz.loaders.hf_types import model_types
 from fxviz.loaders.inputs import make_inputs
 from fxviz.loaders.meta import build_on
 from fxviz.specs import InputSpec, ModelSpec
@@ -92,7 +93,6 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
                 f"hf:{target}: transformers {transformers.__version__} cannot read its "
                 f"config.json ({first_line(exc)}); check model_type, or upgrade transformers"
             ) from exc
-    model_types = list(CONFIG_MAPPING.keys())
     if target in CONFIG_MAPPING and "/" not in target and not weights:
         return _default_config(target), "type"
     tried = f"no folder {target!r} here"
@@ -110,7 +110,7 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
         tried += f", no hub model {target!r} in the cache and {why}"
         if target in CONFIG_MAPPING:
             return _default_config(target), "type"
-        close = did_you_mean(target, model_types, n=3, shown=lambda t: f"hf:{t}")
+        close = did_you_mean(target, model_types(), n=3, shown=lambda t: f"hf:{t}")
         hint = f"; {close}" if close else ""
         raise ModelNotFoundError(
             f"hf:{target}: {tried}{hint}. Download it once, or point at a local folder "

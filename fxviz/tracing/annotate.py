@@ -23,6 +23,7 @@ from fxviz.graph import (
     Totals,
     Value,
     parent_path,
+    split_hparams,
     unique_id,
 )
 from fxviz.loaders.torch_internals import (
@@ -32,7 +33,7 @@ from fxviz.loaders.torch_internals import (
     torch_op_parameters,
 )
 from fxviz.tracing.explain import why
-from fxviz.tracing.shapes import FLOPS, VALUE
+from fxviz.tracing.keys import FLOPS, VALUE
 
 _KINDS: dict[str, NodeKind] = {
     "placeholder": "input",
@@ -267,7 +268,7 @@ def hparams(module: torch.nn.Module) -> str:
     module_class: object = type(module)  # the class is the cache key
     defaults = _defaults(module_class)
     kept = []
-    for item in _split_top_level(module.extra_repr().replace("\n", " ")):
+    for item in split_hparams(module.extra_repr().replace("\n", " ")):
         item = re.sub(r"\((-?[\w.]+)(?:, \1)+\)", r"\1", item)
         key, eq, value = item.partition("=")
         if eq and key in defaults and value == _compact_default(defaults[key]):
@@ -280,19 +281,6 @@ def _compact_default(value: Any) -> str:
     if isinstance(value, tuple) and value and all(v == value[0] for v in value):
         value = value[0]
     return repr(value)
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split at commas that are not inside brackets."""
-    items, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if char == "," and depth == 0:
-            items.append(text[start:i].strip())
-            start = i + 1
-    items.append(text[start:].strip())
-    return [item for item in items if item]
 
 
 def _node(

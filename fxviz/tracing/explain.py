@@ -16,14 +16,12 @@ from typing import Any
 from torch import fx, nn
 
 from fxviz.humanize import format_shape
-from fxviz.tracing.shapes import VALUE
+from fxviz.tracing.keys import ARGUMENTS_DROPPED, VALUE
 
 Shape = tuple[int, ...]
 Why = tuple[tuple[str, ...], Shape | None]  # the lines, and the output shape they predict
 
 BUG = "fxviz bug"
-# Set by the recording tracer on calls whose args hold only the tensors they read.
-ARGUMENTS_DROPPED = "fxviz_arguments_dropped"
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _GATES = {"LSTM": (4, "input, forget, cell, output"), "GRU": (3, "reset, update, new")}
 

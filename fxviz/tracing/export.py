@@ -58,7 +58,8 @@ from fxviz.tracing.fx import (
     raised_by_fxviz,
     relative_file,
 )
-from fxviz.tracing.shapes import FLOPS, VALUE, summarize
+from fxviz.tracing.keys import FLOPS, VALUE
+from fxviz.tracing.shapes import summarize
 
 
 @dataclass

@@ -24,12 +24,10 @@ from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node
 from fxviz.loaders.torch_internals import tree_map
 from fxviz.tracing.annotate import fx_nodes
-from fxviz.tracing.explain import ARGUMENTS_DROPPED
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
+from fxviz.tracing.keys import ARGUMENTS_DROPPED, FLOPS, VALUE
 from fxviz.tracing.shapes import (
-    FLOPS,
-    VALUE,
     counted_attention,
     device_of,
     summarize,

@@ -30,10 +30,9 @@ from fxviz.loaders.torch_internals import (
     tree_flatten,
     tree_map,
 )
+from fxviz.tracing.explain import mismatch
 from fxviz.tracing.fx import raised_by_fxviz
-
-VALUE = "fxviz_value"
-FLOPS = "fxviz_flops"
+from fxviz.tracing.keys import FLOPS, VALUE
 
 
 class ShapePropagation(fx.Interpreter):
@@ -114,8 +113,6 @@ class ShapePropagation(fx.Interpreter):
             what = str(n.target) if n.op == "call_method" else _callable_name(n.target)
         inputs = f" with input shapes {shapes}" if shapes else ""
         reason = f"node {n.name!r}, {what}, failed{inputs}: {first_line(exc)}"
-        from fxviz.tracing.explain import mismatch  # it reads the VALUE this module records
-
         read = mismatch(n, self.graph_module)
         if read:
             return ShapeError(read, reason)

@@ -9,9 +9,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import ShapeError
 from fxviz.graph import Value
+from fxviz.tracing.keys import FLOPS, VALUE
 from fxviz.tracing.shapes import (
-    FLOPS,
-    VALUE,
     ShapePropagation,
     input_leaves,
     summarize,
