@@ -113,6 +113,32 @@ def schema_argument_names(target: Any) -> list[str] | None:
     return [str(argument.name) for argument in schema.arguments]
 
 
+def method_schemas(name: str) -> list[list[tuple[str, str]]]:
+    """For a Tensor method (`permute`), the (name, type) of each positional argument after
+    `self` in each overload of the ATen op of that name (`[("dims", "int[]")]`), the
+    default overload first; out= and Dimname overloads left out."""
+    packet = getattr(torch.ops.aten, name, None)
+    if packet is None:
+        return []
+    overloads = sorted(packet.overloads(), key=lambda o: o != "default")
+    found = []
+    for overload in overloads:
+        # The schema as written (`aten::mean.dim(Tensor self, int[1]? dim, bool keepdim=False,
+        # *, ScalarType? dtype=None) -> Tensor`): its Argument objects call a dtype an int.
+        text = str(getattr(packet, overload)._schema)
+        inside = text[text.index("(") + 1 : text.rindex(") ->")]
+        typed = []
+        for item in inside.split(", "):
+            if item == "*":
+                break
+            kind, _, name = item.partition("=")[0].rpartition(" ")
+            typed.append((name, re.sub(r"\([^)]*\)", "", kind)))
+        if typed and typed[0] == ("self", "Tensor") and "out" not in overload:
+            if not any("Dimname" in kind for _, kind in typed):
+                found.append(typed[1:])
+    return found
+
+
 def torch_op_parameters(target: Any) -> list[inspect.Parameter]:
     """The parameters of a builtin torch function (`torch.flatten`), which has no Python
     signature: those of the first overload fx knows for it; none if it knows none."""

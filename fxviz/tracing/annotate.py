@@ -27,6 +27,7 @@ from fxviz.graph import (
     unique_id,
 )
 from fxviz.loaders.torch_internals import (
+    method_schemas,
     module_stack,
     qualified_name,
     schema_argument_names,
@@ -347,7 +348,8 @@ def constant_arguments(n: fx.Node, sizes: dict[fx.Node, str] | None = None) -> s
     """The constant (non-tensor) arguments, named where the function's signature or the
     op's schema names them: `start_dim=1` for `torch.flatten(x, 1)`, `dim=1, index=0` for
     `aten.select`; an argument made by shape arithmetic (`sizes`) shows the number it was.
-    A method's arguments stay positional (`.permute() 0, 2, 1`).
+    A method's are named by its ATen op's schema, a method's several sizes as the one list
+    the schema takes (`x.permute(0, 2, 1)`: `dims=[0, 2, 1]`, as export draws it).
 
     Arguments equal to the function's defaults are left out: fx records every keyword of
     wrapped functions such as F.log_softmax (`_stacklevel=3, dtype=None`)."""
@@ -364,7 +366,10 @@ def constant_arguments(n: fx.Node, sizes: dict[fx.Node, str] | None = None) -> s
     args = [literal(a) for a in (n.args[1:] if n.op == "call_method" else n.args)]
     kwargs = {k: literal(v) for k, v in n.kwargs.items()}
     defaults = _defaults(n.target) if n.op == "call_function" else {}
-    names = argument_names(n.target) if n.op == "call_function" else []
+    if n.op == "call_function":
+        names = argument_names(n.target)
+    else:
+        args, names = _method_arguments(str(n.target), args)
     shown = []
     for position, value in enumerate(args):
         if _has_node(value) or _is_placement(value):
@@ -384,6 +389,56 @@ def constant_arguments(n: fx.Node, sizes: dict[fx.Node, str] | None = None) -> s
         and not _is_default(defaults, k, v)
     ]
     return ", ".join(shown)
+
+
+def _method_arguments(name: str, args: list[Any]) -> tuple[list[Any], list[str | None]]:
+    """A Tensor method's positional arguments and their names, from the first overload of
+    its ATen op whose types they fit; several sizes passed one by one (`x.view(1, 16, 64)`)
+    become the one list the schema takes. Unnamed when no overload fits."""
+    schemas = method_schemas(name)
+    for typed in schemas:
+        if typed and _is_sizes(typed[0][1]) and len(args) > 1 and all(map(_is_int, args)):
+            return [list(args)], [typed[0][0]]
+    # An int fits an int first (`x.split(64)`: split_size), a list of ints only then.
+    for lenient in (False, True):
+        for typed in schemas:
+            if len(args) <= len(typed) and all(
+                _fits(value, kind, lenient) for value, (_, kind) in zip(args, typed, strict=False)
+            ):
+                return args, [arg for arg, _ in typed]
+    return args, []
+
+
+def _is_sizes(kind: str) -> bool:
+    return kind.removesuffix("?").startswith(("int[", "SymInt["))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | _Literal | fx.Node) and not isinstance(value, bool)
+
+
+def _fits(value: Any, kind: str, lenient: bool) -> bool:
+    """Whether a value can be an argument of the schema type `kind` (`int`, `SymInt[]`, …)."""
+    if isinstance(value, fx.Node):
+        return True  # a tensor, or a size computed from one
+    if value is None:
+        return kind.endswith("?")
+    base = kind.removesuffix("?")
+    if isinstance(value, bool):
+        return base == "bool"
+    if _is_int(value):
+        return base in ("int", "SymInt", "Scalar", "float") or (lenient and _is_sizes(base))
+    if isinstance(value, float):
+        return base in ("float", "Scalar")
+    if isinstance(value, list | tuple):
+        return base.endswith("]")
+    if isinstance(value, str):
+        return base == "str"
+    if isinstance(value, torch.dtype):
+        return base == "ScalarType"
+    if isinstance(value, torch.device):
+        return base == "Device"
+    return False
 
 
 class _Literal:

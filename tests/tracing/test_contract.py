@@ -103,7 +103,7 @@ def test_shape_arithmetic_is_shown_as_numbers_not_drawn_as_data() -> None:
         assert not any(n.target == "getattr" for n in graph.nodes), tracer
         assert ("input:x", "module:encoder.dropout") not in module_edges(graph), tracer
     expand = next(n for n in fxviz.trace("vit_b_16").nodes if n.target == "expand")
-    assert expand.inputs == ("class_token",) and expand.arguments == "1, -1, -1"
+    assert expand.inputs == ("class_token",) and expand.arguments == "size=[1, -1, -1]"
 
 
 def by_tracer(model: torch.nn.Module, args: tuple[object, ...]) -> dict[str, Graph]:

@@ -109,7 +109,7 @@ def test_function_arguments_drop_defaults() -> None:
     g = trace_module(M(), (torch.zeros(2, 3, 4, device="meta"),))
     assert g.node("flatten").arguments == "start_dim=1"
     assert g.node("log_softmax").arguments == "dim=-1"
-    assert (g.node("transpose").kind, g.node("transpose").arguments) == ("method", "0, 1")
+    assert (g.node("transpose").kind, g.node("transpose").arguments) == ("method", "dim0=0, dim1=1")
 
 
 def test_flops_match_flop_counter_mode() -> None:
