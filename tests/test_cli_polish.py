@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import shutil
 import subprocess
 import sys
@@ -245,13 +246,21 @@ def test_completion_is_on_and_completes_models() -> None:
     assert names[:3] == ["resnet101", "resnet152", "resnet18"]
     assert "hf:llama" in _complete_model("hf:lla")
     assert _complete_model("h")[-1] == "hf:"
+    assert "_FXVIZ_COMPLETE" in _completion_script()
+
+
+def _completion_script() -> str:
+    """`fxviz --show-completion` as a user runs it, from bash: Typer detects the shell from
+    the parent processes (a pytest started by something other than a shell has none).
+    `; true` keeps bash from replacing itself with python."""
     done = subprocess.run(
-        [sys.executable, "-m", "fxviz", "--show-completion", "bash"],
+        ["bash", "-c", f"{shlex.quote(sys.executable)} -m fxviz --show-completion; true"],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert done.returncode == 0 and "_FXVIZ_COMPLETE" in done.stdout, done.stderr
+    assert done.returncode == 0 and done.stdout, done.stderr
+    return done.stdout
 
 
 def _pty_run(command: list[str], typed: bytes = b"", seconds: float = 60.0) -> str:
@@ -284,12 +293,7 @@ def _pty_run(command: list[str], typed: bytes = b"", seconds: float = 60.0) -> s
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash for its completion")
 def test_completion_in_a_real_terminal(tmp_path: Path) -> None:
-    script = subprocess.run(
-        [sys.executable, "-m", "fxviz", "--show-completion", "bash"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    script = _completion_script()
     fxviz = tmp_path / "bin" / "fxviz"
     fxviz.parent.mkdir()
     fxviz.write_text(f'#!/bin/sh\nexec {sys.executable} -m fxviz "$@"\n')
