@@ -176,6 +176,14 @@ TracerOpt = Annotated[
         help="auto tries fx, then torch.export, then a recorded run.",
     ),
 ]
+ExpandOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="CLASS",
+        help="Draw inside this module class: LSTM shows its gates, LlamaRMSNorm its ops.",
+        show_default="none",
+    ),
+]
 
 
 def _complete_model(incomplete: str) -> list[str]:
@@ -274,14 +282,7 @@ def draw_command(
             metavar="TEXT", help="The diagram's heading.", show_default="the model's name"
         ),
     ] = None,
-    expand: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="CLASS",
-            help="Draw inside this module class: LSTM shows its gates, LlamaRMSNorm its ops.",
-            show_default="none",
-        ),
-    ] = None,
+    expand: ExpandOpt = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -747,6 +748,7 @@ def render_command(
     fold: FoldOpt = True,
     show: ShowOpt = None,
     all_ops: AllOpsOpt = False,
+    expand: ExpandOpt = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -760,6 +762,7 @@ def render_command(
             depth=depth,
             fold=fold,
             all_ops=all_ops,
+            expand=expand,
             show=show,
             rankdir=rankdir,
             renderer=renderer,

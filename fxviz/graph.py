@@ -142,6 +142,11 @@ class Module:
     repeat: int = 1
 
 
+# The class name of a loop's cluster: a module entry the fold_steps view makes (path
+# `lstm.loop`, `repeat` = its steps), never one of the model's own.
+LOOP = "loop"
+
+
 @dataclass(frozen=True, slots=True)
 class Totals:
     params: ParamCount = ParamCount()

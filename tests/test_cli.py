@@ -109,6 +109,20 @@ def test_render_a_saved_graph(in_tmp: Path) -> None:
     assert b"</svg>" in (in_tmp / "g.svg").read_bytes()
 
 
+def test_render_keeps_an_expanded_module_open(in_tmp: Path) -> None:
+    """A graph traced with --expand LSTM holds the LSTM's ops; render --expand LSTM draws
+    them again, one time step in its loop, as the first drawing did."""
+    tagger = f"{REPO}/examples/lstm_tagger.py:LSTMTagger"
+    args = [tagger, "--expand", "LSTM", "-o", "g.json", "-o", "first.dot", "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["render", "g.json", "--expand", "LSTM", "-o", "again.dot"])
+    assert result.exit_code == 0, result.output
+    first, again = (in_tmp / "first.dot").read_text(), (in_tmp / "again.dot").read_text()
+    assert first == again and "loop ×12" in again
+    assert runner.invoke(app, ["render", "g.json", "-o", "boxed.dot"]).exit_code == 0
+    assert "sigmoid" not in (in_tmp / "boxed.dot").read_text()
+
+
 def test_list_filters_names() -> None:
     result = runner.invoke(app, ["list", "resnet"])
     assert result.exit_code == 0

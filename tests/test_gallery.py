@@ -131,7 +131,9 @@ all_ops = true
     annotated = (tmp_path / "annotated.dot").read_text()
     assert "conv1 · Conv2d\\n1×6×28×28\\n156 params" in annotated
     gates = (tmp_path / "gates.dot").read_text()
-    assert gates.count('[label="sigmoid') == 36  # 12 steps × 3 sigmoid gates, each its own node
+    # One time step's 3 sigmoid gates, each its own node, in a loop cluster of 12 steps.
+    assert gates.count('[label="sigmoid') == 3
+    assert "loop ×12" in gates
 
 
 def test_a_broken_entry_does_not_stop_the_rest(manifest: Path, tmp_path: Path) -> None:

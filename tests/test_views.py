@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from handmade import lines_graph, tensor
@@ -15,9 +17,12 @@ from fxviz.views import (
     box_leaf_modules,
     collapse,
     fold_repeats,
+    fold_steps,
     group_lines,
     signatures,
 )
+
+REPO = Path(__file__).parent.parent
 
 
 class Block(nn.Module):
@@ -344,3 +349,79 @@ def test_pictures_keep_the_order_the_model_ran_in_and_late_inputs_stack() -> Non
     ]
     order = [n.id for n in _topological(nodes)]
     assert order == ["x", "y", "e1", "e2", "e3", "d1", "out"]  # d1 stays after the encoder
+
+
+class CellLoop(nn.Module):
+    """A recurrent loop written by hand: one LSTMCell called once per time step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(4, 8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = c = x.new_zeros(x.shape[0], 8)
+        outs = []
+        for t in range(x.shape[1]):
+            h, c = self.cell(x[:, t], (h, c))
+            outs.append(h)
+        return self.head(torch.stack(outs, 1))
+
+
+def test_a_loop_of_steps_is_drawn_once_with_its_count() -> None:
+    graph = fxviz.trace(CellLoop(), torch.zeros(2, 6, 4))
+    assert sum(n.target == "cell" for n in graph.nodes) == 6
+    drawn = apply_views(graph)
+    (loop,) = [m for m in drawn.modules if m.class_name == "loop"]
+    assert (loop.path, loop.repeat) == ("loop", 6)
+    cells = [n for n in drawn.nodes if n.target == "cell"]
+    assert len(cells) == 1 and cells[0].scope == "loop"
+    # The stack of all six hidden states reads the one drawn step; the weights are drawn
+    # once, on the cell's first call.
+    (stack,) = [n for n in drawn.nodes if n.target.endswith("stack")]
+    assert set(stack.inputs) == {cells[0].id}
+    assert cells[0].params.total == graph.module("cell").params.total
+    dot = graph.to_dot()
+    assert "loop ×6: one step drawn, each step reads the one before" in dot
+    assert not any(m.class_name == "loop" for m in apply_views(graph, fold=False).modules)
+
+
+def test_an_expanded_lstm_draws_one_time_step_and_its_weights_once() -> None:
+    graph = fxviz.trace(f"{REPO}/examples/lstm_tagger.py:LSTMTagger", expand=("LSTM",))
+    drawn = apply_views(graph, expand=("LSTM",))
+    (loop,) = [m for m in drawn.modules if m.class_name == "loop"]
+    assert (loop.path, loop.repeat) == ("lstm.loop", 12)
+    step = [n for n in drawn.nodes if n.scope == "lstm.loop"]
+    assert sum(n.target.endswith("sigmoid") for n in step) == 3
+    assert sum(n.target.endswith("tanh") for n in step) == 2
+    # The step's own slice of the input is inside it; h0 and c0 are not.
+    assert any(n.target.endswith("slice") for n in step)
+    assert not any(n.target.endswith("full") for n in step)
+    weights = [n for n in drawn.nodes if n.kind == "constant" and "weight_hh" in n.target]
+    assert len(weights) == 1 and weights[0].scope != "lstm.loop"
+    assert len(drawn.nodes) < len(graph.nodes) / 3
+
+
+def test_repetition_without_a_chain_is_not_a_loop() -> None:
+    """Three heads reading the same value, one after another, are not steps of a loop."""
+
+    class Heads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([torch.relu(self.proj(x)) for _ in range(4)], 1)
+
+    graph = fxviz.trace(Heads(), torch.zeros(1, 4))
+    assert fold_steps(graph) is graph
+    assert not any(m.class_name == "loop" for m in apply_views(graph).modules)
+
+
+def test_a_folded_runs_parameters_carry_the_runs_name() -> None:
+    """ConvNeXt reads each block's `layer_scale` as a tensor: in a folded run of 3 blocks it
+    is drawn once, named for the run, not for its first block."""
+    drawn = apply_views(fxviz.trace("convnext_tiny"))
+    scales = [n.target for n in drawn.nodes if n.target.endswith("layer_scale")]
+    assert "features.1.0–2.layer_scale" in scales
+    assert not any(t.startswith("features.1.0.") for t in scales)

@@ -16,7 +16,7 @@ from typing import Literal, cast
 import graphviz
 
 from fxviz.errors import SpecError, did_you_mean
-from fxviz.graph import Graph, Module, Node, Value, children_of
+from fxviz.graph import LOOP, Graph, Module, Node, Value, children_of
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
 
 FONT = "Helvetica,Arial,sans-serif"
@@ -178,7 +178,7 @@ def _emit_scope(
     for child in children.get(scope, ()):
         with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
             module = graph.module(child)
-            label = f"{child}: {_class_text(module)}" if module else child
+            label = _cluster_label(graph, child, module)
             frozen = module is not None and _all_frozen(module)
             sub.attr(
                 label=_label([label + (" · frozen" if frozen else "")]),
@@ -247,6 +247,29 @@ def _numbers(node: Node, show: frozenset[str]) -> str:
     if memory and node.kind != "output":
         parts.append(f"out {format_bytes(memory)}")
     return " · ".join(parts)
+
+
+def _cluster_label(graph: Graph, path: str, module: Module | None) -> str:
+    """`encoder.layer.0–11: BertLayer ×12`; a loop's cluster says how many steps it drew
+    as one, and the modules inside it keep their own paths."""
+    if module is None:
+        return _model_path(graph, path)
+    if module.class_name == LOOP and not module.qualname:
+        return f"loop ×{module.repeat}: one step drawn, each step reads the one before"
+    return f"{_model_path(graph, path)}: {_class_text(module)}"
+
+
+def _model_path(graph: Graph, path: str) -> str:
+    """A drawn path without the loop clusters views put in it: the module's own path."""
+    if ".loop" not in path and not path.startswith("loop"):
+        return path
+    parts = path.split(".")
+    kept = []
+    for k, part in enumerate(parts):
+        module = graph.module(".".join(parts[: k + 1]))
+        if not (module is not None and module.class_name == LOOP and not module.qualname):
+            kept.append(part)
+    return ".".join(kept)
 
 
 def _class_text(module: Module) -> str:
@@ -354,24 +377,32 @@ def _all_frozen(module: Module) -> bool:
     return bool(module.params.frozen) and not module.params.trainable
 
 
+# The key's entry for each kind of box, in the order a picture reads.
+_KEY_ENTRIES = {
+    "input": ["input"],
+    "module": ["module", "(an nn.Module call)"],
+    "function": ["function or op"],
+    "constant": ["parameter or buffer", "read outside a module's box"],
+    "output": ["output"],
+}
+
+
 def _key(dot: graphviz.Digraph, graph: Graph) -> None:
-    """A key beside the drawing for what colour and border alone say: the yellow boxes of
-    parameters and buffers read outside a module's box, and grey dashed frozen ones."""
-    constants = any(node.kind == "constant" for node in graph.nodes)
+    """A key beside the drawing with one entry for each kind of box the drawing has: its
+    colour and border, and what it stands for (the frozen ones grey and dashed)."""
+    kinds = {"function" if n.kind in ("method", "line") else n.kind for n in graph.nodes}
     frozen = {_frozen(node) for node in graph.nodes} - {""}
-    if not constants and not frozen:
-        return
     with dot.subgraph(name="cluster_legend") as key:
         key.attr(label="key", fontname=FONT, fontsize="10", style="rounded", color="#999999")
-        if constants:
-            key.node(
-                "legend_tensor",
-                label=_label(["parameter or buffer", "read outside a module's box"]),
-                fillcolor=_FILL["constant"],
-                fontsize="9",
-            )
-        if frozen:
-            key.node("legend_trainable", label="trainable", fillcolor=_FILL["module"], fontsize="9")
+        entries = [kind for kind in _KEY_ENTRIES if kind in kinds]
+        with key.subgraph() as row:  # one row, in reading order
+            row.attr(rank="same")
+            for kind in entries:
+                style = _node_style(Node(id="", kind=kind, target=""))
+                row.node(f"legend_{kind}", label=_label(_KEY_ENTRIES[kind]), fontsize="9", **style)
+            for before, after in zip(entries, entries[1:], strict=False):
+                row.edge(f"legend_{before}", f"legend_{after}", style="invis")
+        if "all" in frozen:
             key.node(
                 "legend_frozen",
                 label=_label(["frozen", "requires_grad=False"]),

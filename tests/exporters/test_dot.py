@@ -67,7 +67,10 @@ def test_frozen_nodes_come_with_a_legend(branch: Graph, chain: Graph) -> None:
     dot = to_dot(branch)
     assert "subgraph cluster_legend" in dot and 'label="frozen\\nrequires_grad=False"' in dot
     assert "legend_partly" not in dot
-    assert "cluster_legend" not in to_dot(chain)  # nothing frozen, nothing to explain
+    # Every kind of box drawn has its entry; nothing frozen, no frozen entry.
+    plain = to_dot(chain)
+    assert "legend_input" in plain and "legend_module" in plain and "legend_output" in plain
+    assert "legend_frozen" not in plain and "legend_constant" not in plain
 
 
 def test_partly_frozen_and_frozen_clusters(branch: Graph) -> None:
@@ -165,7 +168,7 @@ def test_renderers_draw_every_node(branch: Graph, renderer: str) -> None:
         for g in root.iter("{http://www.w3.org/2000/svg}g")
         if g.get("class") == "node"
     ]
-    legend = ["legend_frozen", "legend_trainable"]  # its stem is frozen
+    legend = [f"legend_{kind}" for kind in ("input", "module", "function", "output", "frozen")]
     assert sorted(titles) == sorted([*(n.id for n in branch.nodes), *legend])  # type: ignore[type-var]
 
 
@@ -180,11 +183,9 @@ def test_a_label_that_looks_like_html_stays_text() -> None:
     dot = to_dot(graph)
     assert '"<b>" [label="<b>"' in dot
     svg = render(dot, "svg", "embedded")
-    assert _svg_text(svg).split() == ["<g>", "0", "params", "·", "traced", "with", "fx", "on"] + [
-        "meta",
-        "<b>",
-        "output",
-    ]
+    heading = ["<g>", "0", "params", "·", "traced", "with", "fx", "on", "meta"]
+    key = ["key", "function", "or", "op", "output"]
+    assert sorted(_svg_text(svg).split()) == sorted([*heading, *key, "<b>", "output"])
 
 
 def test_output_paths_read_as_names() -> None:
