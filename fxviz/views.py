@@ -239,8 +239,8 @@ def fold_steps(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
     reading the one before: an expanded LSTM's time steps, `for t in range(T): h =
     self.cell(x[:, t], h)`, ALBERT's one layer called 12 times.
 
-    The first step stays, inside a cluster `loop: 12 steps` (around the module the steps
-    call, or inside the module whose code loops); what only one step reads (its slice of the
+    The first step stays, inside a cluster `loop ×12` (around the module the steps call, or
+    inside the module whose code loops); what only one step reads (its slice of the
     input) goes into its step; whatever read any step's values reads the kept step's (the
     stacked outputs, the last step's state). What every step reads (the weights) stays
     outside the cluster, drawn once. Loops are looked for in the outermost modules first."""
@@ -249,7 +249,7 @@ def fold_steps(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
         if node.kind in _STEP_KINDS:
             for path in ["", *lineage(node.owner)]:
                 within_scope[path].append(node)
-    readers = _readers(graph)
+    readers = _readers(graph.nodes)
     taken: set[str] = set()
     runs: list[_Steps] = []
     for scope in sorted(within_scope, key=lambda p: (p.count(".") if p else -1, natural_key(p))):
@@ -269,9 +269,10 @@ class _Steps(NamedTuple):
     private: list[list[str]]
 
 
-def _readers(graph: Graph) -> dict[str, list[str]]:
+def _readers(nodes: Iterable[Node]) -> dict[str, list[str]]:
+    """Each node's readers, by id."""
     readers: dict[str, list[str]] = defaultdict(list)
-    for node in graph.nodes:
+    for node in nodes:
         for source in node.inputs:
             readers[source].append(node.id)
     return readers
@@ -475,10 +476,7 @@ def _fold_steps(graph: Graph, runs: list[_Steps], readers: dict[str, list[str]])
         nodes.append(replace(node, inputs=inputs, scope=scope))
     # Ops that only dropped steps read (when steps had no common kind of private input) are
     # left without readers: drop them too.
-    left: dict[str, list[str]] = defaultdict(list)
-    for node in nodes:
-        for source in node.inputs:
-            left[source].append(node.id)
+    left = _readers(nodes)
     dead: set[str] = set()
     for node in reversed(nodes):
         if node.kind in _OPS and readers[node.id] and not left[node.id]:
