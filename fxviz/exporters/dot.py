@@ -290,7 +290,7 @@ def _headline(graph: Graph, node: Node) -> str:
     if node.kind == "constant":
         return f"{node.target} · {'param' if node.params.total else 'tensor'}"
     if node.target == "getitem":
-        return f"[{node.arguments}]"
+        return f"[{node.arguments or 'tensor'}]"  # boxes[keep]: indexed by a tensor
     if node.kind == "line":
         return _line_text(node)
     return node.target.rpartition(".")[2]

@@ -16,7 +16,7 @@ from typing import Any
 from torch import fx, nn
 
 from fxviz.humanize import format_shape
-from fxviz.tracing.keys import ARGUMENTS_DROPPED, VALUE
+from fxviz.tracing.keys import VALUE
 
 Shape = tuple[int, ...]
 Why = tuple[tuple[str, ...], Shape | None]  # the lines, and the output shape they predict
@@ -330,8 +330,6 @@ def _attention(m: nn.MultiheadAttention, shape: Shape, n: fx.Node) -> Why:
 
 
 def _function(n: fx.Node, shape: Shape) -> Why:
-    if n.meta.get(ARGUMENTS_DROPPED):
-        return (), None  # a recorded call: its constant arguments were not kept
     name = str(n.target) if n.op == "call_method" else getattr(n.target, "__name__", "")
     if name == "flatten":
         start = _arg(n, 1, "start_dim", 0)

@@ -4,5 +4,3 @@ and shape propagation asks explain to read a failure)."""
 
 VALUE = "fxviz_value"  # the values the node made, as graph.Value
 FLOPS = "fxviz_flops"
-# Set by the recording tracer: the call's args hold only the tensors it read.
-ARGUMENTS_DROPPED = "fxviz_arguments_dropped"

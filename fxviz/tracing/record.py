@@ -11,6 +11,7 @@ shows the path this one input took; another input could take another.
 from __future__ import annotations
 
 import copy
+import operator
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,10 +24,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node
 from fxviz.loaders.torch_internals import tree_map
-from fxviz.tracing.annotate import fx_nodes
+from fxviz.tracing.annotate import Undrawn, fx_nodes
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
-from fxviz.tracing.keys import ARGUMENTS_DROPPED, FLOPS, VALUE
+from fxviz.tracing.keys import FLOPS, VALUE
 from fxviz.tracing.shapes import (
     counted_attention,
     device_of,
@@ -57,9 +58,15 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         self.flops = FlopCounterMode(display=False)
 
     def add(
-        self, op: str, target: Any, inputs: Sequence[fx.Node], name: str, value: Any
+        self,
+        op: str,
+        target: Any,
+        inputs: Sequence[Any],
+        name: str,
+        value: Any,
+        kwargs: dict[str, Any] | None = None,
     ) -> fx.Node:
-        node = self.graph.create_node(op, target, tuple(inputs), name=name or "op")
+        node = self.graph.create_node(op, target, tuple(inputs), kwargs, name=name or "op")
         node.meta["fxviz_name"] = name or "op"  # fx's namespace would rename `and`, `max`
         node.meta[VALUE] = summarize(value)
         self.track(value, node)
@@ -125,17 +132,31 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         produced = _mutated(name, args) if result is None else result
         if self.depth or not tensors_in(produced):
             return result
-        inputs = self.sources((args, kwargs))
-        if not inputs:
+        if not self.sources((args, kwargs)):
             return result  # a constant the model makes (anchors, aranges): not data flow
         scope = self.scope[-1] if self.scope else ""
-        node = self.add("call_function", func, inputs, name.strip("_"), produced)
+        # The call as fx would record it, so every tracer draws it the same: `x[:, t]` as
+        # getitem, `x.view(…)` as a method, tensors as the nodes that made them.
+        op, target = _as_fx_call(func, name)
+        linked_args, linked_kwargs = self.linked(tuple(args)), self.linked(kwargs)
+        node = self.add(op, target, linked_args, name.strip("_"), produced, linked_kwargs)
         node.meta[FLOPS] = self.flops.get_total_flops() - before
-        node.meta["fxviz_target"] = _qualified(func)
+        if op == "call_function" and target is func:
+            node.meta["fxviz_target"] = _qualified(func)
         node.meta["fxviz_scope"] = scope
         node.meta["fxviz_source"] = user_source(sys._getframe(1), self.classes.get(scope))
-        node.meta[ARGUMENTS_DROPPED] = True  # only the tensors it read are its args
         return result
+
+    def linked(self, value: Any) -> Any:
+        """`value` with each tensor replaced by the node that made it, or by Undrawn (an
+        anchor, an arange: made from nothing, not data flow)."""
+
+        def visit(x: Any) -> Any:
+            if isinstance(x, torch.Tensor):
+                return self.producer.get(id(x)) or Undrawn()
+            return x
+
+        return tree_map(visit, value)
 
 
 def _mutated(name: str, args: Sequence[Any]) -> Any:
@@ -146,10 +167,55 @@ def _mutated(name: str, args: Sequence[Any]) -> Any:
     return None
 
 
-def _qualified(func: Any) -> str:
+# `x * 2` reaches a recorder as the method it calls, `Tensor.mul`, as `x.mul(2)` would:
+# these are drawn as the operators people write far more often (as fx records them).
+_OPERATOR_METHODS = {
+    name: getattr(operator, fx_name)
+    for name, fx_name in {
+        "add": "add",
+        "sub": "sub",
+        "mul": "mul",
+        "div": "truediv",
+        "matmul": "matmul",
+        "pow": "pow",
+        "neg": "neg",
+        "eq": "eq",
+        "ne": "ne",
+        "gt": "gt",
+        "ge": "ge",
+        "lt": "lt",
+        "le": "le",
+    }.items()
+}
+
+
+def _as_fx_call(func: Any, name: str) -> tuple[str, Any]:
+    """The (op, target) fx records for a call: `Tensor.__getitem__` and the operators are
+    `operator.getitem`, `operator.mul`, …; another Tensor method is `call_method` by name;
+    the rest, the function itself."""
+    if _owner(func) is not torch.Tensor:
+        return "call_function", func
+    operation = _OPERATOR_METHODS.get(name) or getattr(operator, name, None)
+    if operation is not None and (name in _OPERATOR_METHODS or name.startswith("__")):
+        return "call_function", operation
+    if name.startswith("__"):
+        return "call_function", func  # `3 - x` (__rsub__): no operator of its own
+    return "call_method", name
+
+
+def _owner(func: Any) -> Any:
+    """The class a method belongs to: torch.Tensor for its own and its C base's methods."""
     owner = getattr(func, "__objclass__", None) or getattr(func, "__self__", None)
+    if isinstance(owner, torch.Tensor):
+        return torch.Tensor
+    if isinstance(owner, type) and owner is not object and issubclass(torch.Tensor, owner):
+        return torch.Tensor
+    return owner
+
+
+def _qualified(func: Any) -> str:
     name = getattr(func, "__name__", str(func))
-    if owner is torch.Tensor or isinstance(owner, torch.Tensor):
+    if _owner(func) is torch.Tensor:
         return f"Tensor.{name}"
     module = getattr(func, "__module__", None) or "torch"
     return f"{module}.{name}"

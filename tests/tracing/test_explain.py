@@ -30,7 +30,7 @@ MODELS = [
     "swin_t",
     "r3d_18",
     "fcn_resnet50",
-    "fasterrcnn_mobilenet_v3_large_320_fpn",  # recorded: its functions keep no constants
+    "fasterrcnn_mobilenet_v3_large_320_fpn",  # recorded: its functions keep their arguments
 ]
 
 

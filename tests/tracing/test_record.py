@@ -135,7 +135,7 @@ class WritesIntoZeros(nn.Module):
 
 def test_a_value_written_into_a_fresh_tensor_keeps_its_edges() -> None:
     g = fxviz.trace(WritesIntoZeros(), torch.zeros(2, 4), tracer="record")
-    writes = [n for n in g.nodes if n.target.endswith("__setitem__")]
+    writes = [n for n in g.nodes if n.target == "operator.setitem"]
     assert [w.inputs for w in writes] == [("fc",), (writes[0].id, "fc_1")]
     assert writes[1].outputs[0].shape == (2, 4)
     assert g.node("head").inputs == (writes[1].id,)
@@ -149,3 +149,34 @@ def test_a_recorded_detection_model_keeps_every_module_connected() -> None:
     calls = [n for n in g.nodes if n.kind == "module"]
     assert calls and all(n.inputs and n.id in read and n.outputs for n in calls)
     assert g.node("roi_heads_box_head_fc6").inputs == ("flatten_2",)
+
+
+def test_a_recorded_run_draws_each_call_as_fx_does() -> None:
+    """Indexing, methods, functions and operators: the same kinds, targets, named constant
+    arguments and explanations from a recorded run as from fx (`y * 2` reaches a recorder as
+    `Tensor.mul`, and is drawn as the operator)."""
+
+    class Ops(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.flatten(x, 1)[:, :6].view(2, 3, 2)
+            return y.transpose(1, 2).softmax(dim=-1) * 2
+
+    def calls(tracer: str) -> list[tuple[str, str, str, tuple[str, ...]]]:
+        g = trace_module(Ops(), (torch.zeros(2, 3, 4),), tracer=tracer)
+        return [
+            (n.kind, n.target, n.arguments, n.why)
+            for n in g.nodes
+            if n.kind in ("function", "method")
+        ]
+
+    recorded = calls("record")
+    assert recorded == calls("fx")
+    assert [(kind, target, arguments) for kind, target, arguments, _ in recorded] == [
+        ("function", "torch.flatten", "start_dim=1"),
+        ("function", "getitem", ":, :6"),
+        ("method", "view", "size=[2, 3, 2]"),
+        ("method", "transpose", "dim0=1, dim1=2"),
+        ("method", "softmax", "dim=-1"),
+        ("function", "operator.mul", "2"),
+    ]
+    assert recorded[0][3]  # flatten's arithmetic, explained
