@@ -73,7 +73,8 @@ Outputs = Annotated[
         "--output",
         "-o",
         metavar="PATH",
-        help="File to write; the format comes from the suffix (.svg .png .pdf .dot .json). "
+        help="File to write; the format comes from the suffix (.svg .png .pdf .dot .json "
+        ".mmd .md). "
         "Repeat for several.",
         show_default="MODEL.svg",
     ),
@@ -250,7 +251,7 @@ def draw_command(
         typer.Option(
             "--format",
             "-f",
-            metavar="svg|png|pdf|dot|json",
+            metavar="svg|png|pdf|dot|json|mmd|md",
             help="Format when no -o is given.",
             show_default="svg",
         ),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fxviz.errors import SpecError, did_you_mean
-from fxviz.exporters import export, save_files
+from fxviz.exporters import MERMAID_FORMATS, export, mermaid, save_files
 from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
 from fxviz.exporters.dot import to_dot as dot_source
 from fxviz.exporters.render import RENDERERS, Renderer
@@ -158,18 +158,36 @@ def to_dot(graph: Graph, options: DrawOptions | None = None) -> str:
     return dot_source(picture(graph, options), options.dot)
 
 
+def to_mermaid(graph: Graph, options: DrawOptions | None = None, fmt: str = "mermaid") -> str:
+    """The picture of `graph` as Mermaid (`fmt` "mermaid"), or in a Markdown fence."""
+    options = options or DrawOptions()
+    drawn = picture(graph, options)
+    if fmt == "markdown":
+        return mermaid.to_markdown(drawn, options.dot)
+    return mermaid.to_mermaid(drawn, options.dot)
+
+
 def file_bytes(graph: Graph, fmt: str, options: DrawOptions | None = None) -> bytes:
-    """One file's bytes: the full graph for json, the picture for svg, png, pdf and dot."""
+    """One file's bytes: the full graph for json, the picture for svg, png, pdf, dot, and
+    as Mermaid for mermaid and markdown."""
     options = options or DrawOptions()
     if fmt == "json":
         return graph.to_json().encode()
+    if fmt in MERMAID_FORMATS:
+        return to_mermaid(graph, options, fmt).encode()
     return export(to_dot(graph, options), fmt, options.renderer)
 
 
 def save(graph: Graph, paths: Sequence[Path], options: DrawOptions | None = None) -> None:
     """Write every path (format from the suffix), all or nothing."""
-    options = options or DrawOptions()
-    save_files(paths, graph.to_json, lambda: to_dot(graph, options), options.renderer)
+    chosen = options or DrawOptions()
+    save_files(
+        paths,
+        graph.to_json,
+        lambda: to_dot(graph, chosen),
+        chosen.renderer,
+        lambda fmt: to_mermaid(graph, chosen, fmt),
+    )
 
 
 def _graph_save(graph: Graph, *paths: str | Path, **options: Any) -> None:

@@ -248,3 +248,17 @@ def test_an_entry_can_be_a_saved_graph(tmp_path: Path) -> None:
     assert not drawn.error
     graph = Graph.load(tmp_path / "tiny.json")
     assert drawn.files["again.dot"] == graph.to_dot(rankdir="LR").encode()
+
+
+def test_an_entry_can_be_drawn_as_mermaid(tmp_path: Path) -> None:
+    """Formats are file suffixes: mmd writes Mermaid, md the same in a Markdown fence."""
+    manifest = tmp_path / "models.toml"
+    manifest.write_text(
+        f'[[model]]\nname = "lenet"\nspec = "{REPO}/examples/lenet.py:LeNet"\n'
+        'formats = ["mmd", "md", "json"]\n'
+    )
+    result = CliRunner().invoke(app, ["gallery", str(manifest), "-q"])
+    assert result.exit_code == 0, result.output
+    mermaid = (tmp_path / "lenet.mmd").read_text()
+    assert "flowchart TB" in mermaid and "conv1 · Conv2d" in mermaid
+    assert (tmp_path / "lenet.md").read_text() == f"```mermaid\n{mermaid}```\n"

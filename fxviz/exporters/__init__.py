@@ -28,7 +28,11 @@ FORMATS = {
     ".dot": "dot",
     ".gv": "dot",
     ".json": "json",
+    ".mmd": "mermaid",
+    ".md": "markdown",
 }
+# Text formats drawn from the picture's graph itself rather than from its DOT.
+MERMAID_FORMATS = frozenset({"mermaid", "markdown"})
 
 
 def output_format(path: Path) -> str:
@@ -59,7 +63,7 @@ def export(source: str, fmt: str, renderer: Renderer = "auto") -> bytes:
         return source.encode()
     if fmt in IMAGE_FORMATS:
         return render(source, fmt, renderer)
-    known = ", ".join(sorted(set(FORMATS.values()) - {"json"}))
+    known = ", ".join(sorted(set(FORMATS.values()) - {"json"} - MERMAID_FORMATS))
     raise OutputError(f"unknown picture format {fmt!r}; use one of {known}")
 
 
@@ -82,15 +86,26 @@ def save_files(
     json_text: Callable[[], str],
     dot_source: Callable[[], str],
     renderer: Renderer,
+    mermaid: Callable[[str], str] | None = None,
 ) -> None:
-    """Write each path from `json_text` or the pictures of `dot_source`: all or nothing."""
+    """Write each path from `json_text`, the pictures of `dot_source`, or `mermaid` (the
+    Mermaid or Markdown text, by format): all or nothing."""
     check_outputs(paths)
     formats = {path: output_format(path) for path in paths}
-    source = dot_source() if set(formats.values()) - {"json"} else ""
-    contents = {
-        path: json_text().encode() if fmt == "json" else export(source, fmt, renderer)
-        for path, fmt in formats.items()
-    }
+    source = dot_source() if set(formats.values()) - {"json"} - MERMAID_FORMATS else ""
+    contents = {}
+    for path, fmt in formats.items():
+        if fmt == "json":
+            contents[path] = json_text().encode()
+        elif fmt in MERMAID_FORMATS:
+            if mermaid is None:
+                raise OutputError(
+                    f"output {str(path)!r}: Mermaid draws one model; a diff writes "
+                    ".json, .svg, .png, .pdf or .dot"
+                )
+            contents[path] = mermaid(fmt).encode()
+        else:
+            contents[path] = export(source, fmt, renderer)
     for path, data in contents.items():
         write_atomic(path, data)
 

@@ -117,8 +117,7 @@ def to_dot(
     for node in graph.nodes:
         scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
         by_scope[scope].append(node)
-    parents = frozenset(m.path for m in graph.modules if graph.children(m.path))
-    labels = _Labels(options.show, parents)
+    labels = Labels.of(graph, options.show)
     _emit_scope(dot, graph, "", by_scope, children_of(by_scope), status, labels)
     if changes is not None:
         with dot.subgraph(name="cluster_legend") as key:
@@ -166,7 +165,7 @@ def _emit_scope(
     by_scope: dict[str, list[Node]],
     children: dict[str, tuple[str, ...]],
     status: dict[str, str],
-    labels: _Labels,
+    labels: Labels,
 ) -> None:
     for node in by_scope.get(scope, ()):
         style = _node_style(node)
@@ -178,7 +177,7 @@ def _emit_scope(
     for child in children.get(scope, ()):
         with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
             module = graph.module(child)
-            label = _cluster_label(graph, child, module)
+            label = cluster_label(graph, child, module)
             frozen = module is not None and _all_frozen(module)
             sub.attr(
                 label=_label([label + (" · frozen" if frozen else "")]),
@@ -192,14 +191,23 @@ def _emit_scope(
 
 
 @dataclass(frozen=True, slots=True)
-class _Labels:
+class Labels:
     """What every label needs: the annotations asked for, the modules that have submodules."""
 
     show: frozenset[str]
     parents: frozenset[str]
 
+    @classmethod
+    def of(cls, graph: Graph, show: frozenset[str]) -> Labels:
+        return cls(show, frozenset(m.path for m in graph.modules if graph.children(m.path)))
 
-def _node_label(graph: Graph, node: Node, labels: _Labels) -> str:
+
+def _node_label(graph: Graph, node: Node, labels: Labels) -> str:
+    return _label(node_lines(graph, node, labels))
+
+
+def node_lines(graph: Graph, node: Node, labels: Labels) -> list[str]:
+    """What a box says, line by line, unescaped (every text format escapes it its own way)."""
     show = labels.show
     lines = [_headline(graph, node)]
     if "args" in show:
@@ -215,7 +223,7 @@ def _node_label(graph: Graph, node: Node, labels: _Labels) -> str:
         lines.append(f"{node.source.file}:{node.source.line}")
     if "why" in show:
         lines += node.why
-    return _label(lines)
+    return [line for line in lines if line]
 
 
 def _input_shapes(graph: Graph, node: Node) -> str:
@@ -249,7 +257,7 @@ def _numbers(node: Node, show: frozenset[str]) -> str:
     return " · ".join(parts)
 
 
-def _cluster_label(graph: Graph, path: str, module: Module | None) -> str:
+def cluster_label(graph: Graph, path: str, module: Module | None) -> str:
     """`encoder.layer.0–11: BertLayer ×12`; a loop's cluster says how many steps it drew
     as one, and the modules inside it keep their own paths."""
     if module is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fxviz.drawing import file_bytes
 from fxviz.errors import FxvizError
+from fxviz.exporters import FORMATS
 from fxviz.exporters.render import IMAGE_FORMATS
 from fxviz.gallery.manifest import Entry
 from fxviz.graph import Graph
@@ -51,7 +52,8 @@ def draw_entry(entry: Entry) -> Drawn:
             loaded.source = entry.spec  # as written: the same on every machine
             graph = api.trace(loaded, tracer=entry.tracer, expand=entry.options.expand)
         files = {
-            f"{entry.name}.{fmt}": file_bytes(graph, fmt, entry.options) for fmt in entry.formats
+            f"{entry.name}.{suffix}": file_bytes(graph, FORMATS[f".{suffix}"], entry.options)
+            for suffix in entry.formats
         }
     except FxvizError as exc:
         return Drawn(entry, error=str(exc), seconds=time.perf_counter() - start)

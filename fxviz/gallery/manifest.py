@@ -92,9 +92,12 @@ def read_manifest(path: Path) -> list[Entry]:
         if name in {e.name for e in entries}:
             raise SpecError(f"{path}: {where}: name {name!r} is used twice")
         formats = tuple(str(f).lower() for f in merged.get("formats", ("svg", "json")))
-        bad = [f for f in formats if f not in FORMATS.values()]
+        bad = [f for f in formats if f".{f}" not in FORMATS]  # a file suffix: svg, mmd, …
         if bad:
-            raise SpecError(f"{path}: {where}: key 'formats': unknown format {bad[0]!r}")
+            known = ", ".join(sorted(suffix[1:] for suffix in FORMATS))
+            raise SpecError(
+                f"{path}: {where}: key 'formats': unknown format {bad[0]!r}; use {known}"
+            )
         try:
             tracer = check_tracer(merged.get("tracer", "auto"), "key 'tracer'")
             device = merged.get("device")

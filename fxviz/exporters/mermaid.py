@@ -1,0 +1,82 @@
+"""Graph -> Mermaid `flowchart`: the same picture as the DOT (the same boxes, lines and module
+clusters as subgraphs, a folded run's `×12` in its subgraph's title), for Markdown that GitHub,
+GitLab and notebooks draw themselves.
+
+Ids are generated (`n0`, `c0`), never taken from the model; every label is quoted, and each
+character Mermaid's grammar or its HTML labels could read as syntax is written as an entity
+code (`#quot;`, `#lt;`), so a module named `"]; A-->B` or `<img onerror=…>` stays text.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fxviz.exporters.dot import DotOptions, Labels, cluster_label, node_lines
+from fxviz.graph import Graph, Node, children_of
+
+# One class per kind of box, the colours of the DOT picture.
+_CLASSES = {
+    "input": "fill:#d4efdf,stroke:#333,stroke-width:2px",
+    "output": "fill:#fde2c8,stroke:#333,stroke-width:2px",
+    "module": "fill:#dbe8f6,stroke:#555",
+    "op": "fill:#f3f3f3,stroke:#999",
+    "constant": "fill:#fbf3c8,stroke:#555",
+}
+_CLASS_OF = {"function": "op", "method": "op", "line": "op"}
+# Mermaid's entity codes: `#` first, as every other code starts with it.
+_ENTITIES = [
+    ("#", "#35;"),
+    ("&", "#amp;"),
+    ('"', "#quot;"),
+    ("<", "#lt;"),
+    (">", "#gt;"),
+    ("`", "#96;"),
+]
+
+
+def to_mermaid(graph: Graph, options: DotOptions | None = None) -> str:
+    """Mermaid source for `graph` (already through the views, as DOT is)."""
+    options = options or DotOptions()
+    labels = Labels.of(graph, options.show)
+    ids = {node.id: f"n{i}" for i, node in enumerate(graph.nodes)}
+    by_scope: dict[str, list[Node]] = defaultdict(list)
+    for node in graph.nodes:
+        scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
+        by_scope[scope].append(node)
+    children = children_of(by_scope)
+    title = options.title or graph.name
+    heading = _text(title).replace("'", "''")  # a YAML single-quoted string
+    lines = ["---", f"title: '{heading}'", "---", f"flowchart {options.rankdir}"]
+    clusters = iter(range(len(children) + sum(len(c) for c in children.values())))
+
+    def emit(scope: str, indent: str) -> None:
+        for node in by_scope.get(scope, ()):
+            kind = _CLASS_OF.get(node.kind, node.kind)
+            text = "<br/>".join(_text(line) for line in node_lines(graph, node, labels))
+            lines.append(f'{indent}{ids[node.id]}["{text}"]:::{kind}')
+        for child in children.get(scope, ()):
+            title = cluster_label(graph, child, graph.module(child))
+            lines.append(f'{indent}subgraph c{next(clusters)}["{_text(title)}"]')
+            lines.append(f"{indent}  direction {options.rankdir}")
+            emit(child, indent + "  ")
+            lines.append(f"{indent}end")
+
+    emit("", "  ")
+    for node in graph.nodes:
+        for source in node.inputs:
+            if source in ids:
+                lines.append(f"  {ids[source]} --> {ids[node.id]}")
+    lines += [f"  classDef {name} {style}" for name, style in _CLASSES.items()]
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(graph: Graph, options: DotOptions | None = None) -> str:
+    """The Mermaid source in a fenced block, for a README or a pull request."""
+    return f"```mermaid\n{to_mermaid(graph, options)}```\n"
+
+
+def _text(text: str) -> str:
+    """One line of a label as Mermaid text: entity codes for what its grammar reads."""
+    for char, code in _ENTITIES:
+        text = text.replace(char, code)
+    return " ".join(text.split())  # a newline inside a name ends no statement
