@@ -4,7 +4,8 @@ GitLab and notebooks draw themselves.
 
 Ids are generated (`n0`, `c0`), never taken from the model; every label is quoted, and each
 character Mermaid's grammar or its HTML labels could read as syntax is written as an entity
-code (`#quot;`, `#lt;`), so a module named `"]; A-->B` or `<img onerror=…>` stays text.
+code (`#quot;`, `#lt;`), so a module named `"]; A-->B` or `<img onerror=…>` stays text. The
+title, in YAML front matter, is one single-quoted line, its `<` `>` written as `‹` `›`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def to_mermaid(graph: Graph, options: DotOptions | None = None) -> str:
         by_scope[scope].append(node)
     children = children_of(by_scope)
     title = options.title or graph.name
-    heading = _text(title).replace("'", "''")  # a YAML single-quoted string
+    # Front matter is YAML, where entity codes mean nothing, and Mermaid passes the title
+    # through its HTML sanitizer (which would eat `<b>`): angle brackets become ‹ ›.
+    heading = " ".join(title.split()).replace("'", "''").replace("<", "‹").replace(">", "›")
     lines = ["---", f"title: '{heading}'", "---", f"flowchart {options.rankdir}"]
     clusters = iter(range(len(children) + sum(len(c) for c in children.values())))
 
