@@ -113,10 +113,7 @@ def to_dot(
         "node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11", margin="0.1,0.04"
     )
     dot.attr("edge", color="#555555", arrowsize="0.7")
-    by_scope: dict[str, list[Node]] = defaultdict(list)
-    for node in graph.nodes:
-        scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
-        by_scope[scope].append(node)
+    by_scope = clustered(graph, options.clusters)
     labels = Labels.of(graph, options.show)
     _emit_scope(dot, graph, "", by_scope, children_of(by_scope), status, labels)
     if changes is not None:
@@ -137,6 +134,15 @@ def to_dot(
     for before, late in _late_inputs(graph):
         dot.edge(graphviz.escape(before), graphviz.escape(late), style="invis")
     return str(dot.source)
+
+
+def clustered(graph: Graph, clusters: bool = True) -> dict[str, list[Node]]:
+    """The nodes each module's cluster holds (inputs and outputs outside every cluster)."""
+    by_scope: dict[str, list[Node]] = defaultdict(list)
+    for node in graph.nodes:
+        scope = "" if node.kind in ("input", "output") or not clusters else node.scope
+        by_scope[scope].append(node)
+    return by_scope
 
 
 def _late_inputs(graph: Graph) -> list[tuple[str, str]]:

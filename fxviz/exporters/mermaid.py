@@ -10,10 +10,10 @@ title, in YAML front matter, is one single-quoted line, its `<` `>` written as `
 
 from __future__ import annotations
 
-from collections import defaultdict
+import itertools
 
-from fxviz.exporters.dot import DotOptions, Labels, cluster_label, node_lines
-from fxviz.graph import Graph, Node, children_of
+from fxviz.exporters.dot import DotOptions, Labels, cluster_label, clustered, node_lines
+from fxviz.graph import Graph, children_of
 
 # One class per kind of box, the colours of the DOT picture.
 _CLASSES = {
@@ -40,17 +40,14 @@ def to_mermaid(graph: Graph, options: DotOptions | None = None) -> str:
     options = options or DotOptions()
     labels = Labels.of(graph, options.show)
     ids = {node.id: f"n{i}" for i, node in enumerate(graph.nodes)}
-    by_scope: dict[str, list[Node]] = defaultdict(list)
-    for node in graph.nodes:
-        scope = "" if node.kind in ("input", "output") or not options.clusters else node.scope
-        by_scope[scope].append(node)
+    by_scope = clustered(graph, options.clusters)
     children = children_of(by_scope)
     title = options.title or graph.name
     # Front matter is YAML, where entity codes mean nothing, and Mermaid passes the title
     # through its HTML sanitizer (which would eat `<b>`): angle brackets become ‹ ›.
     heading = " ".join(title.split()).replace("'", "''").replace("<", "‹").replace(">", "›")
     lines = ["---", f"title: '{heading}'", "---", f"flowchart {options.rankdir}"]
-    clusters = iter(range(len(children) + sum(len(c) for c in children.values())))
+    clusters = itertools.count()
 
     def emit(scope: str, indent: str) -> None:
         for node in by_scope.get(scope, ()):
