@@ -204,6 +204,18 @@ def _complete_model(incomplete: str) -> list[str]:
     return names + files + (["hf:"] if "hf:".startswith(incomplete) else [])
 
 
+# A command's MODEL argument where a saved graph.json does as well (summary, explain).
+SavedOrModel = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL",
+        help="A model spec or a saved graph.json.",
+        show_default=False,
+        autocompletion=_complete_model,
+    ),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         from fxviz import __version__
@@ -617,15 +629,7 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Any]:
 
 @app.command("summary")
 def summary_command(
-    model: Annotated[
-        str,
-        typer.Argument(
-            metavar="MODEL",
-            help="A model spec or a saved graph.json.",
-            show_default=False,
-            autocompletion=_complete_model,
-        ),
-    ],
+    model: SavedOrModel,
     inputs: InputsOpt = None,
     kwargs: KwargsOpt = None,
     config: ConfigOpt = None,
@@ -707,15 +711,7 @@ def _print_table(graph: Any, rows: list[Any]) -> None:
 
 @app.command("explain")
 def explain_command(
-    model: Annotated[
-        str,
-        typer.Argument(
-            metavar="MODEL",
-            help="A model spec or a saved graph.json.",
-            show_default=False,
-            autocompletion=_complete_model,
-        ),
-    ],
+    model: SavedOrModel,
     inputs: InputsOpt = None,
     kwargs: KwargsOpt = None,
     config: ConfigOpt = None,

@@ -143,10 +143,7 @@ class _Index:
             parts = n.owner.split(".")
             for k in range(1, len(parts) + 1):
                 self.members[".".join(parts[:k])].append(i)
-        self.readers: dict[str, set[str]] = defaultdict(set)
-        for n in graph.nodes:
-            for source in n.inputs:
-                self.readers[source].add(n.id)
+        self.readers = _readers(graph.nodes)
         self.signatures = signatures(graph)
 
     def ids(self, path: str) -> set[str]:

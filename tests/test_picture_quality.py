@@ -56,6 +56,7 @@ OVER_BUDGET = {
 BUDGET_PX = 2500
 
 
+@functools.cache
 def _gallery() -> dict[str, tuple[Graph, DrawOptions]]:
     return {
         entry.name: (Graph.load(GALLERY / f"{entry.name}.json"), entry.options)

@@ -22,7 +22,8 @@ from fxviz.humanize import format_bytes, format_count, format_params, format_sha
 FONT = "Helvetica,Arial,sans-serif"
 MAX_DETAIL = 64
 
-_FILL = {
+# Each kind of box's fill colour (Mermaid's classes use them too).
+FILL = {
     "input": "#d4efdf",
     "output": "#fde2c8",
     "module": "#dbe8f6",
@@ -367,7 +368,7 @@ def _path_text(path: str) -> str:
 
 
 def _node_style(node: Node) -> dict[str, str]:
-    style = {"fillcolor": _FILL[node.kind]}
+    style = {"fillcolor": FILL[node.kind]}
     if node.kind in ("input", "output"):
         style.update(shape="box", style="filled,bold", penwidth="1.5")
     elif node.kind in ("function", "method", "line"):
@@ -428,7 +429,7 @@ def _key(dot: graphviz.Digraph, graph: Graph) -> None:
             key.node(
                 "legend_partly",
                 label="partly frozen",
-                fillcolor=_FILL["module"],
+                fillcolor=FILL["module"],
                 style="rounded,filled,dashed",
                 fontsize="9",
             )

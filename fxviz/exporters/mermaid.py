@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import itertools
 
-from fxviz.exporters.dot import DotOptions, Labels, cluster_label, clustered, node_lines
+from fxviz.exporters.dot import FILL, DotOptions, Labels, cluster_label, clustered, node_lines
 from fxviz.graph import Graph, children_of
 
-# One class per kind of box, the colours of the DOT picture.
+# One class per kind of box, in the DOT picture's colours.
 _CLASSES = {
-    "input": "fill:#d4efdf,stroke:#333,stroke-width:2px",
-    "output": "fill:#fde2c8,stroke:#333,stroke-width:2px",
-    "module": "fill:#dbe8f6,stroke:#555",
-    "op": "fill:#f3f3f3,stroke:#999",
-    "constant": "fill:#fbf3c8,stroke:#555",
+    "input": f"fill:{FILL['input']},stroke:#333,stroke-width:2px",
+    "output": f"fill:{FILL['output']},stroke:#333,stroke-width:2px",
+    "module": f"fill:{FILL['module']},stroke:#555",
+    "op": f"fill:{FILL['function']},stroke:#999",
+    "constant": f"fill:{FILL['constant']},stroke:#555",
 }
 _CLASS_OF = {"function": "op", "method": "op", "line": "op"}
 # Mermaid's entity codes: `#` first, as every other code starts with it.
