@@ -9,12 +9,15 @@ the full traced graph.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
+from fxviz.diff import GraphDiff
 from fxviz.errors import SpecError, did_you_mean
-from fxviz.exporters import MERMAID_FORMATS, export, mermaid, save_files
+from fxviz.exporters import GRAPH_FORMATS, export, html, mermaid, save_files
+from fxviz.exporters.diffdot import diff_to_dot
 from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
 from fxviz.exporters.dot import to_dot as dot_source
 from fxviz.exporters.render import RENDERERS, Renderer
@@ -22,6 +25,9 @@ from fxviz.graph import Graph, register_drawing
 from fxviz.views import apply_views
 
 Rankdir = Literal["TB", "LR"]
+
+# A notebook asks for a graph's HTML and its SVG in turn: the same picture is laid out once.
+_export = lru_cache(maxsize=8)(export)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,15 +173,44 @@ def to_mermaid(graph: Graph, options: DrawOptions | None = None, fmt: str = "mer
     return mermaid.to_mermaid(drawn, options.dot)
 
 
+def to_html(graph: Graph, options: DrawOptions | None = None) -> str:
+    """The picture of `graph` as one page to explore, with the same picture at each shallower
+    depth for its depth control."""
+    options = options or DrawOptions()
+
+    def drawn_at(depth: int | None) -> Graph:
+        return picture(graph, replace(options, depth=depth))
+
+    pictures = [
+        html.Picture(name, drawn, dot_source(drawn, options.dot))
+        for name, drawn in html.depth_levels(drawn_at, lambda g: g, options.depth)
+    ]
+    levels, left_out = html.laid_out(
+        pictures,
+        lambda dot, timeout: _export(dot, "svg", options.renderer, timeout),
+        options.renderer,
+    )
+    return html.page(options.title or graph.name, levels, left_out=left_out)
+
+
+def notebook_html(graph: Graph, options: DrawOptions | None = None) -> str:
+    """What a notebook shows for `graph`: its page, in a sandboxed iframe."""
+    return html.iframe(to_html(graph, options))
+
+
+def _text(graph: Graph, fmt: str, options: DrawOptions) -> str:
+    return to_html(graph, options) if fmt == "html" else to_mermaid(graph, options, fmt)
+
+
 def file_bytes(graph: Graph, fmt: str, options: DrawOptions | None = None) -> bytes:
-    """One file's bytes: the full graph for json, the picture for svg, png, pdf, dot, and
-    as Mermaid for mermaid and markdown."""
+    """One file's bytes: the full graph for json, the picture for svg, png, pdf, dot, as
+    Mermaid for mermaid and markdown, and as a page to explore for html."""
     options = options or DrawOptions()
     if fmt == "json":
         return graph.to_json().encode()
-    if fmt in MERMAID_FORMATS:
-        return to_mermaid(graph, options, fmt).encode()
-    return export(to_dot(graph, options), fmt, options.renderer)
+    if fmt in GRAPH_FORMATS:
+        return _text(graph, fmt, options).encode()
+    return _export(to_dot(graph, options), fmt, options.renderer)
 
 
 def save(graph: Graph, paths: Sequence[Path], options: DrawOptions | None = None) -> None:
@@ -186,7 +221,7 @@ def save(graph: Graph, paths: Sequence[Path], options: DrawOptions | None = None
         graph.to_json,
         lambda: to_dot(graph, chosen),
         chosen.renderer,
-        lambda fmt: to_mermaid(graph, chosen, fmt),
+        {fmt: partial(_text, graph, fmt, chosen) for fmt in GRAPH_FORMATS},
     )
 
 
@@ -198,4 +233,26 @@ def _graph_to_dot(graph: Graph, **options: Any) -> str:
     return to_dot(graph, draw_options(**options))
 
 
-register_drawing(save=_graph_save, to_dot=_graph_to_dot)
+def _graph_svg(graph: Graph) -> str:
+    options = DrawOptions()
+    return _export(to_dot(graph, options), "svg", options.renderer).decode()
+
+
+def _diff_html(result: GraphDiff) -> str:
+    assert result.graphs is not None
+    return html.iframe(html.diff_page(*result.graphs, result))
+
+
+def _diff_svg(result: GraphDiff) -> str:
+    assert result.graphs is not None
+    return _export(diff_to_dot(*result.graphs, result), "svg", "auto").decode()
+
+
+register_drawing(
+    save=_graph_save,
+    to_dot=_graph_to_dot,
+    notebook_html=notebook_html,
+    svg=_graph_svg,
+    diff_notebook_html=_diff_html,
+    diff_svg=_diff_svg,
+)

@@ -59,6 +59,10 @@ class RenderError(FxvizError):
     """DOT could not be rendered to the requested format."""
 
 
+class LayoutTimeoutError(RenderError):
+    """Graphviz took longer than allowed to lay out a picture."""
+
+
 class OutputError(FxvizError):
     """An output file cannot be written."""
 

@@ -196,12 +196,26 @@ class Graph:
     def save(self, *paths: str | Path, **options: Any) -> None:
         """Write the default picture (or the graph, for .json) to each path; the format comes
         from the suffix. `options` are those of `fxviz.draw`: depth, show, rankdir, …"""
-        _drawing("save")(self, *paths, **options)
+        drawing("save")(self, *paths, **options)
 
     def to_dot(self, **options: Any) -> str:
         """The DOT source of the default picture; `options` as for `fxviz.draw`."""
-        text: str = _drawing("to_dot")(self, **options)
+        text: str = drawing("to_dot")(self, **options)
         return text
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the graph as its page to explore (in a sandboxed iframe)."""
+        text: str = drawing("notebook_html")(self)
+        return text
+
+    def _repr_svg_(self) -> str:
+        """The default picture, for front ends that show SVG but not HTML."""
+        text: str = drawing("svg")(self)
+        return text
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        """Both at once (IPython then calls neither `_repr_html_` nor `_repr_svg_`)."""
+        return {"text/html": self._repr_html_(), "image/svg+xml": self._repr_svg_()}
 
     @property
     def inputs(self) -> tuple[Node, ...]:
@@ -332,16 +346,18 @@ def indexed(groups: Sequence[tuple[Value, ...]]) -> tuple[Value, ...]:
 
 
 # The drawing layer (fxviz.drawing, imported by `import fxviz`) registers itself here, so that
-# `graph.save()` and `graph.to_dot()` draw the default picture while this module imports
-# nothing above it.
+# `graph.save()`, `graph.to_dot()` and a notebook's display draw the default picture while
+# this module imports nothing above it.
 _DRAWING: dict[str, Callable[..., Any]] = {}
 
 
-def register_drawing(*, save: Callable[..., None], to_dot: Callable[..., str]) -> None:
-    _DRAWING.update(save=save, to_dot=to_dot)
+def register_drawing(**functions: Callable[..., Any]) -> None:
+    _DRAWING.update(functions)
 
 
-def _drawing(name: str) -> Callable[..., Any]:
+def drawing(name: str) -> Callable[..., Any]:
+    """A drawing function the layers above registered (`save`, `to_dot`, `notebook_html`,
+    `svg`, `diff_notebook_html`, `diff_svg`)."""
     return _DRAWING[name]  # `import fxviz.graph` runs fxviz/__init__.py, which registers it
 
 

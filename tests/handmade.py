@@ -176,6 +176,37 @@ def hostile_graph() -> Graph:
     )
 
 
+# Names the issue lists: a closing quote and an edge, markup, a script end, a newline.
+HOSTILE_NAMES = ['"]; A-->B', "<img src=x onerror=alert(1)>", "</script>", "two\nlines {x}"]
+
+
+def hostile_names_graph() -> Graph:
+    """A chain of modules named (and classed) as the issue lists: every text format's traps."""
+    nodes = [Node("x", "input", "x", outputs=(tensor(2),))]
+    modules = [Module("", "Root", "Root")]
+    for i, name in enumerate(HOSTILE_NAMES):
+        modules.append(Module(name, name, name, hparams=name))
+        nodes.append(
+            Node(
+                f"m{i}",
+                "module",
+                name,
+                module_class=name,
+                inputs=(nodes[-1].id,),
+                outputs=(tensor(2),),
+            )
+        )
+    nodes.append(Node("output", "output", "output", inputs=(nodes[-1].id,), outputs=(tensor(2),)))
+    return Graph(
+        name='</script><img src=x onerror=alert(1)>"]',
+        source="",
+        tracer="fx",
+        device="meta",
+        nodes=tuple(nodes),
+        modules=tuple(modules),
+    )
+
+
 def lines_graph() -> Graph:
     """`torch.tanh(self.fc(x.view(1, 8)))` on one line, then a hand-written norm (no
     submodules, its own weight) whose `pow(2).mean(-1)` is one line of two ops."""

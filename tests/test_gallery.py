@@ -262,3 +262,25 @@ def test_an_entry_can_be_drawn_as_mermaid(tmp_path: Path) -> None:
     mermaid = (tmp_path / "lenet.mmd").read_text()
     assert "flowchart TB" in mermaid and "conv1 · Conv2d" in mermaid
     assert (tmp_path / "lenet.md").read_text() == f"```mermaid\n{mermaid}```\n"
+
+
+def test_an_entry_can_be_a_page_to_explore_and_the_index_links_it(tmp_path: Path) -> None:
+    manifest = tmp_path / "models.toml"
+    manifest.write_text(
+        f'[defaults]\nrenderer = "embedded"\n\n[[model]]\nname = "lenet"\n'
+        f'spec = "{REPO}/examples/lenet.py:LeNet"\nformats = ["svg", "html"]\n\n'
+        f'[[model]]\nname = "tiny"\nspec = "{REPO}/examples/tiny.py:TinyNet"\nformats = ["html"]\n'
+    )
+    result = CliRunner().invoke(app, ["gallery", str(manifest), "-q"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "lenet.html").read_text()
+    assert page.startswith("<!doctype html>") and "conv1 · Conv2d" in page
+    index = (tmp_path / "index.html").read_text()
+    assert '<a href="lenet.html"><img src="lenet.svg"' in index
+    assert '<a href="tiny.html"><b>tiny</b></a>' in index
+    readme = (tmp_path / "README.md").read_text()
+    assert "| [lenet](lenet.svg) · [explore](lenet.html) |" in readme
+    assert "| tiny · [explore](tiny.html) |" in readme
+    # Drawn again, every byte is the same: the gallery's --check can hold pages too.
+    again = CliRunner().invoke(app, ["gallery", str(manifest), "--check", "-q"])
+    assert again.exit_code == 0, again.output

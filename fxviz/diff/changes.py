@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fxviz.diff.match import Matching, is_position, match
-from fxviz.graph import Graph, Module, Node, lineage, parent_path, split_hparams
+from fxviz.graph import Graph, Module, Node, drawing, lineage, parent_path, split_hparams
 from fxviz.humanize import format_shape
 
 DIFF_SCHEMA_VERSION = 2
@@ -90,6 +90,8 @@ class GraphDiff:
     flops_b: int
     first_divergence: str = ""
     schema_version: int = DIFF_SCHEMA_VERSION
+    # The graphs compared, for a notebook's display; not part of the diff's JSON.
+    graphs: tuple[Graph, Graph] | None = field(default=None, compare=False, repr=False)
 
     @property
     def identical(self) -> bool:
@@ -135,6 +137,22 @@ class GraphDiff:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the diff's page: the merged picture and the report beside it."""
+        text: str = drawing("diff_notebook_html")(self)
+        return text
+
+    def _repr_svg_(self) -> str:
+        text: str = drawing("diff_svg")(self)
+        return text
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        if self.graphs is None:  # read back from JSON: the report alone
+            from fxviz.diff.report import format_report
+
+            return {"text/plain": format_report(self)}
+        return {"text/html": self._repr_html_(), "image/svg+xml": self._repr_svg_()}
+
 
 def diff(a: Graph, b: Graph) -> GraphDiff:
     """Compare two traced graphs: match their modules (fxviz.diff.match), list the causes in
@@ -162,6 +180,7 @@ def diff(a: Graph, b: Graph) -> GraphDiff:
         params_b=b.totals.params.total,
         flops_a=a.totals.flops,
         flops_b=b.totals.flops,
+        graphs=(a, b),
         first_divergence=next(
             (
                 f"{c.path}: {c.details[0].removeprefix('output ')}"

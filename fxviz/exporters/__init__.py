@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from fxviz.diff import GraphDiff
 from fxviz.errors import OutputError
 from fxviz.exporters.dot import DotOptions
-from fxviz.exporters.render import IMAGE_FORMATS, Renderer, render
+from fxviz.exporters.render import IMAGE_FORMATS, TIMEOUT_S, Renderer, render
 from fxviz.graph import Graph
 
 # Read once: os.umask can only be read by setting it.
@@ -30,9 +30,12 @@ FORMATS = {
     ".json": "json",
     ".mmd": "mermaid",
     ".md": "markdown",
+    ".html": "html",
+    ".htm": "html",
 }
 # Text formats drawn from the picture's graph itself rather than from its DOT.
 MERMAID_FORMATS = frozenset({"mermaid", "markdown"})
+GRAPH_FORMATS = MERMAID_FORMATS | {"html"}
 
 
 def output_format(path: Path) -> str:
@@ -57,13 +60,13 @@ def check_outputs(paths: Sequence[Path]) -> None:
             raise OutputError(f"output {str(path)!r} is a folder; give a file name")
 
 
-def export(source: str, fmt: str, renderer: Renderer = "auto") -> bytes:
+def export(source: str, fmt: str, renderer: Renderer = "auto", timeout: float = TIMEOUT_S) -> bytes:
     """DOT `source` as `fmt`: the source itself for dot, a rendered picture for svg, png, pdf."""
     if fmt == "dot":
         return source.encode()
     if fmt in IMAGE_FORMATS:
-        return render(source, fmt, renderer)
-    known = ", ".join(sorted(set(FORMATS.values()) - {"json"} - MERMAID_FORMATS))
+        return render(source, fmt, renderer, timeout)
+    known = ", ".join(sorted(set(FORMATS.values()) - {"json"} - GRAPH_FORMATS))
     raise OutputError(f"unknown picture format {fmt!r}; use one of {known}")
 
 
@@ -75,10 +78,18 @@ def save_diff(
     dot_options: DotOptions | None = None,
     renderer: Renderer = "auto",
 ) -> None:
-    """Write a diff: .json is the diff itself, pictures and .dot show both graphs merged."""
+    """Write a diff: .json is the diff itself, pictures and .dot show both graphs merged,
+    .html is that picture to explore, with the report beside it."""
     from fxviz.exporters.diffdot import diff_to_dot
+    from fxviz.exporters.html import diff_page
 
-    save_files(paths, result.to_json, lambda: diff_to_dot(a, b, result, dot_options), renderer)
+    save_files(
+        paths,
+        result.to_json,
+        lambda: diff_to_dot(a, b, result, dot_options),
+        renderer,
+        {"html": lambda: diff_page(a, b, result, dot_options, renderer)},
+    )
 
 
 def save_files(
@@ -86,24 +97,26 @@ def save_files(
     json_text: Callable[[], str],
     dot_source: Callable[[], str],
     renderer: Renderer,
-    mermaid: Callable[[str], str] | None = None,
+    texts: Mapping[str, Callable[[], str]] | None = None,
 ) -> None:
-    """Write each path from `json_text`, the pictures of `dot_source`, or `mermaid` (the
-    Mermaid or Markdown text, by format): all or nothing."""
+    """Write each path from `json_text`, the pictures of `dot_source`, or `texts` (by format:
+    the Mermaid, Markdown or HTML text): all or nothing."""
     check_outputs(paths)
+    texts = texts or {}
     formats = {path: output_format(path) for path in paths}
-    source = dot_source() if set(formats.values()) - {"json"} - MERMAID_FORMATS else ""
+    for path, fmt in formats.items():
+        if fmt in GRAPH_FORMATS and fmt not in texts:
+            raise OutputError(
+                f"output {str(path)!r}: Mermaid draws one model; a diff writes "
+                ".json, .html, .svg, .png, .pdf or .dot"
+            )
+    source = dot_source() if set(formats.values()) - {"json"} - GRAPH_FORMATS else ""
     contents = {}
     for path, fmt in formats.items():
         if fmt == "json":
             contents[path] = json_text().encode()
-        elif fmt in MERMAID_FORMATS:
-            if mermaid is None:
-                raise OutputError(
-                    f"output {str(path)!r}: Mermaid draws one model; a diff writes "
-                    ".json, .svg, .png, .pdf or .dot"
-                )
-            contents[path] = mermaid(fmt).encode()
+        elif fmt in texts:
+            contents[path] = texts[fmt]().encode()
         else:
             contents[path] = export(source, fmt, renderer)
     for path, data in contents.items():

@@ -11,6 +11,13 @@ from fxviz.graph import Graph, Node, lineage, within
 
 
 def diff_to_dot(a: Graph, b: Graph, d: GraphDiff, options: DotOptions | None = None) -> str:
+    merged, status, report = merged_picture(a, b, d)
+    return to_dot(merged, options, status=status, changes=report)
+
+
+def merged_picture(a: Graph, b: Graph, d: GraphDiff) -> tuple[Graph, dict[str, str], list[str]]:
+    """The graph a diff draws (B with A's removed modules), each node's change kind, and the
+    report's lines."""
     whole: dict[str, str] = {c.path_b: c.kind for c in d.changes if c.kind in ("added", "renamed")}
     own = {c.path_b: s for c in d.changes if c.path_b and (s := _status(c))}
     status = {n.id: s for n in b.nodes if (s := _colour(n, b, whole, own))}
@@ -35,7 +42,7 @@ def diff_to_dot(a: Graph, b: Graph, d: GraphDiff, options: DotOptions | None = N
         modules=(*b.modules, *(m for m in a.modules if any(within(m.path, p) for p in gone))),
     )
     report = [line.strip() for line in format_report(d).splitlines() if line.startswith("  ")]
-    return to_dot(merged, options, status=status, changes=report)
+    return merged, status, report
 
 
 def _status(change: Change) -> str:

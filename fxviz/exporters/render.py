@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from typing import Literal
 
-from fxviz.errors import RenderError
+from fxviz.errors import LayoutTimeoutError, RenderError
 
 Renderer = Literal["auto", "system", "embedded"]
 RENDERERS: tuple[Renderer, ...] = ("auto", "system", "embedded")
@@ -19,11 +19,12 @@ EMBEDDED_FORMATS = ("svg",)
 TIMEOUT_S = 300
 
 
-def render(source: str, fmt: str, renderer: Renderer = "auto") -> bytes:
-    """Lay out and draw DOT `source` as `fmt` ("svg", "png" or "pdf")."""
+def render(source: str, fmt: str, renderer: Renderer = "auto", timeout: float = TIMEOUT_S) -> bytes:
+    """Lay out and draw DOT `source` as `fmt` ("svg", "png" or "pdf"); the system `dot` is
+    stopped after `timeout` seconds (LayoutTimeoutError)."""
     backend = choose_renderer(renderer, fmt)
     if backend == "system":
-        return _render_system(source, fmt)
+        return _render_system(source, fmt, timeout)
     return _render_embedded(source, fmt)
 
 
@@ -52,7 +53,7 @@ def choose_renderer(renderer: Renderer, fmt: str) -> Literal["system", "embedded
     return "embedded"
 
 
-def _render_system(source: str, fmt: str) -> bytes:
+def _render_system(source: str, fmt: str, timeout: float) -> bytes:
     dot = shutil.which("dot")
     assert dot is not None
     try:
@@ -60,12 +61,13 @@ def _render_system(source: str, fmt: str) -> bytes:
             [dot, f"-T{fmt}"],
             input=source.encode(),
             capture_output=True,
-            timeout=TIMEOUT_S,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise RenderError(
-            f"`dot` took over {TIMEOUT_S}s to lay out the graph; draw fewer nodes"
+        raise LayoutTimeoutError(
+            f"`dot` took over {timeout:g}s to lay out the graph; draw fewer boxes "
+            "(--depth N, and leave folding on)"
         ) from exc
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip().splitlines()

@@ -99,21 +99,33 @@ def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:
     """README.md (a table GitHub renders) and index.html, from the drawn entries."""
     rows = ["| name | model | params | FLOPs | tracer |", "|---|---|---|---|---|"]
     cards = []
-    for d in drawn:
+    for d in drawn:  # each entry's picture; its .html page, where drawn, to explore it
         picture = next((f for f in d.files if f.rsplit(".", 1)[1] in IMAGE_FORMATS), "")
+        page = next((f for f in d.files if f.rsplit(".", 1)[1] in ("html", "htm")), "")
         link = f"[{d.entry.name}]({picture})" if picture else d.entry.name
+        if page:
+            link += f" · [explore]({page})"
         if d.error:
             rows.append(f"| {d.entry.name} | `{d.entry.spec}` | — | — | failed |")
             continue
         title = d.entry.title or d.entry.spec
         counts = f"{format_params(d.params)} | {format_count(d.flops)}"
         rows.append(f"| {link} | {_md(title)} | {counts} | {d.tracer} |")
+        explore = f' · <a href="{html.escape(page)}">explore</a>' if page else ""
         if picture:
             cards.append(
-                f'<figure><a href="{html.escape(picture)}"><img src="{html.escape(picture)}" '
+                f'<figure><a href="{html.escape(page or picture)}">'
+                f'<img src="{html.escape(picture)}" '
                 f'alt="{html.escape(d.entry.name)}" loading="lazy"></a><figcaption>'
                 f"<b>{html.escape(d.entry.name)}</b> · {html.escape(title)} · "
-                f"{format_params(d.params)} params · {format_count(d.flops)} FLOPs"
+                f"{format_params(d.params)} params · {format_count(d.flops)} FLOPs{explore}"
+                "</figcaption></figure>"
+            )
+        elif page:
+            cards.append(
+                f'<figure><figcaption><a href="{html.escape(page)}">'
+                f"<b>{html.escape(d.entry.name)}</b></a> · {html.escape(title)} · "
+                f"{format_params(d.params)} params · {format_count(d.flops)} FLOPs{explore}"
                 "</figcaption></figure>"
             )
     readme = "# Gallery\n\nDrawn by `fxviz gallery`; regenerate with the same command.\n\n"

@@ -10,47 +10,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from handmade import hostile_graph, tensor
+from handmade import hostile_graph, hostile_names_graph
 from typer.testing import CliRunner
 
 import fxviz
 from fxviz.cli import app
 from fxviz.drawing import to_mermaid
 from fxviz.errors import OutputError
-from fxviz.graph import Graph, Module, Node
+from fxviz.graph import Graph
 
 REPO = Path(__file__).parent.parent.parent
 LENET = f"{REPO}/examples/lenet.py:LeNet"
 PARSER = REPO / ".ci" / "mermaid-parse.mjs"
-
-# Names the issue lists: a closing quote and an edge, markup, a script end, a newline.
-HOSTILE_NAMES = ['"]; A-->B', "<img src=x onerror=alert(1)>", "</script>", "two\nlines {x}"]
-
-
-def _hostile_names() -> Graph:
-    nodes = [Node("x", "input", "x", outputs=(tensor(2),))]
-    modules = [Module("", "Root", "Root")]
-    for i, name in enumerate(HOSTILE_NAMES):
-        modules.append(Module(name, name, name, hparams=name))
-        nodes.append(
-            Node(
-                f"m{i}",
-                "module",
-                name,
-                module_class=name,
-                inputs=(nodes[-1].id,),
-                outputs=(tensor(2),),
-            )
-        )
-    nodes.append(Node("output", "output", "output", inputs=(nodes[-1].id,), outputs=(tensor(2),)))
-    return Graph(
-        name='</script><img src=x onerror=alert(1)>"]',
-        source="",
-        tracer="fx",
-        device="meta",
-        nodes=tuple(nodes),
-        modules=tuple(modules),
-    )
 
 
 def test_lenet_mermaid_golden(golden) -> None:  # type: ignore[no-untyped-def]
@@ -64,7 +35,9 @@ def test_folded_runs_are_one_subgraph_with_their_count() -> None:
     assert re.search(r'\["encoder\.layer\.0–2\.attention\.self\.query · Linear<br/>', text)
 
 
-@pytest.mark.parametrize("graph", [hostile_graph(), _hostile_names()], ids=["hostile", "names"])
+@pytest.mark.parametrize(
+    "graph", [hostile_graph(), hostile_names_graph()], ids=["hostile", "names"]
+)
 def test_hostile_names_stay_text(graph: Graph) -> None:
     text = to_mermaid(graph)
     _, front, body = text.split("---\n", 2)
@@ -116,7 +89,7 @@ def test_mermaids_own_parser_accepts_what_fxviz_writes(tmp_path: Path) -> None:
         "bert": fxviz.trace("hf:bert", layers=3),
         "gates": fxviz.trace(f"{REPO}/examples/lstm_tagger.py:LSTMTagger", expand=("LSTM",)),
         "hostile": hostile_graph(),
-        "names": _hostile_names(),
+        "names": hostile_names_graph(),
     }
     files = []
     for name, graph in graphs.items():
