@@ -148,6 +148,15 @@ def test_resnet18_page(browser: Any, tmp_path: Path) -> None:
     assert page.locator("#canvas g.node[data-id]").count() == len(shallow.nodes) == 13
     assert page.locator("#canvas g.node > title", has_text="layer3").count() == 1
     opened.screenshot("resnet18-depth1")
+    assert page.inner_text("#details").startswith("Click a box")  # the old selection is gone
+    # A name drawn only deeper: the count says where, and Enter goes there.
+    page.fill("#search", "layer3.1.conv2")
+    page.wait_for_function("document.getElementById('count').textContent.startsWith('none')")
+    assert page.inner_text("#count") == "none here; Enter: depth 3"  # the shallowest with it
+    page.press("#search", "Enter")
+    assert page.eval_on_selector("#depth", "d => d.selectedOptions[0].textContent") == ("depth 3")
+    assert page.locator("#canvas g.node.current > title").text_content() == "layer3_1_conv2"
+    page.select_option("#depth", label="depth 1")
     # Keyboard: zoom in, then fit.
     page.click("#fit")
     before = page.eval_on_selector("#canvas", "c => c.style.transform")

@@ -7,6 +7,7 @@
   const viewport = $("viewport"), canvas = $("canvas"), details = $("details");
   const search = $("search"), count = $("count"), depth = $("depth");
   const SVGNS = "http://www.w3.org/2000/svg";
+  const hint = details.firstElementChild;
 
   let level = null;          // the shown level's data
   let svg = null;            // its <svg>
@@ -15,7 +16,7 @@
   let edges = [];            // [tail id, head id, <g class="edge">]
   const collapsed = new Set();
   let view = { x: 0, y: 0, k: 1 };
-  let matches = [], current = -1;
+  let matches = [], current = -1, other = -1;
 
   // ---- levels -------------------------------------------------------------------------
   // The depth control: every level drawn, and those left out (disabled), shallowest first.
@@ -46,6 +47,7 @@
     collapsed.clear();
     index_();
     start();
+    details.replaceChildren(hint);
     if (keepSearch && search.value) find(search.value, false);
     else clearMatches();
   }
@@ -207,6 +209,13 @@
     return [d.target, d.path, d.class, d.title, d.kind].join("\n").toLowerCase();
   }
 
+  // Whether another level holds what this one does not: the first such level's index.
+  function elsewhere(q) {
+    return DATA.levels.findIndex((lv) => lv !== level && (
+      Object.values(lv.nodes).some((d) => haystack(d).includes(q)) ||
+      Object.keys(lv.clusters).some((p) => p.toLowerCase().includes(q))));
+  }
+
   function find(text, jump) {
     clearMatches();
     const q = text.trim().toLowerCase();
@@ -227,6 +236,7 @@
     matches = exact.concat(partial);
     for (const m of matches) element(m).classList.add("hit");
     current = -1;
+    other = matches.length ? -1 : elsewhere(q);
     if (jump && matches.length) step_(1);
     else updateCount();
   }
@@ -239,16 +249,22 @@
     for (const g of svg.querySelectorAll(".hit, .current")) g.classList.remove("hit", "current");
     matches = [];
     current = -1;
+    other = -1;
     updateCount();
   }
 
   function updateCount() {
     if (!search.value.trim()) count.textContent = "";
-    else if (!matches.length) count.textContent = "no match";
-    else count.textContent = `${current + 1} of ${matches.length}`;
+    else if (matches.length) count.textContent = `${current + 1} of ${matches.length}`;
+    else if (other >= 0) count.textContent = `none here; Enter: ${DATA.levels[other].name}`;
+    else count.textContent = "no match";
   }
 
   function step_(delta) {
+    if (!matches.length && other >= 0) {  // found only at another depth: go there
+      show(other, true);
+      if (!matches.length) return;
+    }
     if (!matches.length) return;
     if (current >= 0) element(matches[current]).classList.remove("current");
     current = (current + delta + matches.length) % matches.length;
