@@ -30,8 +30,6 @@ HUB_TIMEOUT_S = 3.0
 
 
 def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedModel:
-    from transformers import AutoModel
-
     config, origin = resolve_config(spec.target, options.weights is not None)
     if options.weights and origin == "type":
         raise ModelLoadError(
@@ -44,21 +42,24 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     if hasattr(config, "use_cache"):
         config.use_cache = False
     note = None
+    auto, auto_note = auto_class(config)
     try:
         if options.weights:
-            model = AutoModel.from_pretrained(origin, config=config)
+            model = auto.from_pretrained(origin, config=config)
             model.to(device)
         else:
-            model, note = build_on(device, lambda: AutoModel.from_config(config))  # type: ignore[no-untyped-call]
+            model, note = build_on(device, lambda: auto.from_config(config))
     except OSError as exc:  # weights missing from the folder, the cache or the hub
         raise ModelLoadError(
             f"{spec.text}: transformers could not load the weights ({first_line(exc)})"
         ) from exc
     except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
         raise ModelLoadError(
-            f"transformers could not build {spec.text} ({type(config).__name__}): {exc}"
+            f"transformers could not build {spec.text} ({type(config).__name__}): "
+            f"{first_line(exc)[:300]}"
         ) from exc
     model.eval()
+    language = default_language(model, config)
     args, kwargs = make_inputs(options.inputs, device) if options.inputs else ((), {})
     if not args:
         # Companion inputs (attention_mask, decoder ids) follow the user's batch and length.
@@ -71,8 +72,57 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     if isinstance(kwargs.get("attention_mask"), torch.Tensor):
         kwargs["attention_mask"] = torch.ones_like(kwargs["attention_mask"])  # attend everywhere
     name = spec.target.rstrip("/").rsplit("/", 1)[-1] if origin != "type" else spec.target
-    notes = [n for n in (shrunk, note) if n]
+    notes = [n for n in (shrunk, auto_note, language, note) if n]
     return LoadedModel(model, args, kwargs, name=name, source=spec.text, device=device, notes=notes)
+
+
+# Where a config's type has no base model (`AutoModel`), the auto classes that may list it,
+# in the order a drawing would want them.
+_HEADED_AUTO_CLASSES = (
+    "AutoModelForCausalLM",
+    "AutoModelForSeq2SeqLM",
+    "AutoModelForMaskedLM",
+    "AutoModelForImageClassification",
+    "AutoModelForSpeechSeq2Seq",
+    "AutoModelForCTC",
+    "AutoModelForImageTextToText",
+)
+
+
+def auto_class(config: Any) -> tuple[Any, str]:
+    """The auto class that builds `config`: `AutoModel` (the base model) where transformers
+    lists the type there, else the first task's class that lists it (TrOCR is only a causal
+    LM), with a note saying which."""
+    import transformers
+
+    for name in ("AutoModel", *_HEADED_AUTO_CLASSES):
+        auto = getattr(transformers, name, None)
+        mapping = getattr(auto, "_model_mapping", None)
+        if auto is None or mapping is None:
+            continue
+        try:
+            built = mapping[type(config)]
+        except (KeyError, ValueError, ImportError, AttributeError):
+            continue
+        if name == "AutoModel":
+            return auto, ""
+        return auto, (
+            f"{type(config).__name__} has no base model in transformers; "
+            f"drawn as {built.__name__} ({name})"
+        )
+    return transformers.AutoModel, ""  # let AutoModel say what it knows
+
+
+def default_language(model: torch.nn.Module, config: Any) -> str:
+    """Models with per-language adapters (X-MOD) refuse to run until one is chosen: the
+    config's default, else its first language, said in a note."""
+    choose = getattr(model, "set_default_language", None)
+    languages = list(getattr(config, "languages", None) or [])
+    if choose is None or not languages:
+        return ""
+    language = getattr(config, "default_language", None) or languages[0]
+    choose(language)
+    return f"language adapters: drawn with {language!r} (of {len(languages)})"
 
 
 def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
@@ -120,13 +170,24 @@ def resolve_config(target: str, weights: bool) -> tuple[Any, str]:
 
 def _default_config(model_type: str) -> Any:
     """transformers' default config for a model type; some fail its own validation."""
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig
 
     try:
         return AutoConfig.for_model(model_type)
-    except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        ImportError,
+        StrictDataclassError,  # a config class's own validator refused its defaults
+    ) as exc:
+        # A validator's error says which validator on its first line and why on the next.
+        why = " ".join(str(exc).split()) if isinstance(exc, StrictDataclassError) else ""
         raise ModelLoadError(
-            f"transformers could not build hf:{model_type}'s default config ({first_line(exc)}); "
+            f"transformers could not build hf:{model_type}'s default config "
+            f"({why[:240] or first_line(exc)}); "
             "give a hub id or a folder with a config.json instead"
         ) from exc
 
@@ -241,7 +302,9 @@ def default_inputs(
     vision = getattr(config, "vision_config", None) or config
     text = getattr(config, "text_config", None) or config
     if seq is None:
-        seq = min(SEQ_LEN, int(getattr(text, "max_position_embeddings", SEQ_LEN) or SEQ_LEN))
+        limit = getattr(text, "max_position_embeddings", None)
+        # Some configs have no limit (XLNet says -1): keep the default length.
+        seq = min(SEQ_LEN, limit) if isinstance(limit, int) and limit > 0 else SEQ_LEN
     specs: list[InputSpec] = []
     if "input_ids" in params:
         specs.append(InputSpec((batch, seq), "int64", "input_ids"))

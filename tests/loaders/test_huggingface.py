@@ -206,6 +206,14 @@ def test_full_size_default_llama_on_meta_allocates_no_weights() -> None:
         ("hf:bert", ["novalue"], SpecError, "write key=value"),
         ("hf:clip", ["audio_config.x=1"], SpecError, "has no sub-config 'audio_config'"),
         ("resnet18", ["num_hidden_layers=2"], SpecError, "--config applies to Hugging Face models"),
+        (
+            # transformers' own validator refuses the type's default config
+            "hf:gemma4_assistant",
+            [],
+            ModelLoadError,
+            r"could not build hf:gemma4_assistant's default config \(Class validation error "
+            r"for validator 'validate_architecture': ValueError: hidden_size_per_layer_input",
+        ),
     ],
 )
 def test_errors(spec: str, config: list[str], error: type, message: str) -> None:
@@ -290,3 +298,27 @@ def test_layers_through_the_api_the_cli_and_a_gallery(tmp_path: Path) -> None:
     assert runner.invoke(app, ["gallery", str(manifest)]).exit_code == 0
     saved = fxviz.Graph.load(tmp_path / "gpt2.json")
     assert saved.module("h.0") and not saved.module("h.1")
+
+
+def test_a_type_with_no_base_model_is_built_by_the_task_class_that_lists_it() -> None:
+    loaded = fxviz.load("hf:trocr")
+    assert type(loaded.module).__name__ == "TrOCRForCausalLM"
+    assert loaded.notes[0] == (
+        "TrOCRConfig has no base model in transformers; drawn as TrOCRForCausalLM "
+        "(AutoModelForCausalLM)"
+    )
+
+
+def test_a_config_without_a_length_limit_gets_the_default_length() -> None:
+    loaded = fxviz.load("hf:xlnet")  # max_position_embeddings is -1: no limit
+    assert tuple(loaded.kwargs["input_ids"].shape) == (1, 16)
+
+
+def test_language_adapters_get_the_configs_first_language() -> None:
+    loaded = fxviz.load("hf:xmod")
+    assert "language adapters: drawn with 'en_XX' (of 1)" in loaded.notes
+    assert all(
+        m.default_language == "en_XX"  # type: ignore[attr-defined]
+        for m in loaded.module.modules()
+        if hasattr(m, "default_language")
+    )
