@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node
+from fxviz.humanize import format_bytes
 from fxviz.loaders.torch_internals import tree_map
 from fxviz.tracing.annotate import Undrawn, fx_nodes
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
@@ -235,6 +237,7 @@ def record_module(
     except TraceError:
         if device != "meta":
             raise
+    except_room_for(model)
     notes.append("recorded on cpu: the model needs real values (data-dependent ops)")
     model, args, kwargs = materialize_on_cpu(model, args, kwargs)
     return _record(model, args, kwargs, leaf_types, "cpu"), "cpu", notes
@@ -286,6 +289,46 @@ def _fill(value: Any, generator: torch.Generator) -> Any:
     if value.is_floating_point():
         return (torch.randn(value.shape, generator=generator) * 0.02).to(value.dtype)
     return torch.zeros(value.shape, dtype=value.dtype)
+
+
+# Of the memory the system says is available, the share a CPU copy of the weights may take.
+MEMORY_SHARE = 0.8
+
+
+def except_room_for(model: torch.nn.Module) -> None:
+    """Refuse, before allocating anything, a CPU copy of a meta model's weights that the
+    machine cannot hold: the kernel's out-of-memory killer would end the process after
+    minutes of swapping (Fuyu's default config: 36 GB of float32), freezing a laptop first."""
+    tensors = [*model.parameters(), *model.buffers()]
+    needed = sum(t.numel() * t.element_size() for t in tensors)
+    # Filling one tensor makes two temporaries of its size (randn, then the scaled copy).
+    needed += 2 * max((t.numel() * t.element_size() for t in tensors), default=0)
+    available = available_memory()
+    if available is not None and needed > MEMORY_SHARE * available:
+        raise TraceError(
+            f"{type(model).__name__} must run on real values to be recorded (fx and "
+            f"torch.export could not follow it), and a CPU copy of its weights needs "
+            f"{format_bytes(needed)}, more than this machine has free "
+            f"({format_bytes(available)}); draw a smaller config (--layers 2, --config …)",
+            reason=f"a CPU copy of the weights needs {format_bytes(needed)}, "
+            f"{format_bytes(available)} is free",
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes the system can give without swapping (Linux's MemAvailable), or None where it
+    does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def materialize_on_cpu(

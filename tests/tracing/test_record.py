@@ -67,6 +67,37 @@ def test_meta_model_is_recorded_on_a_cpu_copy() -> None:
     assert all(p.is_meta for p in model.parameters())  # the user's model is untouched
 
 
+def test_a_cpu_copy_the_machine_cannot_hold_is_refused_before_allocating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fuyu's default config would copy 39 GiB of weights to the CPU: the kernel's OOM killer
+    ended the process after minutes. Now the copy is refused first, in one line."""
+    from fxviz.tracing import record
+
+    with torch.device("meta"):
+        model = ValueBranch()
+    # 40 float parameters (160 B) and two temporaries of the largest (2 × 64 B) do not fit
+    monkeypatch.setattr(record, "available_memory", lambda: 200)
+    copies = []
+    monkeypatch.setattr(record, "materialize_on_cpu", lambda *a: copies.append(a))
+    with pytest.raises(
+        TraceError,
+        match=r"a CPU copy of its weights needs 288 B, more than "
+        r"this machine has free \(200 B\); draw a smaller config",
+    ):
+        trace_module(model, (torch.ones(2, 4, device="meta"),), tracer="record")
+    assert not copies
+    monkeypatch.undo()
+    assert trace_module(model, (torch.ones(2, 4, device="meta"),)).device == "cpu"
+
+
+def test_available_memory_is_what_the_system_reports() -> None:
+    from fxviz.tracing.record import available_memory
+
+    free = available_memory()
+    assert free is None or 0 < free
+
+
 def test_hooks_are_removed_even_when_the_model_fails() -> None:
     class Broken(nn.Module):
         def __init__(self) -> None:
