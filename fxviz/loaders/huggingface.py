@@ -38,6 +38,7 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
             "with config.json and the weights (hf:./checkpoint); drop --weights to draw the type"
         )
     shrunk = shrink_layers(config, options.layers, spec.text) if options.layers else ""
+    unset = fill_unset(config) if origin == "type" else ""
     apply_overrides(config, options.config, spec.text)
     if hasattr(config, "use_cache"):
         config.use_cache = False
@@ -72,8 +73,29 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     if isinstance(kwargs.get("attention_mask"), torch.Tensor):
         kwargs["attention_mask"] = torch.ones_like(kwargs["attention_mask"])  # attend everywhere
     name = spec.target.rstrip("/").rsplit("/", 1)[-1] if origin != "type" else spec.target
-    notes = [n for n in (shrunk, auto_note, language, note) if n]
+    notes = [n for n in (shrunk, unset, auto_note, language, note) if n]
     return LoadedModel(model, args, kwargs, name=name, source=spec.text, device=device, notes=notes)
+
+
+# Fields some default configs leave unset that their model cannot run without, and what to
+# draw with: DeepSeek-V2's default config routes each token to `None` experts.
+_UNSET_DEFAULTS = {"num_experts_per_tok": 2}
+
+
+def fill_unset(config: Any) -> str:
+    """Give a default config's unset fields (`_UNSET_DEFAULTS`) a value, and say so;
+    `--config` still overrides them."""
+    filled = []
+    for name, value in _UNSET_DEFAULTS.items():
+        if name in config.to_dict() and getattr(config, name) is None:
+            setattr(config, name, value)
+            filled.append(f"{name}={value}")
+    if not filled:
+        return ""
+    return (
+        f"the default config leaves {', '.join(f.split('=')[0] for f in filled)} unset: "
+        f"drawn with {', '.join(filled)} (--config to choose)"
+    )
 
 
 # Where a config's type has no base model (`AutoModel`), the auto classes that may list it,

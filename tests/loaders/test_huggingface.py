@@ -322,3 +322,14 @@ def test_language_adapters_get_the_configs_first_language() -> None:
         for m in loaded.module.modules()
         if hasattr(m, "default_language")
     )
+
+
+def test_a_field_the_default_config_leaves_unset_gets_a_value_and_a_note() -> None:
+    loaded = fxviz.load("hf:deepseek_v2", layers=1)
+    assert loaded.module.config.num_experts_per_tok == 2
+    assert (
+        "the default config leaves num_experts_per_tok unset: drawn with "
+        "num_experts_per_tok=2 (--config to choose)"
+    ) in loaded.notes
+    chosen = fxviz.load("hf:deepseek_v2", layers=1, config=["num_experts_per_tok=6"])
+    assert chosen.module.config.num_experts_per_tok == 6
