@@ -27,15 +27,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-LLAMA_70B = [
-    "hidden_size=8192",
-    "num_hidden_layers=80",
-    "num_attention_heads=64",
-    "num_key_value_heads=8",
-    "intermediate_size=28672",
-    "vocab_size=128256",
-    "max_position_embeddings=8192",
-]
+from llama_meta import SHAPES  # noqa: E402 (a script beside this one)
+
+LLAMA_70B = SHAPES["70b"]  # the README's big-model figures use the same shape
 OPS_LLAMA = [
     "num_hidden_layers=86",
     "hidden_size=64",
