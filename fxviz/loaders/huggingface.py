@@ -299,8 +299,10 @@ def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
                 raise SpecError(f"--config {item!r}: {spec} has no sub-config {head!r}")
         known = sorted(set(target.to_dict()) | set(getattr(target, "attribute_map", {})))
         if attr not in known:
-            hint = did_you_mean(attr, known, n=3) or "see the model's config.json"
-            raise SpecError(f"--config {item!r}: {type(target).__name__} has no {attr!r}; {hint}")
+            raise SpecError(
+                f"--config {item!r}: {type(target).__name__} has no {attr!r}; "
+                + _missing_key_hint(target, attr, known)
+            )
         try:
             value = ast.literal_eval(raw.strip())
         except (ValueError, SyntaxError):
@@ -314,6 +316,25 @@ def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:
             raise SpecError(f"--config {item!r}: {attr} is a number (now {current}), not {raw!r}")
         setattr(target, attr, value)
     _match_layer_types(config)
+
+
+def _missing_key_hint(config: Any, attr: str, known: list[str]) -> str:
+    """Where the key is: in a sub-config (a composite model's `text_config`), a close
+    spelling, or the fields there are; a layer count also points at --layers."""
+    subs = {name: getattr(config, name, None) for name in sorted(config.to_dict())}
+    nested = [
+        f"{name}.{attr}"
+        for name, sub in subs.items()
+        if sub is not None and hasattr(sub, "to_dict") and attr in sub.to_dict()
+    ]
+    layers = " (--layers N caps every layer count)" if attr in LAYER_FIELDS else ""
+    if nested:
+        return f"its sub-configs have {' and '.join(nested)}{layers}"
+    close = did_you_mean(attr, known, n=3)
+    if close:
+        return close + layers
+    shown = ", ".join(k for k in known if not k.startswith("_"))
+    return f"its fields are {shown[:300]}{'…' if len(shown) > 300 else ''}{layers}"
 
 
 def default_inputs(

@@ -205,6 +205,16 @@ def test_full_size_default_llama_on_meta_allocates_no_weights() -> None:
         ("hf:bert", ["num_hidden_layers=two"], SpecError, "num_hidden_layers is a number"),
         ("hf:bert", ["novalue"], SpecError, "write key=value"),
         ("hf:clip", ["audio_config.x=1"], SpecError, "has no sub-config 'audio_config'"),
+        (
+            # a composite config keeps its layer counts in sub-configs: say where
+            "hf:gemma3",
+            ["num_hidden_layers=2"],
+            SpecError,
+            r"Gemma3Config has no 'num_hidden_layers'; its sub-configs have "
+            r"text_config.num_hidden_layers and vision_config.num_hidden_layers "
+            r"\(--layers N caps every layer count\)",
+        ),
+        ("hf:bert", ["zzzz=2"], SpecError, r"BertConfig has no 'zzzz'; its fields are add_cro"),
         ("resnet18", ["num_hidden_layers=2"], SpecError, "--config applies to Hugging Face models"),
         (
             # transformers' own validator refuses the type's default config
