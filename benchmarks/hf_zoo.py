@@ -92,11 +92,26 @@ def main() -> None:
             )
     counts = Counter(o.kind for o in outcomes)
     print(f"\n{len(outcomes)} types: " + ", ".join(f"{n} {k}" for k, n in counts.most_common()))
-    over = [o.model_type for o in outcomes if o.peak_gib > LIMIT_GIB]
-    print(f"over {LIMIT_GIB} GiB: {', '.join(over) or 'none'}")
-    reasons = Counter(" ".join(o.text.split()[:6]) for o in outcomes if o.kind != "drew")
-    for reason, n in reasons.most_common(15):
-        print(f"  {n:3d}  {reason}")
+    heavy = [o.model_type for o in outcomes if o.peak_gib > LIMIT_GIB]
+    print(f"over {LIMIT_GIB} GiB: {', '.join(heavy) or 'none'}")
+    reasons: dict[str, list[str]] = {}
+    for o in outcomes:
+        if o.kind != "drew":
+            reasons.setdefault(_reason(o), []).append(o.model_type)
+    for reason, names in sorted(reasons.items(), key=lambda r: -len(r[1])):
+        print(f"  {len(names):3d}  {reason}: {', '.join(names)}")
+
+
+def _reason(outcome: Outcome) -> str:
+    """What kind of failure, without the type's own name: the groups RESULTS.md lists."""
+    text = outcome.text
+    if outcome.kind != "error":
+        return outcome.kind
+    if text.startswith("transformers could not build"):
+        return "transformers could not build the default config or model"
+    if text.startswith("no tracer can draw"):
+        return "no tracer can draw it"
+    return " ".join(text.replace(f"hf:{outcome.model_type}", "TYPE").split()[:4])
 
 
 if __name__ == "__main__":
