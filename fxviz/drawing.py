@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from fxviz.diff import GraphDiff
 from fxviz.errors import SpecError, did_you_mean
-from fxviz.exporters import GRAPH_FORMATS, export, html, mermaid, save_files
+from fxviz.exporters import GRAPH_FORMATS, export, mermaid, save_files
 from fxviz.exporters.diffdot import diff_to_dot
 from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
 from fxviz.exporters.dot import to_dot as dot_source
@@ -25,9 +25,6 @@ from fxviz.graph import Graph, register_drawing
 from fxviz.views import apply_views
 
 Rankdir = Literal["TB", "LR"]
-
-# A notebook asks for a graph's HTML and its SVG in turn: the same picture is laid out once.
-_export = lru_cache(maxsize=8)(export)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +173,8 @@ def to_mermaid(graph: Graph, options: DrawOptions | None = None, fmt: str = "mer
 def to_html(graph: Graph, options: DrawOptions | None = None) -> str:
     """The picture of `graph` as one page to explore, with the same picture at each shallower
     depth for its depth control."""
+    from fxviz.exporters import html  # not on the start-up path: a page is rarely asked for
+
     options = options or DrawOptions()
 
     def drawn_at(depth: int | None) -> Graph:
@@ -187,7 +186,7 @@ def to_html(graph: Graph, options: DrawOptions | None = None) -> str:
     ]
     levels, left_out = html.laid_out(
         pictures,
-        lambda dot, timeout: _export(dot, "svg", options.renderer, timeout),
+        lambda dot, timeout: export(dot, "svg", options.renderer, timeout),
         options.renderer,
     )
     return html.page(options.title or graph.name, levels, left_out=left_out)
@@ -195,7 +194,9 @@ def to_html(graph: Graph, options: DrawOptions | None = None) -> str:
 
 def notebook_html(graph: Graph, options: DrawOptions | None = None) -> str:
     """What a notebook shows for `graph`: its page, in a sandboxed iframe."""
-    return html.iframe(to_html(graph, options))
+    from fxviz.exporters.html import iframe
+
+    return iframe(to_html(graph, options))
 
 
 def _text(graph: Graph, fmt: str, options: DrawOptions) -> str:
@@ -210,7 +211,7 @@ def file_bytes(graph: Graph, fmt: str, options: DrawOptions | None = None) -> by
         return graph.to_json().encode()
     if fmt in GRAPH_FORMATS:
         return _text(graph, fmt, options).encode()
-    return _export(to_dot(graph, options), fmt, options.renderer)
+    return export(to_dot(graph, options), fmt, options.renderer)
 
 
 def save(graph: Graph, paths: Sequence[Path], options: DrawOptions | None = None) -> None:
@@ -235,17 +236,19 @@ def _graph_to_dot(graph: Graph, **options: Any) -> str:
 
 def _graph_svg(graph: Graph) -> str:
     options = DrawOptions()
-    return _export(to_dot(graph, options), "svg", options.renderer).decode()
+    return export(to_dot(graph, options), "svg", options.renderer).decode()
 
 
 def _diff_html(result: GraphDiff) -> str:
+    from fxviz.exporters.html import diff_page, iframe
+
     assert result.graphs is not None
-    return html.iframe(html.diff_page(*result.graphs, result))
+    return iframe(diff_page(*result.graphs, result))
 
 
 def _diff_svg(result: GraphDiff) -> str:
     assert result.graphs is not None
-    return _export(diff_to_dot(*result.graphs, result), "svg", "auto").decode()
+    return export(diff_to_dot(*result.graphs, result), "svg", "auto").decode()
 
 
 register_drawing(

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from fxviz.diff import GraphDiff, diff, format_report
 from fxviz.errors import LayoutTimeoutError
+from fxviz.exporters.diffdot import merged_picture
 from fxviz.exporters.dot import (
     FILL,
     STATUS_COLORS,
@@ -40,6 +41,7 @@ from fxviz.exporters.dot import (
 from fxviz.exporters.render import TIMEOUT_S, Renderer, choose_renderer, render
 from fxviz.graph import Graph, Node, ParamCount, Value, lineage
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
+from fxviz.views import collapse
 
 T = TypeVar("T")
 
@@ -148,9 +150,6 @@ def diff_page(
 ) -> str:
     """A diff's page: the merged picture of `diff_to_dot` at each depth, coloured by change,
     with the report listed beside it."""
-    from fxviz.exporters.diffdot import merged_picture
-    from fxviz.views import collapse
-
     options = options or DotOptions()
     Merged = tuple[Graph, dict[str, str], list[str]]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from functools import lru_cache
 from typing import Literal
 
 from fxviz.errors import LayoutTimeoutError, RenderError
@@ -22,10 +23,18 @@ TIMEOUT_S = 300
 def render(source: str, fmt: str, renderer: Renderer = "auto", timeout: float = TIMEOUT_S) -> bytes:
     """Lay out and draw DOT `source` as `fmt` ("svg", "png" or "pdf"); the system `dot` is
     stopped after `timeout` seconds (LayoutTimeoutError)."""
-    backend = choose_renderer(renderer, fmt)
+    return _drawn(choose_renderer(renderer, fmt), source, fmt, float(timeout))
+
+
+def _draw(backend: Literal["system", "embedded"], source: str, fmt: str, timeout: float) -> bytes:
     if backend == "system":
         return _render_system(source, fmt, timeout)
     return _render_embedded(source, fmt)
+
+
+# The same picture is often asked for twice in a row (a notebook shows a graph as HTML and as
+# SVG; `-o x.svg -o x.html`): it is laid out once. Keyed by the backend actually used.
+_drawn = lru_cache(maxsize=8)(_draw)
 
 
 def choose_renderer(renderer: Renderer, fmt: str) -> Literal["system", "embedded"]:

@@ -101,29 +101,29 @@ def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:
     cards = []
     for d in drawn:  # each entry's picture; its .html page, where drawn, to explore it
         picture = next((f for f in d.files if f.rsplit(".", 1)[1] in IMAGE_FORMATS), "")
-        page = next((f for f in d.files if f.rsplit(".", 1)[1] in ("html", "htm")), "")
+        explorer = next((f for f in d.files if f.rsplit(".", 1)[1] in ("html", "htm")), "")
         link = f"[{d.entry.name}]({picture})" if picture else d.entry.name
-        if page:
-            link += f" · [explore]({page})"
+        if explorer:
+            link += f" · [explore]({explorer})"
         if d.error:
             rows.append(f"| {d.entry.name} | `{d.entry.spec}` | — | — | failed |")
             continue
         title = d.entry.title or d.entry.spec
         counts = f"{format_params(d.params)} | {format_count(d.flops)}"
         rows.append(f"| {link} | {_md(title)} | {counts} | {d.tracer} |")
-        explore = f' · <a href="{html.escape(page)}">explore</a>' if page else ""
+        explore = f' · <a href="{html.escape(explorer)}">explore</a>' if explorer else ""
         if picture:
             cards.append(
-                f'<figure><a href="{html.escape(page or picture)}">'
+                f'<figure><a href="{html.escape(explorer or picture)}">'
                 f'<img src="{html.escape(picture)}" '
                 f'alt="{html.escape(d.entry.name)}" loading="lazy"></a><figcaption>'
                 f"<b>{html.escape(d.entry.name)}</b> · {html.escape(title)} · "
                 f"{format_params(d.params)} params · {format_count(d.flops)} FLOPs{explore}"
                 "</figcaption></figure>"
             )
-        elif page:
+        elif explorer:
             cards.append(
-                f'<figure><figcaption><a href="{html.escape(page)}">'
+                f'<figure><figcaption><a href="{html.escape(explorer)}">'
                 f"<b>{html.escape(d.entry.name)}</b></a> · {html.escape(title)} · "
                 f"{format_params(d.params)} params · {format_count(d.flops)} FLOPs{explore}"
                 "</figcaption></figure>"

@@ -237,7 +237,7 @@ def record_module(
     except TraceError:
         if device != "meta":
             raise
-    except_room_for(model)
+    check_room_for(model)
     notes.append("recorded on cpu: the model needs real values (data-dependent ops)")
     model, args, kwargs = materialize_on_cpu(model, args, kwargs)
     return _record(model, args, kwargs, leaf_types, "cpu"), "cpu", notes
@@ -295,7 +295,7 @@ def _fill(value: Any, generator: torch.Generator) -> Any:
 MEMORY_SHARE = 0.8
 
 
-def except_room_for(model: torch.nn.Module) -> None:
+def check_room_for(model: torch.nn.Module) -> None:
     """Refuse, before allocating anything, a CPU copy of a meta model's weights that the
     machine cannot hold: the kernel's out-of-memory killer would end the process after
     minutes of swapping (Fuyu's default config: 36 GB of float32), freezing a laptop first."""
