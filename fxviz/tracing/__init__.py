@@ -32,7 +32,7 @@ from fxviz.tracing.export import (
     name_outputs,
     program_module_tree,
 )
-from fxviz.tracing.fx import OPAQUE, symbolic_trace
+from fxviz.tracing.fx import symbolic_trace
 from fxviz.tracing.record import record_module
 from fxviz.tracing.shapes import ShapePropagation, device_of
 
@@ -73,13 +73,13 @@ def trace_module(
         )
     if tracer in ("auto", "fx"):
         try:
-            gm = symbolic_trace(model, leaf_types)
+            traced = symbolic_trace(model, leaf_types)
         except TraceError as exc:
             if tracer == "fx":
                 raise
             failures.append(f"torch.fx: {exc.reason}")
         else:
-            propagation = ShapePropagation(gm, device)
+            propagation = ShapePropagation(traced.root, device, graph=traced.graph)
             try:
                 propagation.propagate(tuple(args), kwargs)
             except ShapeError as exc:
@@ -92,11 +92,11 @@ def trace_module(
                 )
             opaque = [
                 f"torch.fx could not trace inside {path} ({why}); drawn as one box"
-                for path, why in gm.meta[OPAQUE].items()
+                for path, why in traced.opaque.items()
             ]
             return assemble_graph(
                 model,
-                fx_nodes(gm.graph, gm),
+                fx_nodes(traced.graph, traced.root),
                 name,
                 source,
                 "fx",

@@ -7,8 +7,9 @@ import linecache
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 import torch
@@ -73,15 +74,27 @@ def is_leaf(
 
 
 MAX_OPAQUE_SUBMODULES = 8
-OPAQUE = "fxviz_opaque"
+
+
+@dataclass(frozen=True)
+class Traced:
+    """fx's graph of `root`, whose modules and tensors its nodes name. Not a GraphModule: that
+    would generate and compile Python code for the graph (a fifth of tracing DenseNet-121),
+    and nothing runs that code; an `fx.Interpreter` runs the graph over `root`.
+
+    `opaque`: each submodule fx could not follow (drawn as one box), with the reason."""
+
+    root: torch.nn.Module
+    graph: fx.Graph
+    opaque: dict[str, str]
 
 
 def symbolic_trace(
     module: torch.nn.Module, leaf_types: tuple[type[torch.nn.Module], ...] = ()
-) -> fx.GraphModule:
+) -> Traced:
     """Trace `module` with fx. A submodule fx cannot follow becomes one box (a leaf, its shapes
-    from running it) rather than losing fx for the whole model; `gm.meta[OPAQUE]` lists them
-    with the reason. Failing in the root's own forward is a TraceError at the user's line."""
+    from running it) rather than losing fx for the whole model; `opaque` lists them with the
+    reason. Failing in the root's own forward is a TraceError at the user's line."""
     opaque: dict[str, str] = {}
     paths = {m: path for path, m in module.named_modules() if path}
     while True:
@@ -102,9 +115,7 @@ def symbolic_trace(
             opaque[culprit] = reason
             continue
         read_after_mutation(graph, tracer.root)
-        gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
-        gm.meta[OPAQUE] = opaque
-        return gm
+        return Traced(tracer.root, graph, opaque)
 
 
 def read_after_mutation(graph: fx.Graph, root: torch.nn.Module) -> None:
@@ -189,9 +200,9 @@ def user_source(frame: FrameType | None, owner: Any = None) -> SourceLocation | 
     code = own_code(owner) if isinstance(owner, type) else frozenset()
     innermost: FrameType | None = None
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if is_outside_torch(filename):
-            if (filename, frame.f_code.co_name) in code:
+        key = _code_key(frame.f_code)
+        if key is not None:
+            if key in code:
                 innermost = frame
                 break
             innermost = innermost or frame
@@ -205,6 +216,13 @@ def user_source(frame: FrameType | None, owner: Any = None) -> SourceLocation | 
         function=innermost.f_code.co_name,
         code=linecache.getline(filename, lineno).strip(),
     )
+
+
+@functools.cache
+def _code_key(code: CodeType) -> tuple[str, str] | None:
+    """(file, function name) of a frame's code outside torch and fxviz, else None; cached,
+    as every traced op walks a dozen frames or more."""
+    return (code.co_filename, code.co_name) if is_outside_torch(code.co_filename) else None
 
 
 @functools.cache

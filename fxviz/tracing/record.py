@@ -20,12 +20,11 @@ from typing import Any
 import torch
 from torch import fx
 from torch.overrides import TorchFunctionMode
-from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node
 from fxviz.humanize import format_bytes
-from fxviz.loaders.torch_internals import tree_map
+from fxviz.loaders.torch_internals import FlopCount, tree_map
 from fxviz.tracing.annotate import Undrawn, fx_nodes
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
@@ -57,7 +56,7 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         self.alive: list[Any] = []
         self.scope: list[str] = []
         self.pending: list[tuple[list[fx.Node], int, Any]] = []
-        self.flops = FlopCounterMode(display=False)
+        self.flops = FlopCount()
 
     def add(
         self,
@@ -107,12 +106,12 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         self.add("placeholder", name, (), name, value)
 
     def leaf_call(self, path: str, args: tuple[Any, ...]) -> None:
-        self.pending.append((self.sources(args), self.flops.get_total_flops(), sys._getframe(1)))
+        self.pending.append((self.sources(args), self.flops.total, sys._getframe(1)))
 
     def leaf_return(self, path: str, output: Any) -> None:
         inputs, flops_before, frame = self.pending.pop()
         node = self.add("call_module", path, inputs, path.replace(".", "_"), output)
-        node.meta[FLOPS] = self.flops.get_total_flops() - flops_before
+        node.meta[FLOPS] = self.flops.total - flops_before
         node.meta["fxviz_source"] = user_source(frame)
 
     def enter(self, path: str) -> None:
@@ -126,7 +125,7 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = kwargs or {}
-        before = self.flops.get_total_flops()
+        before = self.flops.total
         result = func(*args, **kwargs)
         name = getattr(func, "__name__", None) or str(func)
         # `boxes[idx] = pooled` returns nothing but changes `boxes`: its new value is what
@@ -142,7 +141,7 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         op, target = _as_fx_call(func, name)
         linked_args, linked_kwargs = self.linked(tuple(args)), self.linked(kwargs)
         node = self.add(op, target, linked_args, name.strip("_"), produced, linked_kwargs)
-        node.meta[FLOPS] = self.flops.get_total_flops() - before
+        node.meta[FLOPS] = self.flops.total - before
         if op == "call_function" and target is func:
             node.meta["fxviz_target"] = _qualified(func)
         node.meta["fxviz_scope"] = scope

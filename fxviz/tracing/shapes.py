@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import fx
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import conv_flop_count
 
 from fxviz.errors import ShapeError, first_line
 from fxviz.graph import Value
@@ -22,6 +23,7 @@ from fxviz.humanize import format_shape
 from fxviz.loaders.inputs import example_input
 from fxviz.loaders.meta import is_meta_failure
 from fxviz.loaders.torch_internals import (
+    FlopCount,
     TreeSpec,
     is_immutable_container,
     keyword_order,
@@ -40,39 +42,49 @@ class ShapePropagation(fx.Interpreter):
     the inputs (a dict of tensors is one placeholder per tensor)."""
 
     def __init__(
-        self, module: fx.GraphModule, device: str, in_spec: TreeSpec | None = None
+        self,
+        module: torch.nn.Module,
+        device: str,
+        in_spec: TreeSpec | None = None,
+        graph: fx.Graph | None = None,
     ) -> None:
-        super().__init__(module)
+        super().__init__(module, graph=graph)  # no graph: a GraphModule's own
         self.in_spec = in_spec
         # Interpreter.run appends "While executing …" to any exception passing through,
         # ours included; a ShapeError already names the node.
         self.extra_traceback = False
-        self.graph_module = module
         self.device = device
         self.notes: list[str] = []
-        self._flops = FlopCounterMode(display=False)
+        self._flops = FlopCount()
 
     def propagate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.in_spec is not None:
             flat = input_leaves(self.in_spec, args, kwargs)
         else:
-            flat = _bind(self.graph_module, args, kwargs)
-        with torch.no_grad(), counted_attention(self.device, self.module), self._flops:
+            flat = _bind(self.module, self.graph, args, kwargs)
+        with torch.no_grad(), counted_attention(self.device, self.module):
             return self.run(*flat)
 
     def run_node(self, n: fx.Node) -> Any:
-        before = self._flops.get_total_flops()
-        try:
-            result = super().run_node(n)
-        except Exception as exc:  # the model rejected its input: report the node and shapes
-            if raised_by_fxviz(exc):
-                raise
-            if self.device == "meta" and is_meta_failure(exc):
-                result = self._run_on_cpu(n, exc)
-            else:
-                raise self._failure(n, exc) from exc
+        before = self._flops.total
+        module = self.submodules.get(str(n.target)) if n.op == "call_module" else None
+        formula = _FORMULAS.get(type(module))
+        counted = formula is None and counts_flops(n, module)
+        with self._flops if counted else contextlib.nullcontext():
+            try:
+                result = super().run_node(n)
+            except Exception as exc:  # the model rejected its input: report node and shapes
+                if raised_by_fxviz(exc):
+                    raise
+                if self.device == "meta" and is_meta_failure(exc):
+                    result = self._run_on_cpu(n, exc)
+                else:
+                    raise self._failure(n, exc) from exc
         n.meta[VALUE] = summarize(result)
-        n.meta[FLOPS] = self._flops.get_total_flops() - before
+        if formula is not None:
+            n.meta[FLOPS] = formula(module, result)
+        else:
+            n.meta[FLOPS] = self._flops.total - before
         return result
 
     def fetch_args_kwargs_from_env(self, n: fx.Node) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -80,6 +92,9 @@ class ShapePropagation(fx.Interpreter):
         # window helper) may mutate its arguments, as it can when called eagerly.
         args, kwargs = super().fetch_args_kwargs_from_env(n)
         return _mutable(args), _mutable(kwargs)
+
+    def call_module(self, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.submodules[str(target)](*args, **kwargs)  # no attribute walk per call
 
     def _run_on_cpu(self, n: fx.Node, exc: Exception) -> Any:
         args, kwargs = self.fetch_args_kwargs_from_env(n)
@@ -113,12 +128,91 @@ class ShapePropagation(fx.Interpreter):
             what = str(n.target) if n.op == "call_method" else _callable_name(n.target)
         inputs = f" with input shapes {shapes}" if shapes else ""
         reason = f"node {n.name!r}, {what}, failed{inputs}: {first_line(exc)}"
-        read = mismatch(n, self.graph_module)
+        read = mismatch(n, self.module)
         if read:
             return ShapeError(read, reason)
         return ShapeError(
             f"{reason}; check the --input shapes against what the model expects", reason
         )
+
+
+def counts_flops(n: fx.Node, module: torch.nn.Module | None) -> bool:
+    """Whether running `n` (calling `module`, for a module's node) can do work
+    `FlopCounterMode` counts: matrix products, convolutions, attention. Only those nodes run
+    under the counting dispatch mode, which costs every ATen op a trip through Python:
+    elementwise ops, norms, pooling and views count zero FLOPs anyway, and a node that is none
+    of the known ones is counted."""
+    if n.op == "call_module":
+        return not isinstance(module, _UNCOUNTED_MODULES)
+    if n.op == "call_function":
+        return n.target not in _UNCOUNTED_FUNCTIONS
+    if n.op == "call_method":
+        return str(n.target) not in _UNCOUNTED_METHODS
+    return False
+
+
+def _linear_flops(module: Any, output: torch.Tensor) -> int:
+    return 2 * output.numel() * int(module.in_features)  # mm: 2·rows·in·out, bias not counted
+
+
+def _conv_flops(module: Any, output: torch.Tensor) -> int:
+    out = list(output.shape)
+    if len(out) < module.weight.dim():  # unbatched: torch adds the batch dimension of 1
+        out = [1, *out]
+    # The input's shape is read only for its batch size, the output's (and a transposed
+    # convolution, which has no formula here).
+    return int(conv_flop_count(out, list(module.weight.shape), out))
+
+
+# The commonest leaf modules' FLOPs from their shapes, by FlopCounterMode's own formulas:
+# no dispatch mode at all (exact classes only: a subclass may compute something else).
+_FORMULAS: dict[type, Any] = {
+    torch.nn.Linear: _linear_flops,
+    torch.nn.Conv1d: _conv_flops,
+    torch.nn.Conv2d: _conv_flops,
+    torch.nn.Conv3d: _conv_flops,
+}
+
+_nn = torch.nn
+# Torch's own leaf modules whose forward runs no matrix product, convolution or attention.
+_UNCOUNTED_MODULES: tuple[type[torch.nn.Module], ...] = (
+    _nn.ReLU, _nn.ReLU6, _nn.GELU, _nn.SiLU, _nn.Sigmoid, _nn.Tanh, _nn.Hardswish,
+    _nn.Hardsigmoid, _nn.LeakyReLU, _nn.ELU, _nn.Mish, _nn.Softmax, _nn.LogSoftmax,
+    _nn.Dropout, _nn.Dropout1d, _nn.Dropout2d, _nn.Dropout3d, _nn.Identity, _nn.Flatten,
+    _nn.Unflatten, _nn.modules.batchnorm._NormBase, _nn.LayerNorm, _nn.GroupNorm,
+    _nn.RMSNorm, _nn.LocalResponseNorm, _nn.modules.pooling._MaxPoolNd,
+    _nn.modules.pooling._AvgPoolNd, _nn.modules.pooling._AdaptiveAvgPoolNd,
+    _nn.modules.pooling._AdaptiveMaxPoolNd, _nn.Embedding, _nn.modules.padding._ConstantPadNd,
+    _nn.modules.padding._ReflectionPadNd, _nn.modules.padding._ReplicationPadNd,
+    _nn.Upsample, _nn.PixelShuffle, _nn.PixelUnshuffle, _nn.ChannelShuffle,
+)  # fmt: skip
+_F = torch.nn.functional
+_UNCOUNTED_FUNCTIONS: frozenset[Any] = frozenset(
+    {
+        getattr, operator.getitem, operator.add, operator.iadd, operator.sub, operator.isub,
+        operator.mul, operator.imul, operator.truediv, operator.itruediv, operator.floordiv,
+        operator.neg, operator.pow, operator.eq, operator.ne, operator.lt, operator.gt,
+        torch.add, torch.sub, torch.mul, torch.div, torch.cat, torch.stack, torch.flatten,
+        torch.reshape, torch.transpose, torch.permute, torch.relu, torch.sigmoid, torch.tanh,
+        torch.softmax, torch.unsqueeze, torch.squeeze, torch.chunk, torch.split, torch.narrow,
+        torch.mean, torch.sum, torch.exp, torch.rsqrt, torch.sqrt, torch.where, torch.arange,
+        torch.zeros, torch.ones, torch.full, torch.roll, torch.clamp,
+        _F.relu, _F.relu6, _F.gelu, _F.silu, _F.sigmoid, _F.hardswish, _F.hardsigmoid,
+        _F.softmax, _F.log_softmax, _F.dropout, _F.layer_norm, _F.group_norm, _F.batch_norm,
+        _F.adaptive_avg_pool2d, _F.adaptive_avg_pool1d, _F.avg_pool2d, _F.max_pool2d,
+        _F.interpolate, _F.pad, _F.normalize, _F.embedding,
+    }
+)  # fmt: skip
+_UNCOUNTED_METHODS = frozenset(
+    {
+        "view", "reshape", "permute", "transpose", "contiguous", "flatten", "unflatten",
+        "unsqueeze", "squeeze", "expand", "expand_as", "size", "dim", "chunk", "split",
+        "unbind", "mean", "sum", "softmax", "sigmoid", "relu", "tanh", "add", "add_", "mul",
+        "mul_", "div", "div_", "sub", "neg", "float", "half", "to", "type_as", "masked_fill",
+        "masked_fill_", "clamp", "pow", "exp", "sqrt", "rsqrt", "repeat", "narrow", "roll",
+        "bool", "long", "int", "detach", "clone",
+    }
+)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -174,9 +268,11 @@ def input_leaves(in_spec: TreeSpec, args: tuple[Any, ...], kwargs: dict[str, Any
     return leaves
 
 
-def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+def _bind(
+    root: torch.nn.Module, graph: fx.Graph, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[Any]:
     """Placeholders in order: positional inputs, then keywords by name, then their defaults."""
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(args) > len(placeholders):
         raise ShapeError(
             f"{len(args)} inputs given, but forward takes {len(placeholders)} "
@@ -196,7 +292,7 @@ def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         elif p.args:
             values.append(p.args[0])
         else:
-            shape = example_input(gm) if p is placeholders[0] else "SHAPE"
+            shape = example_input(root) if p is placeholders[0] else "SHAPE"
             raise ShapeError(
                 f"forward's argument {name!r} has no input; add --input for it "
                 f"(--input {name}={shape}) or give it in example_inputs()"
@@ -205,6 +301,8 @@ def _bind(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 def _mutable(value: Any) -> Any:
+    if isinstance(value, torch.Tensor | int | float | str | None):
+        return value
     if is_immutable_container(value):
         return (
             {k: _mutable(v) for k, v in value.items()}

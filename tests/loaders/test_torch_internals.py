@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torchvision.models
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from fxviz.loaders import torch_internals as internals
 
@@ -113,3 +114,15 @@ def test_argument_names_come_from_op_schemas_and_torch_signatures() -> None:
     names = [p.name for p in internals.torch_op_parameters(torch.flatten)]
     assert names[:3] == ["input", "start_dim", "end_dim"]
     assert internals.torch_op_parameters(print) == []
+
+
+def test_flop_count_reuses_flop_counter_modes_dispatch() -> None:
+    # FlopCount drives torch's private _FlopCounterMode with its own counter object.
+    model, x = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()), torch.zeros(3, 4)
+    with FlopCounterMode(display=False) as reference:
+        model(x)
+    with internals.FlopCount() as counted:
+        model(x)
+    with counted:  # entered again for each node by shape propagation: the total runs on
+        torch.matmul(x, torch.zeros(4, 2))
+    assert counted.total == reference.get_total_flops() + 2 * 3 * 4 * 2 == 192 + 48

@@ -24,7 +24,7 @@ from fxviz.tracing.shapes import ShapePropagation
 
 
 def traced(model: nn.Module, *args: torch.Tensor) -> fx.GraphModule:
-    gm = symbolic_trace(model)
+    gm = fx.GraphModule(model, symbolic_trace(model).graph)
     ShapePropagation(gm, "cpu").propagate(args, {})
     return gm
 
@@ -76,7 +76,7 @@ class InPlaceForms(nn.Module):
 
 def test_every_in_place_form_is_read_after() -> None:
     model = InPlaceForms()
-    gm = symbolic_trace(model)
+    gm = fx.GraphModule(model, symbolic_trace(model).graph)  # to run it below
     mutations = [n for n in gm.graph.nodes if mutated_input(n, gm) is not None]
     # fx records `x += y` as `add` and rebinds x to it, as Python does: no mutation to follow.
     assert [n.name for n in mutations] == ["relu", "act", "mul_"]

@@ -55,6 +55,48 @@ def test_node_flops_add_up_to_flop_counter_modes_total() -> None:
     assert sum(n.meta[FLOPS] for n in gm.graph.nodes) == counter.get_total_flops() > 0
 
 
+LAYERS = [
+    (nn.Linear(8, 3), (8,)),
+    (nn.Linear(8, 3, bias=False), (2, 5, 8)),
+    (nn.Linear(8, 3), (0, 8)),
+    (nn.Conv2d(4, 6, 3, groups=2, dilation=2, padding=1), (2, 4, 9, 9)),
+    (nn.Conv2d(4, 6, 3), (4, 9, 9)),  # unbatched
+    (nn.Conv1d(4, 6, 3, stride=2), (2, 4, 9)),
+    (nn.Conv3d(4, 6, 3, padding=1, padding_mode="circular"), (1, 4, 5, 5, 5)),
+    (nn.ConvTranspose2d(4, 6, 3, stride=2), (1, 4, 5, 5)),  # no formula: the mode counts it
+]
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize(("layer", "shape"), LAYERS, ids=lambda v: type(v).__name__)
+def test_layer_flops_from_shapes_equal_flop_counter_modes(
+    layer: nn.Module, shape: tuple[int, ...], device: str
+) -> None:
+    # Linear and convolutions are counted from their shapes, with no dispatch mode.
+    layer, x = layer.to(device), torch.zeros(shape, device=device)
+    gm = propagate(nn.Sequential(layer), x, device=device)
+    with FlopCounterMode(display=False) as counter:
+        layer(x)
+    assert sum(n.meta[FLOPS] for n in gm.graph.nodes) == counter.get_total_flops()
+
+
+@pytest.mark.parametrize(
+    "name", ["efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t", "mobilenet_v3_small"]
+)
+def test_models_node_flops_add_up_to_flop_counter_modes_total(name: str) -> None:
+    # Only nodes that can do counted work run under the counting mode: the ones left out
+    # (activations, norms, pooling, views, elementwise ops) must count nothing.
+    import torchvision
+
+    with torch.device("meta"):
+        model = torchvision.models.get_model(name, weights=None).eval()
+    x = torch.zeros(1, 3, 224, 224, device="meta")
+    gm = propagate(model, x)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert sum(n.meta[FLOPS] for n in gm.graph.nodes) == counter.get_total_flops() > 0
+
+
 class Unique(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nonzero(x)  # no meta kernel: its output size depends on the values
