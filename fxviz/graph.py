@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -297,14 +297,15 @@ def parent_path(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def lineage(path: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)
+def lineage(path: str) -> tuple[str, ...]:
     """`path` and every module around it, innermost first, the root "" left out:
-    `layer1.2.conv1`, `layer1.2`, `layer1`."""
+    `layer1.2.conv1`, `layer1.2`, `layer1`. Cached: the views ask it of every node, often."""
     found = []
     while path:
         found.append(path)
         path = parent_path(path)
-    return found
+    return tuple(found)
 
 
 def split_hparams(text: str) -> list[str]:
@@ -326,8 +327,7 @@ def children_of(paths: Iterable[str]) -> dict[str, tuple[str, ...]]:
     whose parents are missing (scopes of a partial graph) get their ancestors filled in."""
     every: set[str] = set()
     for path in paths:
-        parts = path.split(".") if path else []
-        every.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+        every.update(lineage(path))
     below: dict[str, list[str]] = defaultdict(list)
     for path in sorted(every, key=natural_key):
         below[parent_path(path)].append(path)

@@ -140,9 +140,8 @@ class _Index:
         for i, n in enumerate(graph.nodes):
             if n.kind in ("input", "output") or not n.owner:
                 continue
-            parts = n.owner.split(".")
-            for k in range(1, len(parts) + 1):
-                self.members[".".join(parts[:k])].append(i)
+            for path in lineage(n.owner):
+                self.members[path].append(i)
         self.readers = _readers(graph.nodes)
         self.signatures = signatures(graph)
 
@@ -198,7 +197,6 @@ def _fold(graph: Graph, run: list[str], index: _Index) -> Graph:
     for node in graph.nodes:
         if node.id in drop:
             continue
-        inputs = tuple(dict.fromkeys(remap.get(i, i) for i in node.inputs))
         if within(node.owner, first):
             node = replace(
                 node,
@@ -207,7 +205,10 @@ def _fold(graph: Graph, run: list[str], index: _Index) -> Graph:
                 else node.target,
                 scope=_relabel(node.scope, first, label),
             )
-        nodes.append(replace(node, inputs=inputs))
+        if any(i in remap for i in node.inputs):
+            inputs = tuple(dict.fromkeys(remap.get(i, i) for i in node.inputs))
+            node = replace(node, inputs=inputs)
+        nodes.append(node)
     count = len(run)
     folded_modules: list[Module] = []
     for m in graph.modules:

@@ -60,7 +60,8 @@ def fx_nodes(graph: fx.Graph, root: torch.nn.Module) -> tuple[Node, ...]:
     kept = [n for n in graph.nodes if n not in checks and n not in sizes]
     taken: set[str] = set()
     ids = {n: unique_id(_id_base(n), taken) for n in kept}
-    return tuple(_node(root, n, sizes, ids) for n in kept)
+    modules = dict(root.named_modules(remove_duplicate=False))
+    return tuple(_node(root, modules, n, sizes, ids) for n in kept)
 
 
 def _id_base(n: fx.Node) -> str:
@@ -237,18 +238,21 @@ def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
     module that holds it first (a tied weight belongs to the embedding, not the head)."""
     params = _by_module(model.named_parameters())
     buffers = _by_module(model.named_buffers())
-    return tuple(
-        Module(
-            path=path,
-            class_name=type(m).__name__,
-            qualname=f"{type(m).__module__}.{type(m).__qualname__}",
-            params=count_params(params[path].values()),
-            buffers=sum(b.numel() for b in buffers[path].values()),
-            extra_repr=m.extra_repr(),
-            hparams=hparams(m),
+    modules = []
+    for path, m in model.named_modules():
+        extra_repr = m.extra_repr()
+        modules.append(
+            Module(
+                path=path,
+                class_name=type(m).__name__,
+                qualname=f"{type(m).__module__}.{type(m).__qualname__}",
+                params=count_params(params[path].values()),
+                buffers=sum(b.numel() for b in buffers[path].values()),
+                extra_repr=extra_repr,
+                hparams=_hparams(_cache_key(m), extra_repr),
+            )
         )
-        for path, m in model.named_modules()
-    )
+    return tuple(modules)
 
 
 def _by_module(named: Iterator[tuple[str, torch.Tensor]]) -> dict[str, dict[int, torch.Tensor]]:
@@ -266,10 +270,19 @@ def hparams(module: torch.nn.Module) -> str:
     """`extra_repr()` without the arguments left at their defaults, tuples compacted:
     Conv2d(64, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False) reads
     `64, 64, kernel_size=3, padding=1, bias=False`."""
-    module_class: object = type(module)  # the class is the cache key
+    return _hparams(_cache_key(module), module.extra_repr())
+
+
+def _cache_key(module: torch.nn.Module) -> object:
+    return type(module)  # a class is hashable, whatever nn.Module's typing says
+
+
+@functools.lru_cache(maxsize=4096)
+def _hparams(module_class: object, extra_repr: str) -> str:
+    """`hparams` by class and `extra_repr()`: a model repeats a few layer shapes many times."""
     defaults = _defaults(module_class)
     kept = []
-    for item in split_hparams(module.extra_repr().replace("\n", " ")):
+    for item in split_hparams(extra_repr.replace("\n", " ")):
         item = re.sub(r"\((-?[\w.]+)(?:, \1)+\)", r"\1", item)
         key, eq, value = item.partition("=")
         if eq and key in defaults and value == _compact_default(defaults[key]):
@@ -285,13 +298,20 @@ def _compact_default(value: Any) -> str:
 
 
 def _node(
-    root: torch.nn.Module, n: fx.Node, sizes: dict[fx.Node, str], ids: dict[fx.Node, str]
+    root: torch.nn.Module,
+    modules: dict[str, torch.nn.Module],
+    n: fx.Node,
+    sizes: dict[fx.Node, str],
+    ids: dict[fx.Node, str],
 ) -> Node:
     kind = _KINDS[n.op]
     params, buffers, module_class = ParamCount(), 0, None
+    # None for a program saved without its source (a `.pt2`), whose module calls are known
+    # by path and class only.
+    module = modules.get(str(n.target)) if n.op == "call_module" else None
     if n.op == "call_module":
         # Its parameters and buffers come from the module tree (`_owned_once`).
-        module_class = n.meta.get("fxviz_class") or type(root.get_submodule(str(n.target))).__name__
+        module_class = n.meta.get("fxviz_class") or type(module).__name__
     elif n.op == "get_attr":
         params, buffers = n.meta.get("fxviz_counts") or attribute_counts(
             fetch_attr(root, str(n.target))
@@ -309,7 +329,7 @@ def _node(
         buffers=buffers,
         flops=int(n.meta.get(FLOPS, 0)),
         source=n.meta.get("fxviz_source"),
-        why=why(n, root),
+        why=why(n, module),
     )
 
 

@@ -26,8 +26,9 @@ _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _GATES = {"LSTM": (4, "input, forget, cell, output"), "GRU": (3, "reset, update, new")}
 
 
-def why(n: fx.Node, root: nn.Module) -> tuple[str, ...]:
-    """The explanation of one node of a module-level graph, checked against its output."""
+def why(n: fx.Node, module: nn.Module | None) -> tuple[str, ...]:
+    """The explanation of one node of a module-level graph, checked against its output;
+    `module`: the module a `call_module` node calls (None where the graph has no source)."""
     outputs = _shapes(n.meta.get(VALUE, ()))
     inputs = [
         s for a in n.args[:1] if isinstance(a, fx.Node) for s in _shapes(a.meta.get(VALUE, ()))
@@ -36,7 +37,6 @@ def why(n: fx.Node, root: nn.Module) -> tuple[str, ...]:
         return ()
     try:
         if n.op == "call_module":
-            module = _submodule(root, n)
             if module is None:
                 return ()
             lines, predicted = _module(module, inputs[0], n)

@@ -7,6 +7,7 @@ import linecache
 import os
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, FrameType
@@ -38,11 +39,33 @@ class _Tracer(fx.Tracer):
         super().__init__()
         self.leaf_types = leaf_types
         self.leaf_paths = leaf_paths
+        self._names: tuple[dict[int, str], dict[int, str]] | None = None
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaf_paths or is_leaf(
             m, module_qualified_name, self.leaf_types
         )
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        """fx's own rule, by a lookup: fx finds a parameter's or buffer's name by scanning
+        `named_parameters()` at every attribute access, which made tracing ConvNeXt (whose
+        blocks read `self.layer_scale`) quadratic in its parameter count."""
+        if not isinstance(attr_val, torch.Tensor):
+            return attr_val
+        if self._names is None:
+            self._names = (
+                {id(p): name for name, p in self.root.named_parameters()},
+                {id(b): name for name, b in self.root.named_buffers()},
+            )
+        parameters, buffers = self._names
+        name = parameters.get(id(attr_val)) if isinstance(attr_val, torch.nn.Parameter) else None
+        if name is None and self.proxy_buffer_attributes:
+            name = buffers.get(id(attr_val))
+        if name is None:
+            return attr_val
+        if name not in parameter_proxy_cache:  # (this tracer leaves param_shapes_constant off)
+            parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+        return parameter_proxy_cache[name]
 
     def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
         node = super().create_node(kind, target, *args, **kwargs)
@@ -123,8 +146,9 @@ def read_after_mutation(graph: fx.Graph, root: torch.nn.Module) -> None:
     drawn edge carries the data that flowed (fx records the read of `x` itself). An in-place
     op returns the tensor it changed, so the graph computes the same."""
     order = {n: i for i, n in enumerate(graph.nodes)}
+    modules = dict(root.named_modules(remove_duplicate=False))
     for n in list(graph.nodes):
-        changed = mutated_input(n, root)
+        changed = mutated_input(n, modules)
         if changed is None:
             continue
         for user in list(changed.users):
@@ -132,7 +156,7 @@ def read_after_mutation(graph: fx.Graph, root: torch.nn.Module) -> None:
                 user.replace_input_with(changed, n)
 
 
-def mutated_input(n: fx.Node, root: torch.nn.Module) -> fx.Node | None:
+def mutated_input(n: fx.Node, modules: Mapping[str, torch.nn.Module]) -> fx.Node | None:
     """The node an in-place op changes: `x.add_(y)`, `F.relu(x, inplace=True)`, `x += y` on
     a tensor, a module built with `inplace=True`; None for anything else."""
     first = n.args[0] if n.args else None
@@ -145,7 +169,7 @@ def mutated_input(n: fx.Node, root: torch.nn.Module) -> fx.Node | None:
         name = getattr(n.target, "__name__", "")
         inplace = n.kwargs.get("inplace") is True or name in _INPLACE_OPERATORS
     elif n.op == "call_module":
-        inplace = getattr(root.get_submodule(str(n.target)), "inplace", False) is True
+        inplace = getattr(modules.get(str(n.target)), "inplace", False) is True
     else:
         inplace = False
     return first if inplace else None

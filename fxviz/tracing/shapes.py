@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -68,9 +68,14 @@ class ShapePropagation(fx.Interpreter):
     def run_node(self, n: fx.Node) -> Any:
         before = self._flops.total
         module = self.submodules.get(str(n.target)) if n.op == "call_module" else None
-        formula = _FORMULAS.get(type(module))
-        counted = formula is None and counts_flops(n, module)
-        with self._flops if counted else contextlib.nullcontext():
+        formula = flop_formula(n, module)
+        if formula is None and counts_flops(n, module):
+            counting: contextlib.AbstractContextManager[Any] = self._flops
+        elif isinstance(module, torch.nn.MultiheadAttention):
+            counting = _mha_fastpath()  # counted by its formula: its fused kernel may run
+        else:
+            counting = contextlib.nullcontext()
+        with counting:
             try:
                 result = super().run_node(n)
             except Exception as exc:  # the model rejected its input: report node and shapes
@@ -82,7 +87,7 @@ class ShapePropagation(fx.Interpreter):
                     raise self._failure(n, exc) from exc
         n.meta[VALUE] = summarize(result)
         if formula is not None:
-            n.meta[FLOPS] = formula(module, result)
+            n.meta[FLOPS] = formula(result)
         else:
             n.meta[FLOPS] = self._flops.total - before
         return result
@@ -151,27 +156,78 @@ def counts_flops(n: fx.Node, module: torch.nn.Module | None) -> bool:
     return False
 
 
-def _linear_flops(module: Any, output: torch.Tensor) -> int:
-    return 2 * output.numel() * int(module.in_features)  # mm: 2·rows·in·out, bias not counted
+def flop_formula(n: fx.Node, module: torch.nn.Module | None) -> Callable[[Any], int] | None:
+    """The FLOPs of the commonest leaf modules from shapes alone, by `FlopCounterMode`'s own
+    formulas, so that their node needs no dispatch mode at all: a function of the node's
+    result, or None where the mode must count. Exact classes only: a subclass may compute
+    something else. Tests check each against the mode, on cpu and meta."""
+    exact = type(module) in (torch.nn.Linear, *_CONVS, torch.nn.MultiheadAttention)
+    if not exact:
+        return None
+    if isinstance(module, torch.nn.Linear):
+        in_features = module.in_features
+        return lambda out: 2 * out.numel() * in_features  # mm: 2·rows·in·out, no bias
+    if isinstance(module, torch.nn.modules.conv._ConvNd):
+        weight = list(module.weight.shape)
+        return lambda out: _conv_flops(weight, list(out.shape))
+    if isinstance(module, torch.nn.MultiheadAttention):
+        shapes = _argument_shapes(n, ("query", "key"))
+        if shapes is not None:
+            flops = _attention_flops(module, *shapes)
+            return lambda out: flops
+    return None
 
 
-def _conv_flops(module: Any, output: torch.Tensor) -> int:
-    out = list(output.shape)
-    if len(out) < module.weight.dim():  # unbatched: torch adds the batch dimension of 1
+_CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+
+
+def _conv_flops(weight: list[int], out: list[int]) -> int:
+    if len(out) < len(weight):  # unbatched: torch adds the batch dimension of 1
         out = [1, *out]
-    # The input's shape is read only for its batch size, the output's (and a transposed
-    # convolution, which has no formula here).
-    return int(conv_flop_count(out, list(module.weight.shape), out))
+    # conv_flop_count reads its input's shape only for the batch size (for a convolution
+    # that is not transposed), which the output has too.
+    return int(conv_flop_count(out, weight, out))
 
 
-# The commonest leaf modules' FLOPs from their shapes, by FlopCounterMode's own formulas:
-# no dispatch mode at all (exact classes only: a subclass may compute something else).
-_FORMULAS: dict[type, Any] = {
-    torch.nn.Linear: _linear_flops,
-    torch.nn.Conv1d: _conv_flops,
-    torch.nn.Conv2d: _conv_flops,
-    torch.nn.Conv3d: _conv_flops,
-}
+def _attention_flops(
+    mha: torch.nn.MultiheadAttention, query: tuple[int, ...], key: tuple[int, ...]
+) -> int:
+    """nn.MultiheadAttention's projections and attention as its unfused path counts them:
+    q, k, v in (from kdim and vdim), the two attention matmuls over S keys (one more for a
+    bias_k or a zero attention column each), the output projection."""
+    if len(query) == 2:  # unbatched
+        (length, embed), batch, keys = query, 1, key[0]
+    elif mha.batch_first:
+        (batch, length, embed), keys = query, key[1]
+    else:
+        (length, batch, embed), keys = query, key[0]
+    kdim, vdim = int(mha.kdim), int(mha.vdim)
+    projections = 2 * batch * (length * embed + keys * kdim + keys * vdim) * embed
+    attended = keys + (mha.bias_k is not None) + bool(mha.add_zero_attn)
+    return projections + 4 * batch * length * attended * embed + 2 * batch * length * embed**2
+
+
+def _argument_shapes(n: fx.Node, names: tuple[str, ...]) -> list[tuple[int, ...]] | None:
+    """The shapes of a call's first tensor arguments, positional or by keyword (`names`)."""
+    found = []
+    for i, name in enumerate(names):
+        arg = n.args[i] if i < len(n.args) else n.kwargs.get(name)
+        values = arg.meta.get(VALUE) if isinstance(arg, fx.Node) else None
+        if not values or values[0].shape is None:
+            return None
+        found.append(values[0].shape)
+    return found
+
+
+@contextlib.contextmanager
+def _mha_fastpath() -> Iterator[None]:
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(True)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
+
 
 _nn = torch.nn
 # Torch's own leaf modules whose forward runs no matrix product, convolution or attention.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import fx, nn
@@ -12,6 +14,7 @@ from fxviz.graph import Value
 from fxviz.tracing.keys import FLOPS, VALUE
 from fxviz.tracing.shapes import (
     ShapePropagation,
+    counted_attention,
     input_leaves,
     summarize,
 )
@@ -78,6 +81,47 @@ def test_layer_flops_from_shapes_equal_flop_counter_modes(
     with FlopCounterMode(display=False) as counter:
         layer(x)
     assert sum(n.meta[FLOPS] for n in gm.graph.nodes) == counter.get_total_flops()
+
+
+class Attend(nn.Module):
+    def __init__(self, mha: nn.MultiheadAttention, by_keyword: bool) -> None:
+        super().__init__()
+        self.mha, self.by_keyword = mha, by_keyword
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if self.by_keyword:
+            return self.mha(query=q, key=k, value=v, need_weights=True)[0]
+        return self.mha(q, k, v, need_weights=False)[0]
+
+
+ATTENTION = [
+    ({"batch_first": True}, (2, 5, 16), (2, 7, 16), (2, 7, 16)),
+    ({}, (5, 2, 16), (5, 2, 16), (5, 2, 16)),
+    ({"kdim": 8, "vdim": 12}, (5, 2, 16), (7, 2, 8), (7, 2, 12)),
+    ({"add_bias_kv": True, "add_zero_attn": True}, (5, 2, 16), (6, 2, 16), (6, 2, 16)),
+    ({}, (5, 16), (6, 16), (6, 16)),  # unbatched
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize("by_keyword", [False, True])
+@pytest.mark.parametrize(("options", "q", "k", "v"), ATTENTION)
+def test_attention_flops_from_shapes_equal_flop_counter_modes(
+    options: dict[str, Any],
+    q: tuple[int, ...],
+    k: tuple[int, ...],
+    v: tuple[int, ...],
+    by_keyword: bool,
+    device: str,
+) -> None:
+    model = Attend(nn.MultiheadAttention(16, 4, **options), by_keyword).to(device).eval()
+    inputs = [torch.zeros(shape, device=device) for shape in (q, k, v)]
+    gm = propagate(model, *inputs, device=device)
+    with torch.no_grad(), counted_attention(device, model), FlopCounterMode(display=False) as counter:
+        expected = model(*inputs)  # the unfused path, which the mode can count
+    (node,) = [n for n in gm.graph.nodes if n.op == "call_module"]
+    assert node.meta[FLOPS] == counter.get_total_flops() > 0
+    assert [v.shape for v in node.meta[VALUE]][0] == tuple(expected.shape)
 
 
 @pytest.mark.parametrize(
