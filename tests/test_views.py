@@ -218,10 +218,12 @@ def _acyclic(graph: Graph) -> bool:
 
 
 def test_llama_helper_lines_are_grouped_where_they_are_called() -> None:
-    """Export stack traces go down into `apply_rotary_pos_emb` and `create_causal_mask`; the
-    source kept is the line in the module's own forward, so each call is one node."""
+    """The ops run inside `apply_rotary_pos_emb` and `create_causal_mask` (itself called
+    through transformers' decorator on `forward`) are sourced to the line in the module's own
+    forward, so each call is one node, whichever tracer drew it."""
     g = fxviz.trace("hf:llama", config=["num_hidden_layers=1", *SMALL_LLAMA])
-    rope = [n for n in g.nodes if n.scope == "layers.0.self_attn" and n.target == "aten.neg"]
+    neg = {"record": "operator.neg", "export": "aten.neg"}[g.tracer]
+    rope = [n for n in g.nodes if n.scope == "layers.0.self_attn" and n.target == neg]
     assert rope and all(
         n.source is not None and "apply_rotary_pos_emb(" in n.source.code for n in rope
     )
@@ -234,7 +236,12 @@ def test_llama_helper_lines_are_grouped_where_they_are_called() -> None:
     assert not any(n.kind == "constant" for n in drawn.nodes)  # norm weights, inv_freq inside
     assert _acyclic(drawn)
     opened = apply_views(g, expand=("LlamaRMSNorm",))
-    assert "aten.rsqrt" in {n.target for n in opened.nodes}
+    assert {"record": "torch.rsqrt", "export": "aten.rsqrt"}[g.tracer] in {
+        n.target for n in opened.nodes
+    }
+    small = ["num_hidden_layers=1", *SMALL_LLAMA]
+    exported = fxviz.trace("hf:llama", config=small, tracer="export")
+    assert 'label="create_causal_mask(…)\\n' in exported.to_dot()
 
 
 def test_bert_base_folds_its_twelve_layers() -> None:
@@ -245,7 +252,7 @@ def test_bert_base_folds_its_twelve_layers() -> None:
     assert folded is not None and (folded.class_name, folded.repeat) == ("BertLayer", 12)
     assert 'label="encoder.layer.0–11: BertLayer ×12"' in g.to_dot()
     assert len(apply_views(g, depth=2).nodes) < len(drawn.nodes)
-    assert len(apply_views(g, every_op=True).nodes) > 60
+    assert len(apply_views(g, every_op=True).nodes) > len(drawn.nodes)
 
 
 def test_resnet50_keeps_its_four_stages_as_clusters() -> None:

@@ -11,12 +11,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+    FakeTensorMode,
+)
 from torch.fx.immutable_collections import immutable_dict, immutable_list
 
 # torch's pytree helpers (how fxviz walks nested inputs and outputs) have no public module yet.
@@ -208,3 +214,34 @@ class FlopCount:
 
     def __exit__(self, *exc: object) -> None:
         self._modes.pop().__exit__(*exc)
+
+
+@contextlib.contextmanager
+def fake_tensors() -> Iterator[Any]:
+    """A FakeTensorMode (what torch.export traces with) that takes the model's weights as they
+    are, meta or real: every op computes shapes only, and code that asks whether it is being
+    traced (a Hugging Face mask that would read its values) is told that it is. Its logger's
+    report of an op it cannot run is silenced: the caller reports the failure its own way."""
+    log = logging.getLogger("torch._subclasses.fake_tensor")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+            yield mode
+    finally:
+        log.setLevel(level)
+
+
+def fake_failure(exc: BaseException) -> str | None:
+    """What a run on fake tensors could not do, in words, where the exception names only an
+    op (`aten.nonzero.default`); None for any other failure."""
+    if isinstance(exc, DynamicOutputShapeException):
+        return f"the size of {exc.func}'s output depends on the values"
+    if isinstance(exc, DataDependentOutputException):
+        return f"{exc.func} reads a tensor's values"
+    return None
+
+
+def fake_inputs(mode: Any, value: Any) -> Any:
+    """`value` with each tensor made a fake one of `mode`, on its own device."""
+    return tree_map(lambda x: mode.from_tensor(x) if isinstance(x, torch.Tensor) else x, value)

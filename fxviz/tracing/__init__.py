@@ -1,15 +1,17 @@
 """Tracers: from an nn.Module and example inputs to the typed Graph.
 
-`auto` tries torch.fx first (module-level graphs, exact leaf boxes), then torch.export (follows
-Python control flow that fx cannot), then a recorded run (follows anything that runs, for this
-one input); the graph's notes say which one drew and why the earlier ones did not.
+`auto` tries torch.fx first (module-level graphs, exact leaf boxes); then a run recorded on
+fake tensors (follows whatever Python runs, for this input; shapes only, so nothing is
+allocated, and it costs a fraction of torch.export); then torch.export (follows code whose
+shapes depend on values, symbolically); then a run recorded on real values (a detection
+model's box counts). The graph's notes say which one drew and why the earlier ones did not.
 
-One contract for all three: each produces a module-level `torch.fx.Graph` whose nodes carry
+One contract for all: each produces a module-level `torch.fx.Graph` whose nodes carry
 their values and FLOPs in `meta` (fx natively, then shape propagation; export through
 `lift_export_graph`, a pass over the propagated ATen graph; the recorder by appending nodes as
 the model runs). `annotate.fx_nodes` is the one converter to typed Nodes, and
 `annotate.assemble_graph` adds the module tree, each module's parameters (once, on its first
-call) and the totals.
+call) and the totals. The contract tests check that the tracers agree at module level.
 """
 
 from __future__ import annotations
@@ -103,6 +105,17 @@ def trace_module(
                 device,
                 (*notes, *opaque, *propagation.notes),
             )
+    if tracer in ("auto", "record"):
+        # A run on fake tensors before torch.export: the same module-level graph (the
+        # contract tests check it) at a fraction of the cost, as it builds no program.
+        try:
+            nodes, device, record_notes = record_module(model, args, kwargs, leaf_types)
+        except TraceError as exc:
+            failures.append(f"{SHAPES_ONLY}: {exc.reason}")
+        else:
+            return _graph(
+                model, nodes, name, source, "record", device, notes, failures, record_notes
+            )
     if tracer in ("auto", "export"):
         try:
             exported = export_module(model, args, kwargs, leaf_types)
@@ -116,10 +129,10 @@ def trace_module(
                 model, nodes, name, source, "export", device, notes, failures, export_notes
             )
     try:
-        nodes, device, record_notes = record_module(model, args, kwargs, leaf_types)
+        nodes, device, record_notes = record_module(model, args, kwargs, leaf_types, values=True)
     except TraceError as exc:
-        if not failures:
-            raise
+        if tracer == "record":
+            raise  # its own message: the run on real values says most
         failures.append(f"recording a run: {exc.reason}")
         raise TraceError(f"no tracer can draw {name}: " + "; ".join(failures)) from exc
     return _graph(
@@ -209,3 +222,4 @@ def _graph(
 
 
 _TRACER_NAMES = {"export": "torch.export", "record": "a recorded run"}
+SHAPES_ONLY = "a run on fake tensors"  # the recorder's first try: shapes, no values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import linecache
 import os
 import sys
@@ -259,6 +260,9 @@ def own_code(cls: type) -> frozenset[tuple[str, str]]:
             continue
         for value in vars(klass).values():
             function = getattr(value, "__func__", value)  # staticmethod, classmethod
+            # A decorated forward (transformers' `@check_model_inputs`) runs the decorator's
+            # `wrapper` first: the module's line is in the function it wraps.
+            function = inspect.unwrap(function) if callable(function) else function
             code = getattr(function, "__code__", None)
             if code is not None:
                 found.add((code.co_filename, code.co_name))

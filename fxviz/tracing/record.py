@@ -10,6 +10,7 @@ shows the path this one input took; another input could take another.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import operator
 import os
@@ -24,7 +25,13 @@ from torch.overrides import TorchFunctionMode
 from fxviz.errors import TraceError, first_line
 from fxviz.graph import Node
 from fxviz.humanize import format_bytes
-from fxviz.loaders.torch_internals import FlopCount, tree_map
+from fxviz.loaders.torch_internals import (
+    FlopCount,
+    fake_failure,
+    fake_inputs,
+    fake_tensors,
+    tree_map,
+)
 from fxviz.tracing.annotate import Undrawn, fx_nodes
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
 from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
@@ -227,19 +234,27 @@ def record_module(
     args: Sequence[Any],
     kwargs: dict[str, Any],
     leaf_types: tuple[type, ...] = (),
+    *,
+    values: bool = False,
 ) -> tuple[tuple[Node, ...], str, list[str]]:
-    """(nodes, device the run used, notes). A meta model runs on a CPU copy if it must."""
+    """(nodes, device the run used, notes).
+
+    Without `values`, the run is on fake tensors (shapes, no data: what torch.export traces
+    with, at a fraction of its cost), on the inputs' device: the same graph on every device,
+    and no weight is ever allocated. With `values`, the run computes real values, for models
+    whose code reads them (a detection model's box counts): a meta model then runs on a CPU
+    copy, if the machine can hold one."""
     notes = [RECORD_NOTE]
     device = device_of(model, args, kwargs)
-    try:
-        return _record(model, args, kwargs, leaf_types, device), device, notes
-    except TraceError:
-        if device != "meta":
-            raise
+    if not values:
+        return _record(model, args, kwargs, leaf_types, device, fake=True), device, notes
+    if device != "meta":
+        notes.append("recorded on real values: the model reads them (data-dependent ops)")
+        return _record(model, args, kwargs, leaf_types, device, fake=False), device, notes
     check_room_for(model)
     notes.append("recorded on cpu: the model needs real values (data-dependent ops)")
     model, args, kwargs = materialize_on_cpu(model, args, kwargs)
-    return _record(model, args, kwargs, leaf_types, "cpu"), "cpu", notes
+    return _record(model, args, kwargs, leaf_types, "cpu", fake=False), "cpu", notes
 
 
 def _record(
@@ -248,10 +263,28 @@ def _record(
     kwargs: dict[str, Any],
     leaf_types: tuple[type, ...],
     device: str,
+    *,
+    fake: bool,
 ) -> tuple[Node, ...]:
     recorder = _Recorder(model, leaf_types)
-    for name, value in _named_inputs(model, args, kwargs):
-        recorder.add_input(name, value)
+    with fake_tensors() if fake else contextlib.nullcontext() as mode:
+        if mode is not None:
+            args, kwargs = fake_inputs(mode, (tuple(args), kwargs))
+        for name, value in _named_inputs(model, args, kwargs):
+            recorder.add_input(name, value)
+        result = _run(recorder, model, args, kwargs, device)
+    output = recorder.graph.output(tuple(recorder.sources(result)))
+    output.meta[VALUE] = summarize(result)
+    return fx_nodes(recorder.graph, model)
+
+
+def _run(
+    recorder: _Recorder,
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    device: str,
+) -> Any:
     try:
         with (
             torch.no_grad(),
@@ -260,26 +293,28 @@ def _record(
             leaf_call_hooks(recorder),
             recorder,
         ):
-            result = model(*args, **kwargs)
+            return model(*args, **kwargs)
     except Exception as exc:  # the model's own failure on this input
         if raised_by_fxviz(exc):
             raise
-        reason = f"{first_line(exc)}{failing_line(exc)}"
+        reason = f"{fake_failure(exc) or first_line(exc)}{failing_line(exc)}"
         raise TraceError(
             f"running {type(model).__name__} to record it failed: {reason}", reason=reason
         ) from exc
-    output = recorder.graph.output(tuple(recorder.sources(result)))
-    output.meta[VALUE] = summarize(result)
-    return fx_nodes(recorder.graph, model)
 
 
 def _named_inputs(
     model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]
 ) -> list[tuple[str, Any]]:
-    """Each forward argument that holds tensors, by its parameter name: one input per
-    argument, a dict or list of tensors included (as fx and lifted export graphs have)."""
+    """Each forward argument that holds tensors or is a number, a bool or a string, by its
+    parameter name: one input per argument, a dict or list of tensors included (as fx and
+    lifted export graphs have; a number is drawn with its value)."""
     named = [*zip(forward_argument_names(model, len(args)), args, strict=True), *kwargs.items()]
-    return [(name, value) for name, value in named if tensors_in(value)]
+    return [(name, value) for name, value in named if tensors_in(value) or _scalar(value)]
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, int | float | bool | str)
 
 
 def _fill(value: Any, generator: torch.Generator) -> Any:

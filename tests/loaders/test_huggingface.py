@@ -1,4 +1,5 @@
-"""Hugging Face architectures drawn offline from their model type, through torch.export."""
+"""Hugging Face architectures drawn offline from their model type, on meta: a run recorded on
+fake tensors (torch.export where that fails)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,9 @@ def test_architecture_draws_from_its_model_type(
     model_type: str, config: list[str], module: tuple[str, str, str], output: tuple[str, str]
 ) -> None:
     graph = fxviz.trace(f"hf:{model_type}", config=config)
-    assert graph.tracer == "export" and graph.device == "meta"
+    # Mixtral's experts run one grouped_mm, whose fake kernel takes bfloat16 only: export.
+    assert graph.tracer == ("export" if model_type == "mixtral" else "record")
+    assert graph.device == "meta"
     assert graph.notes and graph.notes[0].startswith("torch.fx could not trace it")
     path, cls, shape = module
     node = next(n for n in graph.nodes if n.kind == "module" and n.target == path)

@@ -77,7 +77,8 @@ class InPlaceForms(nn.Module):
 def test_every_in_place_form_is_read_after() -> None:
     model = InPlaceForms()
     gm = fx.GraphModule(model, symbolic_trace(model).graph)  # to run it below
-    mutations = [n for n in gm.graph.nodes if mutated_input(n, dict(gm.named_modules())) is not None]
+    modules = dict(gm.named_modules())
+    mutations = [n for n in gm.graph.nodes if mutated_input(n, modules) is not None]
     # fx records `x += y` as `add` and rebinds x to it, as Python does: no mutation to follow.
     assert [n.name for n in mutations] == ["relu", "act", "mul_"]
     assert [n.args[0].name for n in mutations] == ["fc", "relu", "add"]  # each the one before

@@ -37,14 +37,25 @@ class ShapeBranch(nn.Module):
 def branch_graph(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     with torch.device(request.param):
         model = ShapeBranch().eval()
-    return trace_module(model, (torch.zeros(3, 4, device=request.param),))
+    return trace_module(model, (torch.zeros(3, 4, device=request.param),), tracer="export")
 
 
-def test_auto_falls_back_to_export_and_says_why(branch_graph) -> None:  # type: ignore[no-untyped-def]
-    g = branch_graph
-    assert g.tracer == "export"
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_auto_falls_back_to_a_run_on_fake_tensors_and_says_why(device: str) -> None:
+    # Past fx, auto records a run on fake tensors before it exports: the same module-level
+    # graph (the contract tests), for a fraction of the time.
+    with torch.device(device):
+        model = ShapeBranch().eval()
+    g = trace_module(model, (torch.zeros(3, 4, device=device),))
+    assert g.tracer == "record" and g.device == device
     assert g.notes[0].startswith("torch.fx could not trace it (")
-    assert "test_export.py" in g.notes[0] and "drawn with torch.export" in g.notes[0]
+    assert "test_export.py" in g.notes[0] and "drawn with a recorded run" in g.notes[0]
+    assert all(v.device == device for n in g.nodes for v in n.outputs if v.is_tensor)
+    exported = trace_module(model, (torch.zeros(3, 4, device=device),), tracer="export")
+    assert [(n.kind, n.id) for n in g.nodes if n.kind != "function"] == [
+        (n.kind, n.id) for n in exported.nodes if n.kind != "function"
+    ]
+    assert g.totals == exported.totals
 
 
 def test_leaf_modules_are_lifted_with_their_params(branch_graph) -> None:  # type: ignore[no-untyped-def]

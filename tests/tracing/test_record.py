@@ -35,9 +35,11 @@ def test_value_branch_draws_the_branch_that_ran(sign: float, taken: str, skipped
     why = g.notes[0]
     assert (
         why.startswith("torch.fx could not trace it (")
+        and "a run on fake tensors could not trace it (" in why  # the branch reads a value
         and "torch.export could not trace it (" in why
     )
-    assert why.count("`if x.mean() > 0:`") == 2 and why.endswith("drawn with a recorded run")
+    assert why.count("`if x.mean() > 0:`") == 3 and why.endswith("drawn with a recorded run")
+    assert "recorded on real values: the model reads them (data-dependent ops)" in g.notes
     assert "another input could take another path" in g.to_dot()
 
 

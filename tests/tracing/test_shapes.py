@@ -117,7 +117,8 @@ def test_attention_flops_from_shapes_equal_flop_counter_modes(
     model = Attend(nn.MultiheadAttention(16, 4, **options), by_keyword).to(device).eval()
     inputs = [torch.zeros(shape, device=device) for shape in (q, k, v)]
     gm = propagate(model, *inputs, device=device)
-    with torch.no_grad(), counted_attention(device, model), FlopCounterMode(display=False) as counter:
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counted_attention(device, model), counter:
         expected = model(*inputs)  # the unfused path, which the mode can count
     (node,) = [n for n in gm.graph.nodes if n.op == "call_module"]
     assert node.meta[FLOPS] == counter.get_total_flops() > 0
