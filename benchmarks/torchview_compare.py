@@ -1,23 +1,30 @@
 """fxviz against torchview, the best-known peer, on the same models in the same process.
 
     pip install -e ".[bench]"      # torchview 0.2.7
-    python benchmarks/torchview_compare.py [--device cpu|meta] [--repeat 3]
+    python benchmarks/torchview_compare.py [--device cpu|meta] [--runs 5]
 
-Both tools get the same model object (torchvision, built without weights) and the same input,
-and each produces its default diagram as DOT source: torchview's `draw_graph(...)
-.visual_graph.source`, fxviz's `trace` + default views + `to_dot`. Graphviz layout is left
-out: it is the same program for both. Each timing is the best of `--repeat` runs, the two
-tools alternating, and the table reports fxviz's time as a ratio of torchview's.
+Both tools get the same model object (torchvision's built without weights; Hugging Face's
+BERT-base and GPT-2 from their default configs, as `fxviz.load("hf:bert")` builds them) and
+the same inputs, and each produces its default diagram as DOT source: torchview's
+`draw_graph(...).visual_graph.source`, fxviz's `trace` + default views + `to_dot`. Graphviz
+layout is left out: it is the same program for both. The two tools alternate, `--runs`
+times each after one warm-up call of each, and the table reports the medians and fxviz's
+time as a ratio of torchview's.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torchvision
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 MODELS = {
     "resnet18": (1, 3, 224, 224),
@@ -28,21 +35,19 @@ MODELS = {
     "vit_b_16": (1, 3, 224, 224),
     "densenet121": (1, 3, 224, 224),
 }
+HUGGING_FACE = ["hf:bert", "hf:gpt2"]  # default configs: BERT-base, GPT-2 (124M), 12 layers
 
 
-def best_of(repeat: int, run: Callable[[], str]) -> tuple[float, str]:
-    times, dot = [], ""
-    for _ in range(repeat):
-        start = time.perf_counter()
-        dot = run()
-        times.append(time.perf_counter() - start)
-    return min(times), dot
+def timed(run: Callable[[], str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    dot = run()
+    return time.perf_counter() - start, dot
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "meta"])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     try:
         import torchview
@@ -50,36 +55,61 @@ def main() -> None:
         raise SystemExit("torchview is not installed: pip install torchview==0.2.7") from None
     import fxviz
 
-    print(f"device {args.device}; best of {args.repeat}; DOT source, no layout")
-    print(f"{'model':20} {'torchview':>10} {'fxviz':>8} {'ratio':>6}   nodes tv / fxviz")
-    ratios = []
+    cases: list[tuple[str, Any, Callable[[], str], Callable[[], str]]] = []
     for name, shape in MODELS.items():
         with torch.device(args.device):
             model = torchvision.models.get_model(name, weights=None).eval()
             x = torch.zeros(shape)
 
-        def with_torchview(model: torch.nn.Module = model, x: torch.Tensor = x) -> str:
+        def with_torchview(model: Any = model, x: torch.Tensor = x) -> str:
             drawn = torchview.draw_graph(model, input_data=x, device=args.device)
             return str(drawn.visual_graph.source)
 
-        def with_fxviz(model: torch.nn.Module = model, x: torch.Tensor = x) -> str:
+        def with_fxviz(model: Any = model, x: torch.Tensor = x) -> str:
             return fxviz.trace(model, x).to_dot()  # the default picture, views applied
 
-        with_torchview(), with_fxviz()  # warm both: first calls import and compile lazily
+        cases.append((name, model, with_torchview, with_fxviz))
+    for spec in HUGGING_FACE:
+        loaded = fxviz.load(spec, device=args.device)
+
+        def hf_torchview(loaded: Any = loaded) -> str:
+            inputs = dict(loaded.kwargs)
+            drawn = torchview.draw_graph(loaded.module, input_data=inputs, device=args.device)
+            return str(drawn.visual_graph.source)
+
+        def hf_fxviz(loaded: Any = loaded) -> str:
+            return fxviz.trace(loaded).to_dot()
+
+        cases.append((spec, loaded.module, hf_torchview, hf_fxviz))
+
+    print(
+        f"device {args.device}; medians of {args.runs} alternating runs after a warm-up; "
+        f"DOT source, no layout; torch {torch.__version__}, torchview {torchview.__version__}"
+    )
+    print()
+    print("| model | torchview | fxviz | fxviz / torchview | boxes torchview / fxviz |")
+    print("|---|---|---|---|---|")
+    ratios = []
+    for name, _, with_torchview, with_fxviz in cases:
+        try:
+            with_torchview()
+        except Exception as exc:  # a peer's failure is a row, not the end of the table
+            print(f"| {name} | failed: {str(exc).splitlines()[0][:80]} | | | |")
+            continue
+        with_fxviz()  # warm both: first calls import and compile lazily
         tv_times, fx_times = [], []
-        for _ in range(args.repeat):
-            tv_time, tv_dot = best_of(1, with_torchview)
-            fx_time, fx_dot = best_of(1, with_fxviz)
+        for _ in range(args.runs):
+            tv_time, tv_dot = timed(with_torchview)
+            fx_time, fx_dot = timed(with_fxviz)
             tv_times.append(tv_time)
             fx_times.append(fx_time)
-        tv, fx = min(tv_times), min(fx_times)
+        tv, fx = statistics.median(tv_times), statistics.median(fx_times)
         ratios.append(fx / tv)
-        nodes = f"{tv_dot.count('[label=')} / {fx_dot.count('[label=')}"
-        print(f"{name:20} {tv:9.2f}s {fx:7.2f}s {fx / tv:6.2f}   {nodes}")
-    geomean = 1.0
-    for r in ratios:
-        geomean *= r
-    print(f"geometric mean of fxviz / torchview: {geomean ** (1 / len(ratios)):.2f}")
+        boxes = f"{tv_dot.count('[label=')} / {fx_dot.count('[label=')}"
+        print(f"| {name} | {tv * 1000:.0f} ms | {fx * 1000:.0f} ms | {fx / tv:.2f} | {boxes} |")
+    print()
+    mean, worst = statistics.geometric_mean(ratios), max(ratios)
+    print(f"fxviz / torchview: geometric mean {mean:.2f}, worst {worst:.2f}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fxviz.drawing import draw_options, save
-from fxviz.errors import SpecError
+from fxviz.errors import SpecError, TraceError
 from fxviz.graph import Graph
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders import load as _load
@@ -121,16 +121,37 @@ def trace(
             notes=model.notes,
         )
     if isinstance(model, LoadedModel):
-        return trace_module(
-            model.module,
-            model.args,
-            model.kwargs,
-            name=name or model.name,
-            source=model.source,
-            tracer=tracer,
-            notes=model.notes,
-            expand=tuple(expand),
-        )
+        loaded = model
+
+        def traced(kwargs: dict[str, Any], notes: list[str], values: bool = True) -> Graph:
+            return trace_module(
+                loaded.module,
+                loaded.args,
+                kwargs,
+                name=name or loaded.name,
+                source=loaded.source,
+                tracer=tracer,
+                notes=notes,
+                expand=tuple(expand),
+                values=values,
+            )
+
+        if loaded.text_only is None:
+            return traced(loaded.kwargs, loaded.notes)
+        try:  # the dummy images, short of a run on real values (a CPU copy of the weights)
+            return traced(loaded.kwargs, loaded.notes, values=False)
+        except TraceError as exc:
+            why = exc.reason
+            left_out = " and ".join(sorted(set(loaded.kwargs) - set(loaded.text_only)))
+            note = (
+                f"drawn text-only: with dummy {left_out} it could not be traced "
+                f"({why}); to draw its other towers, give those inputs "
+                "(--input pixel_values=…) with the tokens they expect in input_ids"
+            )
+            try:  # short of real values too: a CPU copy of a 2-layer VLM took 10 GiB
+                return traced(loaded.text_only, [*loaded.notes, note], values=False)
+            except TraceError:
+                raise exc from None
     args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
     return trace_module(model, args, kwargs, name=name, tracer=tracer, expand=tuple(expand))
 

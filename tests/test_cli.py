@@ -256,6 +256,16 @@ def test_help_does_not_import_torch() -> None:
     assert "Usage" in done.stdout and done.stderr.strip() == "False"
 
 
+def test_a_user_file_imports_neither_torchvision_nor_transformers(in_tmp: Path) -> None:
+    code = (
+        "import sys\nsys.argv = ['fxviz', *sys.argv[1:]]\nfrom fxviz.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torchvision', 'transformers'} & set(sys.modules)), file=sys.stderr)"
+    )
+    done = _run("-c", code, f"{REPO}/examples/tiny.py:TinyNet", "-o", "t.dot", "-q", cwd=in_tmp)
+    assert done.stderr.strip() == "[]" and (in_tmp / "t.dot").exists()
+
+
 BLOCK_TORCH = """
 import sys
 class Block:

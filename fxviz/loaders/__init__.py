@@ -43,6 +43,9 @@ class LoadedModel:
     device: str
     notes: list[str] = field(default_factory=list)
     program: torch.export.ExportedProgram | None = None
+    # The keyword inputs without images, for a model that takes images only optionally (a
+    # vision-language model): drawn when the dummy images do not fit what the model expects.
+    text_only: dict[str, Any] | None = None
 
 
 def resolve_device(device: str | None, weights: str | None) -> str:

@@ -74,7 +74,27 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
         kwargs["attention_mask"] = torch.ones_like(kwargs["attention_mask"])  # attend everywhere
     name = spec.target.rstrip("/").rsplit("/", 1)[-1] if origin != "type" else spec.target
     notes = [n for n in (shrunk, unset, auto_note, language, note) if n]
-    return LoadedModel(model, args, kwargs, name=name, source=spec.text, device=device, notes=notes)
+    loaded = LoadedModel(
+        model, args, kwargs, name=name, source=spec.text, device=device, notes=notes
+    )
+    optional = _optional_media(model, kwargs) - {s.name for s in options.inputs if s.name}
+    if not args and "input_ids" in kwargs and optional:
+        loaded.text_only = {k: v for k, v in kwargs.items() if k not in optional}
+    return loaded
+
+
+# What a multimodal model reads besides text: images, audio features, waveforms.
+_MEDIA = ("pixel_values", "input_features", "input_values")
+
+
+def _optional_media(model: torch.nn.Module, kwargs: dict[str, Any]) -> set[str]:
+    """The dummy images and audio a model reads only if given (`pixel_values=None`)."""
+    parameters = inspect.signature(model.forward).parameters
+    return {
+        name
+        for name in _MEDIA
+        if name in kwargs and name in parameters and parameters[name].default is None
+    }
 
 
 # Fields some default configs leave unset that their model cannot run without, and what to

@@ -50,11 +50,13 @@ def trace_module(
     leaf_types: tuple[type[torch.nn.Module], ...] = (),
     notes: Sequence[str] = (),
     expand: tuple[str, ...] = (),
+    values: bool = True,
 ) -> Graph:
     """Trace `model` and propagate shapes on the device its inputs live on.
 
     `expand` names built-in module classes to draw from inside (`("LSTM",)`): the model is
-    exported and decomposed, so an LSTM shows its gates rather than one box."""
+    exported and decomposed, so an LSTM shows its gates rather than one box. Without
+    `values`, no tracer runs the model on real values (for a meta model, on a CPU copy)."""
     check_tracer(tracer)
     kwargs = kwargs or {}
     device = device_of(model, args, kwargs)
@@ -128,6 +130,13 @@ def trace_module(
             return _graph(
                 model, nodes, name, source, "export", device, notes, failures, export_notes
             )
+    if not values and failures:
+        # The run on fake tensors says best what did not fit: fx and export fail on more.
+        why = next((f for f in failures if f.startswith(SHAPES_ONLY)), failures[-1])
+        raise TraceError(
+            f"no tracer can draw {name}: " + "; ".join(failures),
+            reason=why.split(": ", 1)[-1],
+        )
     try:
         nodes, device, record_notes = record_module(model, args, kwargs, leaf_types, values=True)
     except TraceError as exc:

@@ -340,8 +340,8 @@ def check_room_for(model: torch.nn.Module) -> None:
     available = available_memory()
     if available is not None and needed > MEMORY_SHARE * available:
         raise TraceError(
-            f"{type(model).__name__} must run on real values to be recorded (fx and "
-            f"torch.export could not follow it), and a CPU copy of its weights needs "
+            f"{type(model).__name__} must run on real values to be recorded (no tracer "
+            f"could follow it on fake tensors), and a CPU copy of its weights needs "
             f"{format_bytes(needed)}, more than this machine has free "
             f"({format_bytes(available)}); draw a smaller config (--layers 2, --config …)",
             reason=f"a CPU copy of the weights needs {format_bytes(needed)}, "

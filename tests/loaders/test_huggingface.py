@@ -346,3 +346,24 @@ def test_a_field_the_default_config_leaves_unset_gets_a_value_and_a_note() -> No
     ) in loaded.notes
     chosen = fxviz.load("hf:deepseek_v2", layers=1, config=["num_experts_per_tok=6"])
     assert chosen.module.config.num_experts_per_tok == 6
+
+
+def test_a_model_whose_dummy_images_do_not_fit_is_drawn_text_only() -> None:
+    """gemma3's default config pools 224-px images in 16-px patches (14 a side) into 16
+    tokens a side: no tracer follows the dummy pixels, so it is drawn text-only, and says so."""
+    loaded = fxviz.load("hf:gemma3", layers=2)
+    assert loaded.text_only is not None and set(loaded.kwargs) - set(loaded.text_only) == {
+        "pixel_values"
+    }
+    graph = fxviz.trace(loaded)
+    (note,) = [n for n in graph.notes if n.startswith("drawn text-only")]
+    assert note.startswith("drawn text-only: with dummy pixel_values it could not be traced (")
+    assert "stride should not be zero" in note and "--input pixel_values=" in note
+    assert {n.target.split(".")[0] for n in graph.nodes if n.kind == "module"} == {"language_model"}
+    assert [n.id for n in graph.inputs] == ["input_ids", "attention_mask"]
+
+
+def test_a_model_whose_dummy_images_fit_keeps_them() -> None:
+    graph = fxviz.trace("hf:clip", layers=2)
+    assert not any(n.startswith("drawn text-only") for n in graph.notes)
+    assert "pixel_values" in {n.id for n in graph.inputs}
