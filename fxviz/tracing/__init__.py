@@ -133,20 +133,21 @@ def trace_module(
     if not values and failures:
         # The run on fake tensors says best what did not fit: fx and export fail on more.
         why = next((f for f in failures if f.startswith(SHAPES_ONLY)), failures[-1])
-        raise TraceError(
-            f"no tracer can draw {name}: " + "; ".join(failures),
-            reason=why.split(": ", 1)[-1],
-        )
+        raise _none_can_draw(name, failures, reason=why.split(": ", 1)[-1])
     try:
         nodes, device, record_notes = record_module(model, args, kwargs, leaf_types, values=True)
     except TraceError as exc:
         if tracer == "record":
             raise  # its own message: the run on real values says most
         failures.append(f"recording a run: {exc.reason}")
-        raise TraceError(f"no tracer can draw {name}: " + "; ".join(failures)) from exc
+        raise _none_can_draw(name, failures) from exc
     return _graph(
         model, tuple(nodes), name, source, "record", device, notes, failures, record_notes
     )
+
+
+def _none_can_draw(name: str, failures: Sequence[str], reason: str = "") -> TraceError:
+    return TraceError(f"no tracer can draw {name}: " + "; ".join(failures), reason=reason)
 
 
 def _after_fx_shape_error(

@@ -220,13 +220,14 @@ def _argument_shapes(n: fx.Node, names: tuple[str, ...]) -> list[tuple[int, ...]
 
 
 @contextlib.contextmanager
-def _mha_fastpath() -> Iterator[None]:
-    enabled = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(True)
+def _mha_fastpath(enabled: bool = True) -> Iterator[None]:
+    """nn.MultiheadAttention's fused fast path on or off, restored after."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(enabled)
     try:
         yield
     finally:
-        torch.backends.mha.set_fastpath_enabled(enabled)
+        torch.backends.mha.set_fastpath_enabled(before)
 
 
 _nn = torch.nn
@@ -281,19 +282,17 @@ def counted_attention(device: str, model: torch.nn.Module) -> Iterator[None]:
     with an RNN: without it CPU convolutions run about 4× slower (ConvNeXt-T: 0.86 s)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    fastpath = torch.backends.mha.get_fastpath_enabled()
     mkldnn = mkldnn_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
     try:
-        if device == "cpu":
-            if any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
-                set_mkldnn_enabled(False)
-            with sdpa_kernel([SDPBackend.MATH]):
+        with _mha_fastpath(False):
+            if device == "cpu":
+                if any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
+                    set_mkldnn_enabled(False)
+                with sdpa_kernel([SDPBackend.MATH]):
+                    yield
+            else:
                 yield
-        else:
-            yield
     finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
         set_mkldnn_enabled(mkldnn)
 
 
