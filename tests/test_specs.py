@@ -144,6 +144,9 @@ def test_any_input_spec_parses_or_raises_spec_error(text: str) -> None:
         spec = parse_input_spec(text)
     except SpecError:
         return
+    if spec.value is not None:  # a keyword's plain value (`a=false`, `scale=2.0`): no shape
+        assert spec.name and spec.shape == ()
+        return
     assert spec.shape and all(d > 0 for d in spec.shape)
 
 
