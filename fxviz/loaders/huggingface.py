@@ -276,11 +276,14 @@ def shrink_layers(config: Any, layers: int, spec: str) -> str:
         if id(cfg) in seen:
             return
         seen.add(id(cfg))
-        fields = cfg.to_dict()
-        for name in LAYER_FIELDS:
-            value = fields.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value > layers:
+        aliases = getattr(cfg, "attribute_map", None) or {}
+        # T5 calls num_layers num_hidden_layers too: each field once, by its own name.
+        for name in dict.fromkeys(aliases.get(n, n) for n in LAYER_FIELDS):
+            value = _layer_count(cfg, name)
+            if value is not None and value > layers:
                 setattr(cfg, name, layers)
+                if _layer_count(cfg, name) != layers:
+                    _cut_layer_lists(cfg, value, layers)
                 changed.append(f"{prefix}{name} {value} -> {layers}")
         _match_layer_types(cfg)
         for key, value in vars(cfg).items():
@@ -288,13 +291,31 @@ def shrink_layers(config: Any, layers: int, spec: str) -> str:
                 visit(value, f"{prefix}{key}.")
 
     visit(config, "")
-    counted = any(isinstance(config.to_dict().get(n), int) for n in LAYER_FIELDS)
+    counted = any(_layer_count(config, n) is not None for n in LAYER_FIELDS)
     if not changed and not counted:
         raise SpecError(
             f"--layers: {spec}'s config has no layer count fxviz knows "
             f"({', '.join(LAYER_FIELDS)}); set its own field with --config key=value"
         )
     return f"--layers {layers}: {', '.join(changed)}" if changed else ""
+
+
+def _layer_count(config: Any, name: str) -> int | None:
+    """A config's layer count by that field's name: a stored field or a property derived
+    from a per-layer list (Nemotron-H counts `layers_block_type`); None where it has none."""
+    try:
+        value = getattr(config, name, None)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _cut_layer_lists(config: Any, count: int, layers: int) -> None:
+    """A count the config derives from per-layer lists ignores being set: cut each list of
+    `count` entries (a type per layer) to its first `layers`."""
+    for key, value in config.to_dict().items():
+        if isinstance(value, list) and len(value) == count:
+            setattr(config, key, value[:layers])
 
 
 def _match_layer_types(config: Any) -> None:

@@ -192,10 +192,14 @@ class FlopCount:
         self.flop_registry = flop_registry
         self.flop_counts: dict[str, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
         self._modes: list[Any] = []
+        self.formulas = 0  # FLOPs worked out from shapes, with no mode, added by `add`
 
     @property
     def total(self) -> int:
-        return sum(self.flop_counts["Global"].values())
+        return sum(self.flop_counts["Global"].values()) + self.formulas
+
+    def add(self, flops: int) -> None:
+        self.formulas += flops
 
     def _count_flops(self, packet: Any, out: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         formula = self.flop_registry.get(packet)
@@ -245,3 +249,41 @@ def fake_failure(exc: BaseException) -> str | None:
 def fake_inputs(mode: Any, value: Any) -> Any:
     """`value` with each tensor made a fake one of `mode`, on its own device."""
     return tree_map(lambda x: mode.from_tensor(x) if isinstance(x, torch.Tensor) else x, value)
+
+
+@contextlib.contextmanager
+def as_exported() -> Iterator[None]:
+    """What torch.export's non-strict tracing tells a model while it runs it:
+    `torch.compiler.is_compiling()` and `is_exporting()` are True. Code with a path for
+    tracers takes it (a Hugging Face mask that would read its values to skip itself), so a
+    run under this takes the path export would."""
+    from torch._export.utils import _compiling_state_context
+
+    with _compiling_state_context():
+        yield
+
+
+@contextlib.contextmanager
+def weights_on_meta(model: torch.nn.Module) -> Iterator[None]:
+    """The model's parameters and buffers swapped, for the `with` block, for meta tensors of
+    their shapes and dtypes (`torch.func.functional_call`'s swap), and restored after: a run
+    computes shapes only, allocates nothing, and the model is left as it was. Tied weights
+    stay tied: one meta tensor stands for each tensor, whatever its names."""
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    metas: dict[int, torch.Tensor] = {}
+
+    def meta(tensor: torch.Tensor) -> torch.Tensor:
+        if id(tensor) not in metas:
+            empty = torch.empty_like(tensor, device="meta")
+            if isinstance(tensor, torch.nn.Parameter):
+                empty = torch.nn.Parameter(empty, requires_grad=tensor.requires_grad)
+            metas[id(tensor)] = empty
+        return metas[id(tensor)]
+
+    named = [
+        *model.named_parameters(remove_duplicate=False),
+        *model.named_buffers(remove_duplicate=False),
+    ]
+    with _reparametrize_module(model, {name: meta(t) for name, t in named}):
+        yield

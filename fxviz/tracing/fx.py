@@ -188,9 +188,20 @@ def raised_by_fxviz(exc: BaseException) -> bool:
     frames = traceback.extract_tb(exc.__traceback__)
     return (
         not isinstance(exc, FxvizError)
+        and not getattr(exc, _RAISED_BY_AN_OP, False)
         and bool(frames)
         and frames[-1].filename.startswith(_FXVIZ_DIR)
     )
+
+
+_RAISED_BY_AN_OP = "_fxviz_raised_by_an_op"
+
+
+def raised_by_an_op(exc: BaseException) -> None:
+    """Mark a failure of a torch op that fxviz called for the model (the recorder runs each
+    of the model's calls): a C++ op leaves no frame of its own, so the innermost frame is
+    fxviz's, but the failure is the model's."""
+    setattr(exc, _RAISED_BY_AN_OP, True)
 
 
 def why_fx_failed(exc: BaseException) -> str:
@@ -234,11 +245,18 @@ def user_source(frame: FrameType | None, owner: Any = None) -> SourceLocation | 
         frame = frame.f_back
     if innermost is None:
         return None
-    filename, lineno = innermost.f_code.co_filename, innermost.f_lineno
+    code_ = innermost.f_code
+    module_name = innermost.f_globals.get("__name__", "")
+    return _location(code_.co_filename, innermost.f_lineno, code_.co_name, module_name)
+
+
+@functools.cache
+def _location(filename: str, lineno: int, function: str, module_name: str) -> SourceLocation:
+    """One line's location, made once: a layer's ops repeat the same lines every layer."""
     return SourceLocation(
-        file=relative_file(filename, innermost.f_globals.get("__name__", "")),
+        file=relative_file(filename, module_name),
         line=lineno,
-        function=innermost.f_code.co_name,
+        function=function,
         code=linecache.getline(filename, lineno).strip(),
     )
 

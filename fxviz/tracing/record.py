@@ -15,7 +15,7 @@ import copy
 import operator
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -27,18 +27,24 @@ from fxviz.graph import Node
 from fxviz.humanize import format_bytes
 from fxviz.loaders.torch_internals import (
     FlopCount,
+    as_exported,
     fake_failure,
     fake_inputs,
     fake_tensors,
     tree_map,
+    weights_on_meta,
 )
 from fxviz.tracing.annotate import Undrawn, fx_nodes
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
-from fxviz.tracing.fx import failing_line, raised_by_fxviz, user_source
+from fxviz.tracing.fx import failing_line, raised_by_an_op, raised_by_fxviz, user_source
 from fxviz.tracing.keys import FLOPS, VALUE
 from fxviz.tracing.shapes import (
+    CallFlops,
+    call_flop_formula,
     counted_attention,
+    counts_call,
     device_of,
+    map_tensors,
     summarize,
     tensors_in,
 )
@@ -50,8 +56,9 @@ class _Recorder(LeafCalls, TorchFunctionMode):
     """Appends to a module-level fx graph as the model runs: leaf module calls, torch
     functions, the parameters functions read; tensors are tracked by identity (kept alive)."""
 
-    def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...]) -> None:
+    def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...], device: str) -> None:
         LeafCalls.__init__(self, model, leaf_types)
+        self.device = device  # what values are said to be on (a run on meta stands for it)
         TorchFunctionMode.__init__(self)
         self.classes = {path: type(m) for m, path in self.paths.items()}
         # Parameters and buffers a function reads become get_attr nodes, as in fx.
@@ -64,6 +71,7 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         self.scope: list[str] = []
         self.pending: list[tuple[list[fx.Node], int, Any]] = []
         self.flops = FlopCount()
+        self.calls: dict[Any, _Call] = {}
 
     def add(
         self,
@@ -76,30 +84,27 @@ class _Recorder(LeafCalls, TorchFunctionMode):
     ) -> fx.Node:
         node = self.graph.create_node(op, target, tuple(inputs), kwargs, name=name or "op")
         node.meta["fxviz_name"] = name or "op"  # fx's namespace would rename `and`, `max`
-        node.meta[VALUE] = summarize(value)
+        node.meta[VALUE] = summarize(value, device=self.device)
         self.track(value, node)
         return node
 
     def track(self, value: Any, node: fx.Node) -> None:
-        def visit(x: Any) -> Any:
-            if isinstance(x, torch.Tensor):
-                self.producer[id(x)] = node
-                self.alive.append(x)
-            return x
+        def visit(x: torch.Tensor) -> None:
+            self.producer[id(x)] = node
+            self.alive.append(x)
 
-        tree_map(visit, value)
+        map_tensors(value, visit)
 
     def sources(self, value: Any) -> list[fx.Node]:
         found: dict[fx.Node, None] = {}
 
-        def visit(x: Any) -> Any:
-            if isinstance(x, torch.Tensor) and id(x) not in self.producer:
+        def visit(x: torch.Tensor) -> None:
+            if id(x) not in self.producer:
                 self.add_constant(x)
-            if isinstance(x, torch.Tensor) and id(x) in self.producer:
+            if id(x) in self.producer:
                 found[self.producer[id(x)]] = None
-            return x
 
-        tree_map(visit, value)
+        map_tensors(value, visit)
         return list(found)
 
     def add_constant(self, tensor: torch.Tensor) -> None:
@@ -132,9 +137,20 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = kwargs or {}
+        name, op, target, counted, formula = self.call(func)
         before = self.flops.total
-        result = func(*args, **kwargs)
-        name = getattr(func, "__name__", None) or str(func)
+        # Only calls that can do counted work (matrix products, convolutions, attention)
+        # run under the counting dispatch mode, which costs each ATen op a trip through
+        # Python, and the commonest are counted from shapes with none; inside a leaf
+        # module's box, its own calls are counted the same way.
+        try:
+            with self.flops if counted and formula is None else contextlib.nullcontext():
+                result = func(*args, **kwargs)
+        except Exception as exc:
+            raised_by_an_op(exc)
+            raise
+        if formula is not None:
+            self.flops.add(formula(args, kwargs, result))
         # `boxes[idx] = pooled` returns nothing but changes `boxes`: its new value is what
         # this op made, and whatever reads `boxes` next reads it from here.
         produced = _mutated(name, args) if result is None else result
@@ -143,9 +159,6 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         if not self.sources((args, kwargs)):
             return result  # a constant the model makes (anchors, aranges): not data flow
         scope = self.scope[-1] if self.scope else ""
-        # The call as fx would record it, so every tracer draws it the same: `x[:, t]` as
-        # getitem, `x.view(…)` as a method, tensors as the nodes that made them.
-        op, target = _as_fx_call(func, name)
         linked_args, linked_kwargs = self.linked(tuple(args)), self.linked(kwargs)
         node = self.add(op, target, linked_args, name.strip("_"), produced, linked_kwargs)
         node.meta[FLOPS] = self.flops.total - before
@@ -155,16 +168,32 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         node.meta["fxviz_source"] = user_source(sys._getframe(1), self.classes.get(scope))
         return result
 
+    def call(self, func: Any) -> _Call:
+        """(name, op, target, counted, formula) of a function the model calls: the call as
+        fx would record it, so every tracer draws it the same (`x[:, t]` as getitem,
+        `x.view(…)` as a method), whether it can do work the FLOP counter counts, and its
+        FLOPs' formula where it has one. Worked out once per function."""
+        try:
+            return self.calls[func]
+        except KeyError:
+            described = self.calls[func] = _described(func)
+            return described
+        except TypeError:  # an unhashable callable
+            return _described(func)
+
     def linked(self, value: Any) -> Any:
         """`value` with each tensor replaced by the node that made it, or by Undrawn (an
         anchor, an arange: made from nothing, not data flow)."""
+        return map_tensors(value, lambda x: self.producer.get(id(x)) or Undrawn())
 
-        def visit(x: Any) -> Any:
-            if isinstance(x, torch.Tensor):
-                return self.producer.get(id(x)) or Undrawn()
-            return x
 
-        return tree_map(visit, value)
+_Call = tuple[str, str, Any, bool, CallFlops | None]
+
+
+def _described(func: Any) -> _Call:
+    name = getattr(func, "__name__", None) or str(func)
+    op, target = _as_fx_call(func, name)
+    return name, op, target, counts_call(op, target), call_flop_formula(func)
 
 
 def _mutated(name: str, args: Sequence[Any]) -> Any:
@@ -239,22 +268,42 @@ def record_module(
 ) -> tuple[tuple[Node, ...], str, list[str]]:
     """(nodes, device the run used, notes).
 
-    Without `values`, the run is on fake tensors (shapes, no data: what torch.export traces
-    with, at a fraction of its cost), on the inputs' device: the same graph on every device,
-    and no weight is ever allocated. With `values`, the run computes real values, for models
-    whose code reads them (a detection model's box counts): a meta model then runs on a CPU
-    copy, if the machine can hold one."""
+    Without `values`, the run computes shapes only (`_record_shapes`): the same graph on
+    every device, and no weight is ever allocated. With `values`, it computes real values,
+    for models whose code reads them (a detection model's box counts): a meta model then
+    runs on a CPU copy, if the machine can hold one."""
     notes = [RECORD_NOTE]
     device = device_of(model, args, kwargs)
     if not values:
-        return _record(model, args, kwargs, leaf_types, device, fake=True), device, notes
+        return _record_shapes(model, args, kwargs, leaf_types, device), device, notes
     if device != "meta":
         notes.append("recorded on real values: the model reads them (data-dependent ops)")
-        return _record(model, args, kwargs, leaf_types, device, fake=False), device, notes
+        return _record(model, args, kwargs, leaf_types, device, run="real"), device, notes
     check_room_for(model)
     notes.append("recorded on cpu: the model needs real values (data-dependent ops)")
     model, args, kwargs = materialize_on_cpu(model, args, kwargs)
-    return _record(model, args, kwargs, leaf_types, "cpu", fake=False), "cpu", notes
+    return _record(model, args, kwargs, leaf_types, "cpu", run="real"), "cpu", notes
+
+
+def _record_shapes(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    leaf_types: tuple[type, ...],
+    device: str,
+) -> tuple[Node, ...]:
+    """A run that computes shapes only, told what torch.export's non-strict tracing tells a
+    model (`as_exported`), so it takes the path export would: on meta tensors, the weights
+    swapped for meta ones for the run (torch's C++ meta kernels: a fraction of fake tensors'
+    cost per op); where that fails (an op with no meta kernel, a CPU tensor the model keeps
+    beside its weights, a value read), on fake tensors, which run some of those and say
+    best what they cannot. Values are said to be on `device`, where the model is."""
+    try:
+        return _record(model, args, kwargs, leaf_types, device, run="meta")
+    except Exception as exc:
+        if raised_by_fxviz(exc):
+            raise
+    return _record(model, args, kwargs, leaf_types, device, run="fake")
 
 
 def _record(
@@ -264,18 +313,40 @@ def _record(
     leaf_types: tuple[type, ...],
     device: str,
     *,
-    fake: bool,
+    run: str,
 ) -> tuple[Node, ...]:
-    recorder = _Recorder(model, leaf_types)
-    with fake_tensors() if fake else contextlib.nullcontext() as mode:
-        if mode is not None:
-            args, kwargs = fake_inputs(mode, (tuple(args), kwargs))
+    """Record one run: "real" on the tensors given, "meta" on meta tensors, "fake" on fake
+    tensors (see `_record_shapes`)."""
+    with _tensors_for(run, model) as convert:
+        recorder = _Recorder(model, leaf_types, device)
+        args, kwargs = convert((tuple(args), kwargs))
         for name, value in _named_inputs(model, args, kwargs):
             recorder.add_input(name, value)
-        result = _run(recorder, model, args, kwargs, device)
-    output = recorder.graph.output(tuple(recorder.sources(result)))
-    output.meta[VALUE] = summarize(result)
+        result = _run(recorder, model, args, kwargs, "meta" if run == "meta" else device)
+        output = recorder.graph.output(tuple(recorder.sources(result)))
+        output.meta[VALUE] = summarize(result, device=device)
     return fx_nodes(recorder.graph, model)
+
+
+@contextlib.contextmanager
+def _tensors_for(run: str, model: torch.nn.Module) -> Iterator[Callable[[Any], Any]]:
+    """The run's setting, and what makes the inputs' tensors its kind."""
+    if run == "real":
+        yield lambda value: value
+        return
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(as_exported())
+        if run == "fake":
+            mode = stack.enter_context(fake_tensors())
+            yield lambda value: fake_inputs(mode, value)
+            return
+        if any(not t.is_meta for t in (*model.parameters(), *model.buffers())):
+            stack.enter_context(weights_on_meta(model))
+        yield lambda value: map_tensors(value, _meta)
+
+
+def _meta(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor if tensor.is_meta else torch.empty_like(tensor, device="meta")
 
 
 def _run(
@@ -289,7 +360,6 @@ def _run(
         with (
             torch.no_grad(),
             counted_attention(device, model),
-            recorder.flops,
             leaf_call_hooks(recorder),
             recorder,
         ):

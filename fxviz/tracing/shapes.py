@@ -147,12 +147,22 @@ def counts_flops(n: fx.Node, module: torch.nn.Module | None) -> bool:
     under the counting dispatch mode, which costs every ATen op a trip through Python:
     elementwise ops, norms, pooling and views count zero FLOPs anyway, and a node that is none
     of the known ones is counted."""
-    if n.op == "call_module":
+    return counts_call(n.op, n.target, module)
+
+
+def counts_call(op: str, target: Any, module: torch.nn.Module | None = None) -> bool:
+    """`counts_flops` for a call as fx records it: (op, target), the module for a module's."""
+    if op == "call_module":
         return not isinstance(module, _UNCOUNTED_MODULES)
-    if n.op == "call_function":
-        return n.target not in _UNCOUNTED_FUNCTIONS
-    if n.op == "call_method":
-        return str(n.target) not in _UNCOUNTED_METHODS
+    if op == "call_function":
+        if getattr(target, "__name__", None) == "__get__":
+            return False  # a tensor's attribute (`x.shape`, `x.T`): no work
+        try:
+            return target not in _UNCOUNTED_FUNCTIONS
+        except TypeError:  # unhashable: a callable object
+            return True
+    if op == "call_method":
+        return str(target) not in _UNCOUNTED_METHODS
     return False
 
 
@@ -179,6 +189,57 @@ def flop_formula(n: fx.Node, module: torch.nn.Module | None) -> Callable[[Any], 
 
 
 _CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+
+CallFlops = Callable[[Sequence[Any], dict[str, Any], torch.Tensor], int]
+
+
+def call_flop_formula(function: Any) -> CallFlops | None:
+    """`flop_formula` for the functions those modules call (what a recorded run sees): a
+    function of (args, kwargs, result), or None where the mode must count that call."""
+    try:
+        return _CALL_FORMULAS.get(function)
+    except TypeError:  # an unhashable callable
+        return None
+
+
+def _argument(args: Sequence[Any], kwargs: dict[str, Any], index: int, name: str) -> Any:
+    return args[index] if len(args) > index else kwargs.get(name)
+
+
+def _linear_flops(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> int:
+    weight = _argument(args, kwargs, 1, "weight")
+    return 2 * out.numel() * int(weight.shape[-1])  # as nn.Linear's: 2·rows·in·out
+
+
+def _addmm_flops(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> int:
+    mat1 = _argument(args, kwargs, 1, "mat1")
+    return 2 * out.numel() * int(mat1.shape[-1])  # mm's: the bias is not counted
+
+
+def _conv_call_flops(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> int:
+    weight = _argument(args, kwargs, 1, "weight")
+    return _conv_flops(list(weight.shape), list(out.shape))
+
+
+def _attention_call_flops(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> int:
+    """scaled_dot_product_attention's two matrix products, as torch's `sdpa_flop_count`
+    (grouped-query attention included: each query head attends to all S keys)."""
+    query = _argument(args, kwargs, 0, "query")
+    key = _argument(args, kwargs, 1, "key")
+    length, embed = int(query.shape[-2]), int(query.shape[-1])
+    rows = int(query.numel()) // max(length * embed, 1)  # batch × query heads
+    keys, value_embed = int(key.shape[-2]), int(out.shape[-1])
+    return 2 * rows * length * keys * (embed + value_embed)
+
+
+_CALL_FORMULAS: dict[Any, CallFlops] = {
+    torch.nn.functional.scaled_dot_product_attention: _attention_call_flops,
+    torch.nn.functional.linear: _linear_flops,
+    torch.addmm: _addmm_flops,
+    torch.conv1d: _conv_call_flops,
+    torch.conv2d: _conv_call_flops,
+    torch.conv3d: _conv_call_flops,
+}
 
 
 def _conv_flops(weight: list[int], out: list[int]) -> int:
@@ -253,7 +314,10 @@ _UNCOUNTED_FUNCTIONS: frozenset[Any] = frozenset(
         torch.reshape, torch.transpose, torch.permute, torch.relu, torch.sigmoid, torch.tanh,
         torch.softmax, torch.unsqueeze, torch.squeeze, torch.chunk, torch.split, torch.narrow,
         torch.mean, torch.sum, torch.exp, torch.rsqrt, torch.sqrt, torch.where, torch.arange,
-        torch.zeros, torch.ones, torch.full, torch.roll, torch.clamp,
+        torch.zeros, torch.ones, torch.full, torch.roll, torch.clamp, torch.pow, torch.gather,
+        torch.tril, torch.triu, torch.zeros_like, torch.ones_like, torch.full_like,
+        torch.Tensor.split, operator.and_, operator.or_, operator.invert, operator.le,
+        operator.ge, operator.mod,
         _F.relu, _F.relu6, _F.gelu, _F.silu, _F.sigmoid, _F.hardswish, _F.hardsigmoid,
         _F.softmax, _F.log_softmax, _F.dropout, _F.layer_norm, _F.group_norm, _F.batch_norm,
         _F.adaptive_avg_pool2d, _F.adaptive_avg_pool1d, _F.avg_pool2d, _F.max_pool2d,
@@ -267,7 +331,8 @@ _UNCOUNTED_METHODS = frozenset(
         "unbind", "mean", "sum", "softmax", "sigmoid", "relu", "tanh", "add", "add_", "mul",
         "mul_", "div", "div_", "sub", "neg", "float", "half", "to", "type_as", "masked_fill",
         "masked_fill_", "clamp", "pow", "exp", "sqrt", "rsqrt", "repeat", "narrow", "roll",
-        "bool", "long", "int", "detach", "clone",
+        "bool", "long", "int", "detach", "clone", "new_ones", "new_zeros", "new_full",
+        "new_empty", "gather", "tril", "triu",
     }
 )  # fmt: skip
 
@@ -305,8 +370,35 @@ def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any
 def tensors_in(value: Any) -> list[torch.Tensor]:
     """Every tensor in a nested structure of inputs or outputs."""
     found: list[torch.Tensor] = []
-    tree_map(lambda x: found.append(x) if isinstance(x, torch.Tensor) else None, value)
+    map_tensors(value, found.append)
     return found
+
+
+# What holds no tensor: a walk stops at these without asking pytree.
+_ATOMS = (
+    int, float, complex, str, bytes, type(None), type(...), slice, torch.dtype, torch.device,
+    torch.layout, torch.memory_format,
+)  # fmt: skip
+
+
+def map_tensors(value: Any, function: Callable[[torch.Tensor], Any]) -> Any:
+    """`value` with `function` applied to each tensor in it, the structure kept: pytree's
+    `tree_map` restricted to tensors, with the plain tuples, lists and dicts every op's
+    arguments are made of walked directly (pytree's generic walk cost a recorded run of
+    GPT-2 a third of its time); other containers (named tuples, a model's output classes)
+    are pytree's."""
+    if isinstance(value, torch.Tensor):
+        return function(value)
+    kind = type(value)
+    if kind is tuple:
+        return tuple(map_tensors(item, function) for item in value)
+    if kind is list:
+        return [map_tensors(item, function) for item in value]
+    if kind is dict:
+        return {key: map_tensors(item, function) for key, item in value.items()}
+    if isinstance(value, _ATOMS):
+        return value
+    return tree_map(lambda x: function(x) if isinstance(x, torch.Tensor) else x, value)
 
 
 def input_leaves(in_spec: TreeSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
@@ -381,8 +473,9 @@ def _to_meta(x: Any) -> Any:
     return torch.empty_like(x, device="meta") if isinstance(x, torch.Tensor) else x
 
 
-def summarize(value: Any, path: str = "") -> tuple[Value, ...]:
-    """Flatten a node's result into Values: tensors, scalars, and tuples/dicts of them."""
+def summarize(value: Any, path: str = "", device: str | None = None) -> tuple[Value, ...]:
+    """Flatten a node's result into Values: tensors, scalars, and tuples/dicts of them.
+    `device`: the device to say tensors are on, for a run on meta that stands for another."""
     if isinstance(value, torch.Tensor):
         return (
             Value(
@@ -390,15 +483,19 @@ def summarize(value: Any, path: str = "") -> tuple[Value, ...]:
                 path,
                 shape=tuple(int(d) for d in value.shape),
                 dtype=str(value.dtype).removeprefix("torch."),
-                device=value.device.type,
+                device=device or value.device.type,
             ),
         )
     if isinstance(value, torch.Size):
         return (Value("other", path, text=f"size({', '.join(map(str, value))})"),)
     if isinstance(value, tuple | list):
-        return tuple(v for i, item in enumerate(value) for v in summarize(item, f"{path}[{i}]"))
+        return tuple(
+            v for i, item in enumerate(value) for v in summarize(item, f"{path}[{i}]", device)
+        )
     if isinstance(value, dict):
-        return tuple(v for k, item in value.items() for v in summarize(item, f"{path}[{k!r}]"))
+        return tuple(
+            v for k, item in value.items() for v in summarize(item, f"{path}[{k!r}]", device)
+        )
     if value is None:
         return (Value("none", path),)
     if isinstance(value, bool):

@@ -107,8 +107,9 @@ def test_architecture_draws_from_its_model_type(
     model_type: str, config: list[str], module: tuple[str, str, str], output: tuple[str, str]
 ) -> None:
     graph = fxviz.trace(f"hf:{model_type}", config=config)
-    # Mixtral's experts run one grouped_mm, whose fake kernel takes bfloat16 only: export.
-    assert graph.tracer == ("export" if model_type == "mixtral" else "record")
+    # Mixtral's experts run one grouped_mm: its meta kernel runs float32 (the fake kernel
+    # takes bfloat16 only), so the run on meta tensors draws it too.
+    assert graph.tracer == "record"
     assert graph.device == "meta"
     assert graph.notes and graph.notes[0].startswith("torch.fx could not trace it")
     path, cls, shape = module
@@ -367,3 +368,16 @@ def test_a_model_whose_dummy_images_fit_keeps_them() -> None:
     graph = fxviz.trace("hf:clip", layers=2)
     assert not any(n.startswith("drawn text-only") for n in graph.notes)
     assert "pixel_values" in {n.id for n in graph.inputs}
+
+
+def test_layers_caps_a_count_derived_from_a_list_of_layer_types() -> None:
+    from transformers import AutoConfig
+
+    from fxviz.loaders.huggingface import shrink_layers
+
+    # Nemotron-H's num_hidden_layers is a property: len(layers_block_type), which ignores
+    # being set; --layers cuts the list it counts.
+    nemotron = AutoConfig.for_model("nemotron_h")
+    assert shrink_layers(nemotron, 2, "hf:nemotron_h") == "--layers 2: num_hidden_layers 4 -> 2"
+    assert nemotron.num_hidden_layers == 2
+    assert nemotron.layers_block_type == ["linear_attention", "moe"]

@@ -126,3 +126,27 @@ def test_flop_count_reuses_flop_counter_modes_dispatch() -> None:
     with counted:  # entered again for each node by shape propagation: the total runs on
         torch.matmul(x, torch.zeros(4, 2))
     assert counted.total == reference.get_total_flops() + 2 * 3 * 4 * 2 == 192 + 48
+
+
+def test_as_exported_tells_the_model_what_torch_export_tells_it() -> None:
+    assert not torch.compiler.is_compiling() and not torch.compiler.is_exporting()
+    with internals.as_exported():
+        assert torch.compiler.is_compiling() and torch.compiler.is_exporting()
+    assert not torch.compiler.is_compiling() and not torch.compiler.is_exporting()
+
+
+def test_weights_on_meta_swaps_every_tensor_for_the_block_and_restores_it() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    model.tied = torch.nn.Linear(4, 4)
+    model.tied.weight = model[0].weight
+    model.tied.bias.requires_grad_(False)
+    before = dict([*model.named_parameters(), *model.named_buffers()])
+    with internals.weights_on_meta(model):
+        swapped = dict(model.named_parameters(remove_duplicate=False))
+        assert all(t.is_meta for t in [*swapped.values(), *model.buffers()])
+        assert swapped["tied.weight"] is swapped["0.weight"]  # tied weights stay tied
+        assert not swapped["tied.bias"].requires_grad
+        assert model(torch.zeros(2, 4, device="meta")).shape == (2, 4)
+    after = dict([*model.named_parameters(), *model.named_buffers()])
+    assert after.keys() == before.keys()
+    assert all(after[name] is before[name] for name in before)  # the very tensors, on cpu

@@ -213,3 +213,53 @@ def test_a_recorded_run_draws_each_call_as_fx_does() -> None:
         ("function", "operator.mul", "2"),
     ]
     assert recorded[0][3]  # flatten's arithmetic, explained
+
+
+class Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(self.norm(x)).view(2, 5, 3, 2, 4).unbind(2)
+        if not torch.compiler.is_compiling():  # the path tracers do not take
+            q = q * (x.mean() > 0)
+        y = nn.functional.scaled_dot_product_attention(q, k, v)
+        return torch.addmm(x.new_zeros(8), y.reshape(10, 8), self.qkv.weight[:8].T)
+
+
+def test_a_shapes_only_run_is_on_meta_for_any_device_and_leaves_the_model_alone() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fxviz.loaders.torch_internals import as_exported
+    from fxviz.tracing.shapes import counted_attention
+
+    model, x = Attention(), torch.ones(2, 5, 8)
+    weights = [*model.parameters()]
+    g = trace_module(model, (x,), tracer="record")
+    # Told what torch.export tells a model, the run takes the tracers' path: no value read.
+    assert "recorded on real values" not in " ".join(g.notes)
+    assert [n.target for n in g.nodes if n.kind == "function"].count("operator.mul") == 0
+    # Values are the model's device, not meta's; its weights are the same cpu tensors.
+    assert {v.device for n in g.nodes for v in n.outputs if v.kind == "tensor"} == {"cpu"}
+    assert [*model.parameters()] == weights and all(not p.is_meta for p in weights)
+    # FLOPs from shapes (linear, attention, addmm) equal the counting mode's on a real run.
+    with as_exported(), torch.no_grad(), counted_attention("cpu", model):
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    assert g.totals.flops == counter.get_total_flops() > 0
+
+
+def test_a_model_keeping_a_cpu_tensor_beside_its_weights_is_run_on_fake_tensors() -> None:
+    class Anchored(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.anchors = torch.ones(4)  # neither parameter nor buffer: stays on cpu
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) + self.anchors
+
+    g = trace_module(Anchored(), (torch.ones(2, 4),), tracer="record")
+    assert g.node("fc").outputs[0].shape == (2, 4) and g.outputs[0].outputs[0].device == "cpu"

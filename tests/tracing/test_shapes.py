@@ -189,3 +189,39 @@ def test_summaries_name_where_each_value_sits() -> None:
         ("other", "[2]", None, None, "size(3)"),
     ]
     assert summarize("x" * 100)[0].text == "x" * 80
+
+
+CALLS = [
+    (torch.nn.functional.linear, [(2, 5, 8), (3, 8)]),
+    (torch.nn.functional.linear, [(4, 8), (3, 8), (3,)]),
+    (torch.addmm, [(3,), (4, 8), (8, 3)]),
+    (torch.conv2d, [(2, 4, 9, 9), (6, 2, 3, 3)], {"groups": 2, "padding": 1}),
+    (torch.conv1d, [(2, 4, 9), (6, 4, 3)], {"stride": 2}),
+    (torch.conv3d, [(1, 4, 5, 5, 5), (6, 4, 3, 3, 3)]),
+    (torch.nn.functional.scaled_dot_product_attention, [(2, 4, 5, 8), (2, 4, 7, 8), (2, 4, 7, 6)]),
+    (torch.nn.functional.scaled_dot_product_attention, [(3, 5, 8), (3, 7, 8), (3, 7, 8)]),
+    (
+        torch.nn.functional.scaled_dot_product_attention,
+        [(1, 8, 5, 16), (1, 2, 5, 16), (1, 2, 5, 16)],
+        {"enable_gqa": True, "is_causal": True},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c[0].__name__}{len(c[1][0])}d")
+def test_call_flops_from_shapes_equal_flop_counter_modes(
+    call: tuple[Any, ...], device: str
+) -> None:
+    # What a recorded run sees: the functions Linear, Conv and attention call.
+    from fxviz.tracing.shapes import call_flop_formula
+
+    function, shapes, *rest = call
+    kwargs = rest[0] if rest else {}
+    args = [torch.zeros(shape, device=device) for shape in shapes]
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counted_attention(device, nn.Module()), counter:
+        out = function(*args, **kwargs)
+    formula = call_flop_formula(function)
+    assert formula is not None
+    assert formula(args, kwargs, out) == counter.get_total_flops() > 0
