@@ -56,9 +56,20 @@ class _Recorder(LeafCalls, TorchFunctionMode):
     """Appends to a module-level fx graph as the model runs: leaf module calls, torch
     functions, the parameters functions read; tensors are tracked by identity (kept alive)."""
 
-    def __init__(self, model: torch.nn.Module, leaf_types: tuple[type, ...], device: str) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        leaf_types: tuple[type, ...],
+        device: str,
+        *,
+        reads: bool = True,
+    ) -> None:
         LeafCalls.__init__(self, model, leaf_types)
         self.device = device  # what values are said to be on (a run on meta stands for it)
+        # Without `reads`, the first call that reads a tensor's values ends the run: its
+        # path could depend on them, and a run on shapes alone would take another.
+        self.reads = reads
+        self.read: str | None = None
         TorchFunctionMode.__init__(self)
         self.classes = {path: type(m) for m, path in self.paths.items()}
         # Parameters and buffers a function reads become get_attr nodes, as in fx.
@@ -138,6 +149,9 @@ class _Recorder(LeafCalls, TorchFunctionMode):
     ) -> Any:
         kwargs = kwargs or {}
         name, op, target, counted, formula = self.call(func)
+        if not self.reads and _reads_values(name, args, kwargs):
+            self.read = self.read or name
+            raise TraceError(f"the model reads a tensor's values ({name})")
         before = self.flops.total
         # Only calls that can do counted work (matrix products, convolutions, attention)
         # run under the counting dispatch mode, which costs each ATen op a trip through
@@ -194,6 +208,31 @@ def _described(func: Any) -> _Call:
     name = getattr(func, "__name__", None) or str(func)
     op, target = _as_fx_call(func, name)
     return name, op, target, counts_call(op, target), call_flop_formula(func)
+
+
+# Calls whose result is a tensor's values, or whose output's shape depends on them.
+_VALUE_READS = frozenset(
+    {
+        "__bool__", "__int__", "__float__", "__index__", "__complex__", "item", "tolist",
+        "numpy", "__array__", "nonzero", "argwhere", "unique", "unique_consecutive",
+        "masked_select", "bincount", "histc", "histogram", "equal", "allclose",
+    }
+)  # fmt: skip
+
+
+def _reads_values(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether a call reads values: `if x.sum() > 0`, `x.item()`, `x[mask]`, `x.nonzero()`,
+    `torch.where(mask)`, repeats given as a tensor."""
+    if name in _VALUE_READS:
+        return True
+    if name == "__getitem__" and len(args) > 1:
+        index = args[1] if isinstance(args[1], tuple) else (args[1],)
+        return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in index)
+    if name == "where":
+        return len(args) + len(kwargs) == 1
+    if name == "repeat_interleave":
+        return isinstance(args[1] if len(args) > 1 else kwargs.get("repeats"), torch.Tensor)
+    return False
 
 
 def _mutated(name: str, args: Sequence[Any]) -> Any:
@@ -268,8 +307,8 @@ def record_module(
 ) -> tuple[tuple[Node, ...], str, list[str]]:
     """(nodes, device the run used, notes).
 
-    Without `values`, the run computes shapes only (`_record_shapes`): the same graph on
-    every device, and no weight is ever allocated. With `values`, it computes real values,
+    Without `values`, the run reads no value (`_record_shapes`): the same graph on every
+    device, and no weight is allocated. With `values`, it computes real values,
     for models whose code reads them (a detection model's box counts): a meta model then
     runs on a CPU copy, if the machine can hold one."""
     notes = [RECORD_NOTE]
@@ -292,17 +331,21 @@ def _record_shapes(
     leaf_types: tuple[type, ...],
     device: str,
 ) -> tuple[Node, ...]:
-    """A run that computes shapes only, told what torch.export's non-strict tracing tells a
-    model (`as_exported`), so it takes the path export would: on meta tensors, the weights
-    swapped for meta ones for the run (torch's C++ meta kernels: a fraction of fake tensors'
-    cost per op); where that fails (an op with no meta kernel, a CPU tensor the model keeps
-    beside its weights, a value read), on fake tensors, which run some of those and say
-    best what they cannot. Values are said to be on `device`, where the model is."""
-    try:
-        return _record(model, args, kwargs, leaf_types, device, run="meta")
-    except Exception as exc:
-        if raised_by_fxviz(exc):
-            raise
+    """A run whose path depends on no tensor's values, told what torch.export's non-strict
+    tracing tells a model (`as_exported`), so it takes the path export would. A model on
+    cpu or cuda runs first on its own tensors, ended at the first value it reads (a small
+    input's real kernels cost less than meta's, many of which are Python); then, as a meta
+    model does, on meta tensors, the weights swapped for meta ones for the run (nothing
+    allocated); where that fails (an op with no meta kernel, a CPU tensor kept beside the
+    weights, a value read), on fake tensors, which run some of those and say best what they
+    cannot. Values are said to be on `device`, where the model is."""
+    runs = ["meta"] if device == "meta" else ["device", "meta"]
+    for run in runs:
+        try:
+            return _record(model, args, kwargs, leaf_types, device, run=run)
+        except Exception as exc:
+            if raised_by_fxviz(exc):
+                raise
     return _record(model, args, kwargs, leaf_types, device, run="fake")
 
 
@@ -315,14 +358,17 @@ def _record(
     *,
     run: str,
 ) -> tuple[Node, ...]:
-    """Record one run: "real" on the tensors given, "meta" on meta tensors, "fake" on fake
+    """Record one run: "real" on the tensors given; "device" on them too, as export would
+    run it and reading no value (see `_Recorder`); "meta" on meta tensors; "fake" on fake
     tensors (see `_record_shapes`)."""
     with _tensors_for(run, model) as convert:
-        recorder = _Recorder(model, leaf_types, device)
+        recorder = _Recorder(model, leaf_types, device, reads=run != "device")
         args, kwargs = convert((tuple(args), kwargs))
         for name, value in _named_inputs(model, args, kwargs):
             recorder.add_input(name, value)
         result = _run(recorder, model, args, kwargs, "meta" if run == "meta" else device)
+        if recorder.read:  # the model caught what ended the run, and went on another way
+            raise TraceError(f"the model reads a tensor's values ({recorder.read})")
         output = recorder.graph.output(tuple(recorder.sources(result)))
         output.meta[VALUE] = summarize(result, device=device)
     return fx_nodes(recorder.graph, model)
@@ -336,6 +382,9 @@ def _tensors_for(run: str, model: torch.nn.Module) -> Iterator[Callable[[Any], A
         return
     with contextlib.ExitStack() as stack:
         stack.enter_context(as_exported())
+        if run == "device":
+            yield lambda value: value
+            return
         if run == "fake":
             mode = stack.enter_context(fake_tensors())
             yield lambda value: fake_inputs(mode, value)

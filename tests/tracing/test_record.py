@@ -229,7 +229,7 @@ class Attention(nn.Module):
         return torch.addmm(x.new_zeros(8), y.reshape(10, 8), self.qkv.weight[:8].T)
 
 
-def test_a_shapes_only_run_is_on_meta_for_any_device_and_leaves_the_model_alone() -> None:
+def test_a_run_reading_no_value_takes_exports_path_and_leaves_the_model_alone() -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from fxviz.loaders.torch_internals import as_exported
@@ -263,3 +263,54 @@ def test_a_model_keeping_a_cpu_tensor_beside_its_weights_is_run_on_fake_tensors(
 
     g = trace_module(Anchored(), (torch.ones(2, 4),), tracer="record")
     assert g.node("fc").outputs[0].shape == (2, 4) and g.outputs[0].outputs[0].device == "cpu"
+
+
+class Pick(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = int(x.argmax(-1).max())  # a value read: the path depends on the input's values
+        return self.fc(x)[:, : k + 1]
+
+
+def test_a_value_read_ends_a_run_on_the_device_and_every_device_tries_the_same_tracers() -> None:
+    # On cpu the model first runs on its own tensors, ended at the first value it reads;
+    # then, as on meta: meta tensors, fake tensors, export, and a run on real values.
+    graphs = {
+        device: trace_module(Pick().to(device), (torch.ones(2, 4, device=device),))
+        for device in ("cpu", "meta")
+    }
+    assert graphs["cpu"].tracer == graphs["meta"].tracer == "record"
+    assert graphs["cpu"].notes[0] == graphs["meta"].notes[0]
+    assert "a run on fake tensors could not trace it (" in graphs["cpu"].notes[0]
+
+
+@pytest.mark.parametrize(
+    ("code", "reads"),
+    [
+        ("x.sum() > 0", False),
+        ("bool(x.sum() > 0)", True),
+        ("x.max().item()", True),
+        ("x[x > 0]", True),
+        ("x[:, 0]", False),
+        ("torch.where(x > 0)", True),
+        ("torch.where(x > 0, x, 0)", False),
+        ("x.nonzero()", True),
+        ("x.repeat_interleave(2)", False),
+        ("x.repeat_interleave(torch.tensor([1, 2]), dim=0)", True),
+    ],
+)
+def test_value_reads_are_told_from_shape_only_calls(code: str, reads: bool) -> None:
+    from fxviz.errors import TraceError as Read
+    from fxviz.tracing.record import _Recorder
+
+    recorder = _Recorder(nn.Module(), (), "cpu", reads=False)
+    try:
+        with recorder:
+            eval(code, {"torch": torch, "x": torch.ones(2, 3)})
+    except Read:
+        assert reads and recorder.read
+    else:
+        assert not reads and recorder.read is None
