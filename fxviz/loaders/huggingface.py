@@ -312,10 +312,10 @@ def _layer_count(config: Any, name: str) -> int | None:
 
 def _cut_layer_lists(config: Any, count: int, layers: int) -> None:
     """A count the config derives from per-layer lists ignores being set: cut each list of
-    `count` entries (a type per layer) to its first `layers`."""
+    `count` entries (a type per layer) to `layers` (`layer_kinds_kept`)."""
     for key, value in config.to_dict().items():
         if isinstance(value, list) and len(value) == count:
-            setattr(config, key, value[:layers])
+            setattr(config, key, layer_kinds_kept(value, layers))
 
 
 def _match_layer_types(config: Any) -> None:
@@ -323,7 +323,25 @@ def _match_layer_types(config: Any) -> None:
     types = getattr(config, "layer_types", None)
     count = getattr(config, "num_hidden_layers", None)
     if isinstance(types, list) and isinstance(count, int) and len(types) != count and types:
-        config.layer_types = (types * count)[:count]
+        config.layer_types = layer_kinds_kept((types * count)[: max(count, len(types))], count)
+
+
+def layer_kinds_kept(types: list[Any], layers: int) -> list[Any]:
+    """The first `layers` of a per-layer list of kinds, with every kind the list has while
+    there is room: each kind the first `layers` lack takes the place of the last repeated
+    entry, so a shrunk model keeps every kind of layer it can. Gemma 3's five sliding-window
+    layers to one global become [sliding, global] at 2 layers, not two sliding ones, and
+    Qwen3.5, whose first three layers are linear attention, keeps a full attention layer
+    (without one its cache cannot count the tokens it has seen)."""
+    kept = list(types[:layers])
+    for kind in dict.fromkeys(types):
+        if kind in kept:
+            continue
+        repeated = [i for i, k in enumerate(kept) if kept.count(k) > 1]
+        if not repeated:
+            break
+        kept[repeated[-1]] = kind
+    return kept
 
 
 def apply_overrides(config: Any, overrides: tuple[str, ...], spec: str) -> None:

@@ -381,3 +381,30 @@ def test_layers_caps_a_count_derived_from_a_list_of_layer_types() -> None:
     assert shrink_layers(nemotron, 2, "hf:nemotron_h") == "--layers 2: num_hidden_layers 4 -> 2"
     assert nemotron.num_hidden_layers == 2
     assert nemotron.layers_block_type == ["linear_attention", "moe"]
+
+
+def test_layers_keeps_every_kind_of_layer_it_has_room_for() -> None:
+    from transformers import AutoConfig
+
+    from fxviz.loaders.huggingface import layer_kinds_kept, shrink_layers
+
+    # Gemma 3: five sliding-window layers to one global; 2 layers keep one of each.
+    gemma3 = AutoConfig.for_model("gemma3")
+    shrink_layers(gemma3, 2, "hf:gemma3")
+    assert gemma3.text_config.layer_types == ["sliding_attention", "full_attention"]
+    # Qwen3.5's first three layers are linear attention: a full attention layer stays.
+    qwen = AutoConfig.for_model("qwen3_5")
+    note = shrink_layers(qwen, 2, "hf:qwen3_5")
+    assert qwen.text_config.layer_types == ["linear_attention", "full_attention"]
+    assert "vision_config.depth 27 -> 2" in note  # a layer count under another name
+    assert layer_kinds_kept(["a", "a", "b", "b", "c"], 3) == ["a", "c", "b"]
+    assert layer_kinds_kept(["a", "m", "f", "p"], 2) == ["a", "m"]  # no room for more
+    assert layer_kinds_kept(["x"] * 4, 2) == ["x", "x"]
+
+
+def test_a_vision_language_model_with_linear_attention_draws_text_only() -> None:
+    graph = fxviz.trace("hf:qwen3_5", layers=2)
+    assert graph.notes[1].startswith("drawn text-only: with dummy pixel_values")
+    layers = {n.scope.split(".self_attn")[0] for n in graph.nodes if ".self_attn." in n.scope}
+    linear = {n.scope.split(".linear_attn")[0] for n in graph.nodes if ".linear_attn" in n.scope}
+    assert layers == {"language_model.layers.1"} and linear == {"language_model.layers.0"}
