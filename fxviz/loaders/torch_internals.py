@@ -189,7 +189,7 @@ class FlopCount:
     def __init__(self) -> None:
         from torch.utils.flop_counter import flop_registry
 
-        self.flop_registry = flop_registry
+        self.flop_registry = {**flop_registry, **_grouped_mm_formulas()}
         self.flop_counts: dict[str, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
         self._modes: list[Any] = []
         self.formulas = 0  # FLOPs worked out from shapes, with no mode, added by `add`
@@ -218,6 +218,28 @@ class FlopCount:
 
     def __exit__(self, *exc: object) -> None:
         self._modes.pop().__exit__(*exc)
+
+
+def _grouped_mm_flops(
+    mat_a: Any, mat_b: Any, *args: Any, out_val: Any = None, **kwargs: Any
+) -> int:
+    """A grouped matrix product (a mixture of experts' `grouped_mm`: each group of rows of
+    `mat_a` times its own matrix of `mat_b`), 2·M·N·K summed over the groups, as `mm`'s
+    formula counts each. torch's flop counter has no formula for it, so every expert of a
+    Mixtral or DeepSeek layer counted zero."""
+    if mat_a.dim() == 2 and mat_b.dim() == 2:  # groups split K: out is (groups, M, N)
+        return 2 * int(mat_a.shape[0]) * int(mat_a.shape[1]) * int(mat_b.shape[-1])
+    return 2 * int(out_val.numel()) * int(mat_a.shape[-1])  # (S, K) x (E, K, N), or batched
+
+
+def _grouped_mm_formulas() -> dict[Any, Any]:
+    """FLOP formulas by op packet for torch's `_grouped_mm` and, where transformers has
+    registered it, its float32 stand-in `transformers::grouped_mm_fallback` (what its
+    experts run when `_grouped_mm` takes bfloat16 only)."""
+    formulas: dict[Any, Any] = {torch.ops.aten._grouped_mm: _grouped_mm_flops}
+    if torch._C._dispatch_has_kernel("transformers::grouped_mm_fallback"):
+        formulas[torch.ops.transformers.grouped_mm_fallback] = _grouped_mm_flops
+    return formulas
 
 
 @contextlib.contextmanager

@@ -408,3 +408,11 @@ def test_a_vision_language_model_with_linear_attention_draws_text_only() -> None
     layers = {n.scope.split(".self_attn")[0] for n in graph.nodes if ".self_attn." in n.scope}
     linear = {n.scope.split(".linear_attn")[0] for n in graph.nodes if ".linear_attn" in n.scope}
     assert layers == {"language_model.layers.1"} and linear == {"language_model.layers.0"}
+
+
+def test_mixture_of_experts_flops_count_the_experts_each_token_is_routed_to() -> None:
+    small = ["hidden_size=64", "intermediate_size=128", "num_attention_heads=4"]
+    graph = fxviz.trace("hf:mixtral", layers=1, config=[*small, "num_key_value_heads=2"])
+    experts = {n.id: n.flops for n in graph.nodes if "grouped_mm" in n.target}
+    # 16 tokens, 2 experts each: 32 rows through 64 -> 2·128 (gate and up), 128 -> 64 (down)
+    assert sorted(experts.values()) == [2 * 32 * 128 * 64, 2 * 32 * 64 * 256]

@@ -150,3 +150,13 @@ def test_weights_on_meta_swaps_every_tensor_for_the_block_and_restores_it() -> N
     after = dict([*model.named_parameters(), *model.named_buffers()])
     assert after.keys() == before.keys()
     assert all(after[name] is before[name] for name in before)  # the very tensors, on cpu
+
+
+def test_flop_count_counts_a_mixture_of_experts_grouped_matrix_product() -> None:
+    # 32 token rows, each through one of 4 experts' 64 -> 256 matrices: 2·32·64·256.
+    rows = torch.zeros(32, 64, device="meta", dtype=torch.bfloat16)
+    experts = torch.zeros(4, 64, 256, device="meta", dtype=torch.bfloat16)
+    offsets = torch.tensor([8, 16, 24, 32], dtype=torch.int32, device="meta")
+    with internals.FlopCount() as counted:
+        torch._grouped_mm(rows, experts, offs=offsets)
+    assert counted.total == 2 * 32 * 64 * 256
