@@ -281,7 +281,10 @@ def shrink_layers(config: Any, layers: int, spec: str) -> str:
         for name in dict.fromkeys(aliases.get(n, n) for n in LAYER_FIELDS):
             value = _layer_count(cfg, name)
             if value is not None and value > layers:
-                setattr(cfg, name, layers)
+                try:
+                    setattr(cfg, name, layers)
+                except (NotImplementedError, AttributeError, TypeError, ValueError):
+                    continue  # a read-only sum (ProphetNet's): its parts are capped by name
                 if _layer_count(cfg, name) != layers:
                     _cut_layer_lists(cfg, value, layers)
                 changed.append(f"{prefix}{name} {value} -> {layers}")
@@ -312,18 +315,24 @@ def _layer_count(config: Any, name: str) -> int | None:
 
 def _cut_layer_lists(config: Any, count: int, layers: int) -> None:
     """A count the config derives from per-layer lists ignores being set: cut each list of
-    `count` entries (a type per layer) to `layers` (`layer_kinds_kept`)."""
+    `count` entries (a type per layer) to its first `layers`."""
     for key, value in config.to_dict().items():
         if isinstance(value, list) and len(value) == count:
-            setattr(config, key, layer_kinds_kept(value, layers))
+            setattr(config, key, value[:layers])
 
 
 def _match_layer_types(config: Any) -> None:
-    """Configs that list a type per layer must list as many as there are layers."""
+    """Configs that list a type per layer must list as many as there are layers. The list
+    transformers' masks and caches read, a config's own `layer_types` (attention kinds),
+    keeps every kind it has room for (`layer_kinds_kept`); a model's own list under that
+    name (Zamba's `layers_block_type`, tied to its hybrid layers' ids) is cut as it is."""
     types = getattr(config, "layer_types", None)
     count = getattr(config, "num_hidden_layers", None)
     if isinstance(types, list) and isinstance(count, int) and len(types) != count and types:
-        config.layer_types = layer_kinds_kept((types * count)[: max(count, len(types))], count)
+        fitted = (types * count)[:count]
+        if "layer_types" in vars(config) and len(types) > count:
+            fitted = layer_kinds_kept(types, count)
+        config.layer_types = fitted
 
 
 def layer_kinds_kept(types: list[Any], layers: int) -> list[Any]:

@@ -416,3 +416,14 @@ def test_mixture_of_experts_flops_count_the_experts_each_token_is_routed_to() ->
     experts = {n.id: n.flops for n in graph.nodes if "grouped_mm" in n.target}
     # 16 tokens, 2 experts each: 32 rows through 64 -> 2·128 (gate and up), 128 -> 64 (down)
     assert sorted(experts.values()) == [2 * 32 * 128 * 64, 2 * 32 * 64 * 256]
+
+
+def test_layers_leaves_a_read_only_layer_count_to_its_parts() -> None:
+    from transformers import AutoConfig
+
+    from fxviz.loaders.huggingface import shrink_layers
+
+    # ProphetNet's num_hidden_layers is encoder + decoder, and refuses to be set.
+    prophetnet = AutoConfig.for_model("prophetnet")
+    note = shrink_layers(prophetnet, 2, "hf:prophetnet")
+    assert note == "--layers 2: num_encoder_layers 12 -> 2, num_decoder_layers 12 -> 2"
