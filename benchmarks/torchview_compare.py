@@ -94,7 +94,10 @@ def main() -> None:
         try:
             with_torchview()
         except Exception as exc:  # a peer's failure is a row, not the end of the table
-            print(f"| {name} | failed: {str(exc).splitlines()[0][:80]} | | | |")
+            with_fxviz()
+            fx = statistics.median(timed(with_fxviz)[0] for _ in range(args.runs))
+            failed = str(exc).splitlines()[0][:60]
+            print(f"| {name} | failed: {failed} | {fx * 1000:.0f} ms | – | – |")
             continue
         with_fxviz()  # warm both: first calls import and compile lazily
         tv_times, fx_times = [], []
