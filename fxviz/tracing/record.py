@@ -16,7 +16,7 @@ import operator
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import fx
@@ -48,6 +48,10 @@ from fxviz.tracing.shapes import (
     summarize,
     tensors_in,
 )
+
+# What a recorded run runs on: the tensors given ("real", values read freely; "device",
+# ended at the first value read), meta tensors or fake tensors.
+Run = Literal["real", "device", "meta", "fake"]
 
 RECORD_NOTE = "recorded from one run: another input could take another path through the model"
 
@@ -307,14 +311,14 @@ def record_module(
 ) -> tuple[tuple[Node, ...], str, list[str]]:
     """(nodes, device the run used, notes).
 
-    Without `values`, the run reads no value (`_record_shapes`): the same graph on every
-    device, and no weight is allocated. With `values`, it computes real values,
-    for models whose code reads them (a detection model's box counts): a meta model then
-    runs on a CPU copy, if the machine can hold one."""
+    Without `values`, the run reads no value (`_record_reading_no_value`): the same graph
+    on every device, and no weight is allocated. With `values`, it reads them, for models
+    whose code does (a detection model's box counts): a meta model then runs on a CPU copy,
+    if the machine can hold one."""
     notes = [RECORD_NOTE]
     device = device_of(model, args, kwargs)
     if not values:
-        return _record_shapes(model, args, kwargs, leaf_types, device), device, notes
+        return _record_reading_no_value(model, args, kwargs, leaf_types, device), device, notes
     if device != "meta":
         notes.append("recorded on real values: the model reads them (data-dependent ops)")
         return _record(model, args, kwargs, leaf_types, device, run="real"), device, notes
@@ -324,7 +328,7 @@ def record_module(
     return _record(model, args, kwargs, leaf_types, "cpu", run="real"), "cpu", notes
 
 
-def _record_shapes(
+def _record_reading_no_value(
     model: torch.nn.Module,
     args: Sequence[Any],
     kwargs: dict[str, Any],
@@ -339,7 +343,7 @@ def _record_shapes(
     allocated); where that fails (an op with no meta kernel, a CPU tensor kept beside the
     weights, a value read), on fake tensors, which run some of those and say best what they
     cannot. Values are said to be on `device`, where the model is."""
-    runs = ["meta"] if device == "meta" else ["device", "meta"]
+    runs: list[Run] = ["meta"] if device == "meta" else ["device", "meta"]
     for run in runs:
         try:
             return _record(model, args, kwargs, leaf_types, device, run=run)
@@ -356,11 +360,11 @@ def _record(
     leaf_types: tuple[type, ...],
     device: str,
     *,
-    run: str,
+    run: Run,
 ) -> tuple[Node, ...]:
     """Record one run: "real" on the tensors given; "device" on them too, as export would
     run it and reading no value (see `_Recorder`); "meta" on meta tensors; "fake" on fake
-    tensors (see `_record_shapes`)."""
+    tensors (see `_record_reading_no_value`)."""
     with _tensors_for(run, model) as convert:
         recorder = _Recorder(model, leaf_types, device, reads=run != "device")
         args, kwargs = convert((tuple(args), kwargs))
@@ -375,7 +379,7 @@ def _record(
 
 
 @contextlib.contextmanager
-def _tensors_for(run: str, model: torch.nn.Module) -> Iterator[Callable[[Any], Any]]:
+def _tensors_for(run: Run, model: torch.nn.Module) -> Iterator[Callable[[Any], Any]]:
     """The run's setting, and what makes the inputs' tensors its kind."""
     if run == "real":
         yield lambda value: value
