@@ -145,6 +145,9 @@ class Module:
 # The class name of a loop's cluster: a module entry the fold_steps view makes (path
 # `lstm.loop`, `repeat` = its steps), never one of the model's own.
 LOOP = "loop"
+# The class name of a cluster of alternating blocks drawn once (`layers.1–44`, `repeat` =
+# its groups): a module entry the fold_periods view makes.
+GROUP = "group"
 
 
 @dataclass(frozen=True, slots=True)

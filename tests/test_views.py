@@ -432,3 +432,63 @@ def test_a_folded_runs_parameters_carry_the_runs_name() -> None:
     scales = [n.target for n in drawn.nodes if n.target.endswith("layer_scale")]
     assert "features.1.0–2.layer_scale" in scales
     assert not any(t.startswith("features.1.0.") for t in scales)
+
+
+class Global(nn.Module):
+    """A block of another kind: Gemma 3's global layer among its sliding-window ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(x)) + x
+
+
+class Hybrid(nn.Module):
+    """Three blocks of one kind and one of another, four times, then one left over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        kinds = ([Block] * 3 + [Global]) * 4 + [Block]
+        self.layers = nn.ModuleList(kind() for kind in kinds)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_alternating_blocks_fold_as_a_group_drawn_once() -> None:
+    from fxviz.views import fold_periods
+
+    g = fold_periods(fold_repeats(trace(Hybrid(), width=8)))
+    group = next(m for m in g.modules if m.path == "layers.0–15")
+    assert (group.class_name, group.qualname, group.repeat) == ("group", "", 4)
+    assert group.params.total == 4 * (3 * 72 + 64)  # the whole run's, as a folded run's
+    # Its blocks go under the group (one run of three, one Global), drawn by their own paths.
+    assert [n.target for n in g.nodes if n.kind == "module"] == [
+        "layers.0–15.0–2.fc",
+        "layers.0–15.3.fc",
+        "layers.16.fc",
+    ]
+    assert g.module("layers.0–15.3") is not None and g.module("layers.3") is None
+    last = next(n for n in g.nodes if n.target == "layers.16.fc")
+    assert last.inputs == ("add_3",)  # reads the kept group's output
+    assert Graph.from_json(g.to_json()) == g
+    dot = apply_views(trace(Hybrid(), width=8)).to_dot()
+    lines = [line for line in dot.splitlines() if 'label="' in line]
+    labels = [line.split('label="')[1].split('"')[0] for line in lines]
+    assert "layers.0–15: the 4 blocks below, in turn, ×4" in labels
+    assert "layers.3: Global" in labels and "layers.0–2: Block ×3" in labels
+    assert not [label for label in labels if "0–15." in label]  # the group is not in a name
+    assert sum(label.startswith("layers.3.fc · Linear") for label in labels) == 1
+
+
+def test_pairs_of_leaf_modules_are_not_grouped() -> None:
+    # A Sequential's (Linear, ReLU) pairs: leaves, not blocks, stay as they are.
+    model = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(8, 8), nn.ReLU())])
+    g = fxviz.trace(model, torch.zeros(1, 8))
+    from fxviz.views import fold_periods
+
+    assert fold_periods(fold_repeats(g)) == fold_repeats(g)

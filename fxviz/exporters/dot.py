@@ -16,7 +16,7 @@ from typing import Literal, cast
 import graphviz
 
 from fxviz.errors import SpecError, did_you_mean
-from fxviz.graph import LOOP, Graph, Module, Node, Value, children_of
+from fxviz.graph import GROUP, LOOP, Graph, Module, Node, Value, children_of
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
 
 FONT = "Helvetica,Arial,sans-serif"
@@ -278,18 +278,29 @@ def cluster_label(graph: Graph, path: str, module: Module | None) -> str:
         return _model_path(graph, path)
     if module.class_name == LOOP and not module.qualname:
         return f"loop ×{module.repeat}: one step drawn, each step reads the one before"
+    if module.class_name == GROUP and not module.qualname:
+        blocks = sum(max(m.repeat, 1) for m in _blocks(graph, path))
+        return f"{_model_path(graph, path)}: the {blocks} blocks below, in turn, ×{module.repeat}"
     return f"{_model_path(graph, path)}: {_class_text(module)}"
 
 
+def _blocks(graph: Graph, path: str) -> list[Module]:
+    return [m for c in graph.children(path) if (m := graph.module(c)) is not None]
+
+
 def _model_path(graph: Graph, path: str) -> str:
-    """A drawn path without the loop clusters views put in it: the module's own path."""
-    if ".loop" not in path and not path.startswith("loop"):
-        return path
+    """A drawn path without the loop and group clusters views put in it (the module's own
+    path); a group's own path as it is (`layers.1–44`)."""
+    if ".loop" not in path and not path.startswith("loop") and "–" not in path:
+        return path  # neither a loop nor a folded run, nor a group of them
     parts = path.split(".")
     kept = []
     for k, part in enumerate(parts):
         module = graph.module(".".join(parts[: k + 1]))
-        if not (module is not None and module.class_name == LOOP and not module.qualname):
+        synthetic = (
+            module is not None and module.class_name in (LOOP, GROUP) and not module.qualname
+        )
+        if not synthetic or k == len(parts) - 1:
             kept.append(part)
     return ".".join(kept)
 
@@ -306,11 +317,13 @@ def _headline(graph: Graph, node: Node) -> str:
         return "output"
     if node.kind == "module":
         module = graph.module(node.target)
-        return f"{node.target} · {_class_text(module) if module else node.module_class}"
+        what = _class_text(module) if module else node.module_class
+        return f"{_model_path(graph, node.target)} · {what}"
     if node.kind == "method":
         return f".{node.target}()"
     if node.kind == "constant":
-        return f"{node.target} · {'param' if node.params.total else 'tensor'}"
+        kind = "param" if node.params.total else "tensor"
+        return f"{_model_path(graph, node.target)} · {kind}"
     if node.target == "getitem":
         return f"[{node.arguments or 'tensor'}]"  # boxes[keep]: indexed by a tensor
     if node.kind == "line":
