@@ -242,7 +242,15 @@ def fold_periods(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
     paths go under it (`layers.1–44.2–4.mlp`), drawn without it (`layers.2–4.mlp`), and
     whatever read the last group reads the kept one. Only blocks with
     submodules group: a Sequential's (Conv, ReLU) pairs stay as they are."""
-    parents = [m.path for m in graph.modules if graph.children(m.path)]
+    # Only a module with room for `min_repeat` groups of two blocks can hold a run: most
+    # have none, and then the view costs no index of the graph.
+    parents = [
+        m.path
+        for m in graph.modules
+        if sum(bool(graph.children(c)) for c in graph.children(m.path)) >= 2 * min_repeat
+    ]
+    if not parents:
+        return graph
     index = _Index(graph)
     for parent in sorted(parents, key=lambda p: (p.count(".") if p else -1, natural_key(p))):
         while groups := _period_run(index, list(index.graph.children(parent)), min_repeat):
