@@ -4,6 +4,9 @@
   parameters, parameter counts, node shapes; names ignored), each reading the one before,
   are drawn once: the first keeps its nodes, relabelled `encoder.layer.0–11` with
   `repeat=12`, and whatever read the last one now reads it.
+- `fold_periods`: blocks that take turns (three linear-attention layers, then one full, ×8)
+  are drawn once as a group, in a cluster `layers.0–31` marked ×8, whatever read the last
+  group reading the kept one.
 - `drop_dead_ends`: ops whose values nothing reads (an attention call's unused `[1]`) are
   left out.
 - `box_leaf_modules`: a module with no submodules of its own (Llama's `LlamaRMSNorm`, a GELU
@@ -233,8 +236,8 @@ MAX_PERIOD = 8
 
 def fold_periods(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
     """Draw `min_repeat` or more identical consecutive *groups* of blocks once: a model
-    whose layers alternate (Swin's plain and shifted-window blocks, a hybrid model's three
-    linear-attention layers and one full) repeats a group of a few blocks, not one block.
+    whose layers take turns (Qwen3.5's three linear-attention layers and one full, Gemma 3's
+    five sliding-window layers and one global) repeats a group of a few blocks, not one.
 
     Runs of one block are folded first (`fold_repeats`), so a group may hold folded runs
     (`layers.2–4`). The first group stays, inside a cluster `layers.1–44` marked ×11 (a
