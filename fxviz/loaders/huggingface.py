@@ -73,7 +73,7 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
     if isinstance(kwargs.get("attention_mask"), torch.Tensor):
         kwargs["attention_mask"] = torch.ones_like(kwargs["attention_mask"])  # attend everywhere
     name = spec.target.rstrip("/").rsplit("/", 1)[-1] if origin != "type" else spec.target
-    notes = [n for n in (shrunk, unset, auto_note, language, note) if n]
+    notes = [n for n in (shrunk, unset, experts_note(config), auto_note, language, note) if n]
     loaded = LoadedModel(
         model, args, kwargs, name=name, source=spec.text, device=device, notes=notes
     )
@@ -116,6 +116,31 @@ def fill_unset(config: Any) -> str:
         f"the default config leaves {', '.join(f.split('=')[0] for f in filled)} unset: "
         f"drawn with {', '.join(filled)} (--config to choose)"
     )
+
+
+# The fields configs count a mixture of experts' routed experts in.
+_EXPERT_COUNTS = ("num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts")
+
+
+def experts_note(config: Any) -> str:
+    """What a mixture of experts' drawing assumes about routing, in a note: which experts a
+    token goes to depends on its values, which a drawing on meta does not have, so the
+    experts are drawn once, as the module that runs them all. Their FLOPs are what the code
+    ran: Mixtral's grouped products count the experts each token uses; Llama 4 runs every
+    expert on every token and masks the results, and counts that."""
+    for cfg in (config, getattr(config, "text_config", None)):
+        fields = cfg.to_dict() if cfg is not None else {}
+        chosen = fields.get("num_experts_per_tok")
+        routed = next((fields[f] for f in _EXPERT_COUNTS if isinstance(fields.get(f), int)), 0)
+        if isinstance(chosen, int) and chosen and routed:
+            shared = fields.get("n_shared_experts")
+            also = f" (and {shared} shared)" if isinstance(shared, int) and shared else ""
+            return (
+                f"mixture of experts: each token goes to {chosen} of {routed} experts{also}, "
+                "chosen by its values; the experts are drawn once, as the module that runs "
+                "them all, and FLOPs are those of the code as it ran"
+            )
+    return ""
 
 
 # Where a config's type has no base model (`AutoModel`), the auto classes that may list it,

@@ -111,7 +111,8 @@ def test_architecture_draws_from_its_model_type(
     # takes bfloat16 only), so the run on meta tensors draws it too.
     assert graph.tracer == "record"
     assert graph.device == "meta"
-    assert graph.notes and graph.notes[0].startswith("torch.fx could not trace it")
+    notes = [n for n in graph.notes if not n.startswith("mixture of experts: ")]
+    assert notes and notes[0].startswith("torch.fx could not trace it")
     path, cls, shape = module
     node = next(n for n in graph.nodes if n.kind == "module" and n.target == path)
     assert (node.module_class, format_shape(node.outputs[0].shape or ())) == (cls, shape)
@@ -427,3 +428,19 @@ def test_layers_leaves_a_read_only_layer_count_to_its_parts() -> None:
     prophetnet = AutoConfig.for_model("prophetnet")
     note = shrink_layers(prophetnet, 2, "hf:prophetnet")
     assert note == "--layers 2: num_encoder_layers 12 -> 2, num_decoder_layers 12 -> 2"
+
+
+def test_a_mixture_of_experts_says_what_its_drawing_assumes_about_routing() -> None:
+    from transformers import AutoConfig
+
+    from fxviz.loaders.huggingface import experts_note
+
+    assert experts_note(AutoConfig.for_model("deepseek_v3")) == (
+        "mixture of experts: each token goes to 8 of 256 experts (and 1 shared), chosen by "
+        "its values; the experts are drawn once, as the module that runs them all, and FLOPs "
+        "are those of the code as it ran"
+    )
+    assert "1 of 16 experts" in experts_note(AutoConfig.for_model("llama4"))  # text_config
+    assert experts_note(AutoConfig.for_model("llama")) == ""
+    graph = fxviz.trace("hf:mixtral", layers=1)
+    assert graph.notes[1].startswith("mixture of experts: each token goes to 2 of 8 experts")
