@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import linecache
@@ -201,7 +202,8 @@ def raised_by_an_op(exc: BaseException) -> None:
     """Mark a failure of a torch op that fxviz called for the model (the recorder runs each
     of the model's calls): a C++ op leaves no frame of its own, so the innermost frame is
     fxviz's, but the failure is the model's."""
-    setattr(exc, _RAISED_BY_AN_OP, True)
+    with contextlib.suppress(AttributeError, TypeError):  # an exception with no __dict__
+        setattr(exc, _RAISED_BY_AN_OP, True)
 
 
 def why_fx_failed(exc: BaseException) -> str:

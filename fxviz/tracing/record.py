@@ -47,6 +47,7 @@ from fxviz.tracing.shapes import (
     map_tensors,
     summarize,
     tensors_in,
+    to_meta,
 )
 
 # What a recorded run runs on: the tensors given ("real", values read freely; "device",
@@ -311,46 +312,36 @@ def record_module(
 ) -> tuple[tuple[Node, ...], str, list[str]]:
     """(nodes, device the run used, notes).
 
-    Without `values`, the run reads no value (`_record_reading_no_value`): the same graph
+    Without `values`, the run reads no value (`_READING_NO_VALUE`): the same graph
     on every device, and no weight is allocated. With `values`, it reads them, for models
     whose code does (a detection model's box counts): a meta model then runs on a CPU copy,
     if the machine can hold one."""
     notes = [RECORD_NOTE]
     device = device_of(model, args, kwargs)
     if not values:
-        return _record_reading_no_value(model, args, kwargs, leaf_types, device), device, notes
+        runs = _READING_NO_VALUE[device == "meta"]
+        return _record(model, args, kwargs, leaf_types, device, runs), device, notes
     if device != "meta":
         notes.append("recorded on real values: the model reads them (data-dependent ops)")
-        return _record(model, args, kwargs, leaf_types, device, run="real"), device, notes
+        return _record(model, args, kwargs, leaf_types, device, ("real",)), device, notes
     check_room_for(model)
     notes.append("recorded on cpu: the model needs real values (data-dependent ops)")
     model, args, kwargs = materialize_on_cpu(model, args, kwargs)
-    return _record(model, args, kwargs, leaf_types, "cpu", run="real"), "cpu", notes
+    return _record(model, args, kwargs, leaf_types, "cpu", ("real",)), "cpu", notes
 
 
-def _record_reading_no_value(
-    model: torch.nn.Module,
-    args: Sequence[Any],
-    kwargs: dict[str, Any],
-    leaf_types: tuple[type, ...],
-    device: str,
-) -> tuple[Node, ...]:
-    """A run whose path depends on no tensor's values, told what torch.export's non-strict
-    tracing tells a model (`as_exported`), so it takes the path export would. A model on
-    cpu or cuda runs first on its own tensors, ended at the first value it reads (a small
-    input's real kernels cost less than meta's, many of which are Python); then, as a meta
-    model does, on meta tensors, the weights swapped for meta ones for the run (nothing
-    allocated); where that fails (an op with no meta kernel, a CPU tensor kept beside the
-    weights, a value read), on fake tensors, which run some of those and say best what they
-    cannot. Values are said to be on `device`, where the model is."""
-    runs: list[Run] = ["meta"] if device == "meta" else ["device", "meta"]
-    for run in runs:
-        try:
-            return _record(model, args, kwargs, leaf_types, device, run=run)
-        except Exception as exc:
-            if raised_by_fxviz(exc):
-                raise
-    return _record(model, args, kwargs, leaf_types, device, run="fake")
+# The runs that read no value, in the order they are tried, for a model on meta and for
+# one elsewhere. Each is told what torch.export's non-strict tracing tells a model
+# (`as_exported`), so it takes the path export would. A model on cpu or cuda runs first on
+# its own tensors, ended at the first value it reads (a small input's real kernels cost less
+# than meta's, many of which are Python); then, as a meta model does, on meta tensors, the
+# weights swapped for meta ones for the run (nothing allocated); where that fails (an op with
+# no meta kernel, a CPU tensor kept beside the weights, a value read), on fake tensors, which
+# run some of those and say best what they cannot.
+_READING_NO_VALUE: dict[bool, tuple[Run, ...]] = {
+    True: ("meta", "fake"),
+    False: ("device", "meta", "fake"),
+}
 
 
 def _record(
@@ -359,23 +350,31 @@ def _record(
     kwargs: dict[str, Any],
     leaf_types: tuple[type, ...],
     device: str,
-    *,
-    run: Run,
+    runs: Sequence[Run],
 ) -> tuple[Node, ...]:
-    """Record one run: "real" on the tensors given; "device" on them too, as export would
-    run it and reading no value (see `_Recorder`); "meta" on meta tensors; "fake" on fake
-    tensors (see `_record_reading_no_value`)."""
-    with _tensors_for(run, model) as convert:
-        recorder = _Recorder(model, leaf_types, device, reads=run != "device")
-        args, kwargs = convert((tuple(args), kwargs))
-        for name, value in _named_inputs(model, args, kwargs):
-            recorder.add_input(name, value)
-        result = _run(recorder, model, args, kwargs, "meta" if run == "meta" else device)
-        if recorder.read:  # the model caught what ended the run, and went on another way
-            raise TraceError(f"the model reads a tensor's values ({recorder.read})")
-        output = recorder.graph.output(tuple(recorder.sources(result)))
-        output.meta[VALUE] = summarize(result, device=device)
-    return fx_nodes(recorder.graph, model)
+    """Record the first of `runs` that goes through; the last one's failure is raised.
+    "real" runs on the tensors given; "device" on them too, ended at the first value read
+    (see `_Recorder`); "meta" on meta tensors; "fake" on fake tensors. Values are said to
+    be on `device`, where the model is."""
+    for attempt, run in enumerate(runs, 1):
+        try:
+            with _tensors_for(run, model) as convert:
+                recorder = _Recorder(model, leaf_types, device, reads=run != "device")
+                args_, kwargs_ = convert((tuple(args), kwargs))
+                for name, value in _named_inputs(model, args_, kwargs_):
+                    recorder.add_input(name, value)
+                on = "meta" if run == "meta" else device
+                result = _run(recorder, model, args_, kwargs_, on)
+                if recorder.read:  # the model caught what ended the run and went on
+                    raise TraceError(f"the model reads a tensor's values ({recorder.read})")
+                output = recorder.graph.output(tuple(recorder.sources(result)))
+                output.meta[VALUE] = summarize(result, device=device)
+        except Exception as exc:
+            if attempt == len(runs) or raised_by_fxviz(exc):
+                raise
+            continue
+        return fx_nodes(recorder.graph, model)
+    raise AssertionError("no run to record")  # `runs` is never empty
 
 
 @contextlib.contextmanager
@@ -395,11 +394,7 @@ def _tensors_for(run: Run, model: torch.nn.Module) -> Iterator[Callable[[Any], A
             return
         if any(not t.is_meta for t in (*model.parameters(), *model.buffers())):
             stack.enter_context(weights_on_meta(model))
-        yield lambda value: map_tensors(value, _meta)
-
-
-def _meta(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor if tensor.is_meta else torch.empty_like(tensor, device="meta")
+        yield lambda value: map_tensors(value, to_meta)
 
 
 def _run(

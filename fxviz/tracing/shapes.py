@@ -118,7 +118,7 @@ class ShapePropagation(fx.Interpreter):
         self.notes.append(
             f"{n.name}: no meta kernel ({first_line(exc)}); its shapes were computed on cpu"
         )
-        return tree_map(_to_meta, result)
+        return tree_map(to_meta, result)
 
     def _failure(self, n: fx.Node, exc: BaseException) -> ShapeError:
         shapes = ", ".join(
@@ -469,8 +469,12 @@ def _to_cpu(x: Any) -> Any:
     return x
 
 
-def _to_meta(x: Any) -> Any:
-    return torch.empty_like(x, device="meta") if isinstance(x, torch.Tensor) else x
+def to_meta(x: Any) -> Any:
+    """A meta tensor of `x`'s shape and dtype (`x` itself if it is one); anything else as
+    it is."""
+    if not isinstance(x, torch.Tensor) or x.is_meta:
+        return x
+    return torch.empty_like(x, device="meta")
 
 
 def summarize(value: Any, path: str = "", device: str | None = None) -> tuple[Value, ...]:
