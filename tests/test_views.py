@@ -12,7 +12,6 @@ from torch import nn
 import fxviz
 from fxviz.graph import Graph, Node, ParamCount
 from fxviz.views import (
-    _topological,
     apply_views,
     box_leaf_modules,
     collapse,
@@ -21,6 +20,7 @@ from fxviz.views import (
     group_lines,
     signatures,
 )
+from fxviz.views.contract import topological
 
 REPO = Path(__file__).parent.parent
 
@@ -354,7 +354,7 @@ def test_pictures_keep_the_order_the_model_ran_in_and_late_inputs_stack() -> Non
         Node("d1", "function", "f", inputs=("y",)),
         Node("out", "output", "output", inputs=("e3", "d1")),
     ]
-    order = [n.id for n in _topological(nodes)]
+    order = [n.id for n in topological(nodes)]
     assert order == ["x", "y", "e1", "e2", "e3", "d1", "out"]  # d1 stays after the encoder
 
 

@@ -1,0 +1,92 @@
+"""What the folding views ask of a graph: structural signatures, each module's members, readers,
+and how a folded path is written."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from fxviz.graph import (
+    Graph,
+    Node,
+    lineage,
+    within,
+)
+
+
+def signatures(graph: Graph) -> dict[str, str]:
+    """Every module subtree's structure without its names: classes, hyper-parameters and
+    parameter counts, nested. Two blocks with the same signature are built the same."""
+    found: dict[str, str] = {}
+
+    def signature(path: str) -> str:
+        if path not in found:
+            m = graph.module(path)
+            assert m is not None
+            inner = ",".join(signature(c) for c in graph.children(path))
+            found[path] = f"{m.class_name}({m.hparams}|{m.params.total})[{inner}]"
+        return found[path]
+
+    for m in graph.modules:
+        signature(m.path)
+    return found
+
+
+MIN_REPEAT = 3
+
+
+class Index:
+    """What `fold_repeats` asks of a graph again and again, computed once per graph: each
+    module's member nodes (its own and its submodules'), each node's readers, signatures."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.members: dict[str, list[int]] = defaultdict(list)
+        for i, n in enumerate(graph.nodes):
+            if n.kind in ("input", "output") or not n.owner:
+                continue
+            for path in lineage(n.owner):
+                self.members[path].append(i)
+        self.readers = readers_of(graph.nodes)
+        self.signatures = signatures(graph)
+
+    def ids(self, path: str) -> set[str]:
+        return {self.graph.nodes[i].id for i in self.members.get(path, ())}
+
+
+def shape_key(graph: Graph, indices: list[int], path: str) -> tuple[tuple[str, ...], ...]:
+    """What each member is and makes, with paths relative to the block (names ignored)."""
+    keys = []
+    for i in indices:
+        n = graph.nodes[i]
+        what = n.target[len(path) :] if n.kind in ("module", "constant") else n.target
+        keys.append((n.kind, n.module_class or "", what, *(str(v.shape) for v in n.outputs)))
+    return tuple(keys)
+
+
+def chained(index: Index, before: str, after: str) -> bool:
+    """`after` reads `before`, and nothing else reads `before`."""
+    ids_before, ids_after = index.ids(before), index.ids(after)
+    readers = set().union(*(index.readers[i] for i in ids_before))
+    return bool(readers & ids_after) and not readers - ids_before - ids_after
+
+
+def readers_of(nodes: Iterable[Node]) -> dict[str, list[str]]:
+    """Each node's readers, by id."""
+    readers: dict[str, list[str]] = defaultdict(list)
+    for node in nodes:
+        for source in node.inputs:
+            readers[source].append(node.id)
+    return readers
+
+
+def relabel(path: str, old: str, new: str) -> str:
+    return new + path[len(old) :] if within(path, old) else path
+
+
+def into_loop(path: str, where: str, loop: str) -> str:
+    """`path` as drawn inside the loop `loop` placed in `where`."""
+    if not within(path, where):
+        return path
+    rest = path[len(where) :].lstrip(".")
+    return f"{loop}.{rest}" if rest else loop
