@@ -136,11 +136,14 @@ DeviceOpt = Annotated[
     ),
 ]
 DepthOpt = Annotated[
-    int | None,
+    str | None,
     typer.Option(
-        metavar="N",
-        help="Draw modules deeper than N path components as one node each (N >= 1).",
-        show_default="every level",
+        metavar="N|all",
+        help=(
+            "Draw modules deeper than N path components as one node each (N >= 1); all: "
+            "every level, however big."
+        ),
+        show_default="every level, shallower when that is too big for a screen",
     ),
 ]
 FoldOpt = Annotated[
@@ -339,9 +342,19 @@ def draw_command(
         with _progress("drawing", quiet):
             save(graph, paths, options)
         if not quiet:
-            for note in graph.notes:
-                typer.echo(f"note: {note}", err=True)
+            for note in (*graph.notes, _fit_note(graph, paths, options)):
+                if note:
+                    typer.echo(f"note: {note}", err=True)
             _report(graph, paths)
+
+
+def _fit_note(graph: Any, paths: list[Path], options: Any) -> str:
+    """How the picture was chosen to fit a screen, when a picture was written."""
+    from fxviz.drawing import fitted
+
+    if all(p.suffix.lower() == ".json" for p in paths):
+        return ""
+    return fitted(graph, options)[1]
 
 
 def _default_output(stem: str, suffix: str) -> list[Path]:
@@ -684,10 +697,11 @@ def _print_table(graph: Any, rows: list[Any]) -> None:
     from rich.console import Console  # noqa: TID251
     from rich.table import Table  # noqa: TID251
 
-    from fxviz.summary import COLUMNS
+    from fxviz.summary import columns
 
     table = Table(title=f"{graph.name} · traced with {graph.tracer} on {graph.device}")
-    for column in COLUMNS:
+    shown = columns(rows)
+    for column in shown:
         numeric = column in ("params", "trainable", "FLOPs")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for row in rows:
@@ -702,6 +716,7 @@ def _print_table(graph: Any, rows: list[Any]) -> None:
             f"{row.params.total:,}",
             f"{row.params.trainable:,}",
             f"{row.flops:,}",
+            *([row.shared] if "shared" in shown else []),
             end_section=not row.path,
         )
     terminal = sys.stdout.isatty() or "COLUMNS" in os.environ
@@ -767,6 +782,8 @@ def render_command(
         graph = _load_graph(str(graph_file))
         save(graph, paths, options)
         if not quiet:
+            if note := _fit_note(graph, paths, options):
+                typer.echo(f"note: {note}", err=True)
             _report(graph, paths)
 
 
@@ -816,6 +833,9 @@ def _checked(output: list[Path] | None, tracer: str, **drawing: Any) -> tuple[li
     check_tracer(tracer)
     paths = list(output or [])
     check_outputs(paths)
+    depth = drawing.get("depth")
+    if isinstance(depth, str) and depth.strip().lstrip("-").isdigit():
+        drawing["depth"] = int(depth)  # the command line gives every value as text
     return paths, draw_options(cli_spelling, **drawing)
 
 

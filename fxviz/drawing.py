@@ -20,7 +20,7 @@ from fxviz.exporters import GRAPH_FORMATS, export, mermaid, save_files
 from fxviz.exporters.diffdot import diff_to_dot
 from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
 from fxviz.exporters.dot import to_dot as dot_source
-from fxviz.exporters.render import RENDERERS, Renderer
+from fxviz.exporters.render import RENDERERS, Renderer, layout_px
 from fxviz.graph import Graph, register_drawing
 from fxviz.views import apply_views
 
@@ -31,9 +31,11 @@ Rankdir = Literal["TB", "LR"]
 class DrawOptions:
     """What a picture looks like. `views=False` draws the raw traced graph; `all_ops` keeps
     folding and depth but draws every op; `expand` names module classes to keep open;
-    `title` replaces the model's name as the heading."""
+    `title` replaces the model's name as the heading. With no `depth`, a picture too big for
+    a screen is drawn at the deepest depth that fits, unless `fit` is off (`--depth all`)."""
 
     depth: int | None = None
+    fit: bool = True
     fold: bool = True
     all_ops: bool = False
     expand: tuple[str, ...] = ()
@@ -70,8 +72,10 @@ def draw_options(spell: Spelling = python_spelling, **options: Any) -> DrawOptio
             hint = did_you_mean(name, OPTION_NAMES, shown=spell) or f"use {', '.join(OPTION_NAMES)}"
             raise SpecError(f"unknown drawing option {spell(name)}; {hint}")
     given = {k: v for k, v in options.items() if v is not None}
+    depth = _depth(given.get("depth"), spell)
     return DrawOptions(
-        depth=_depth(given.get("depth"), spell),
+        depth=None if depth == "all" else depth,
+        fit=depth != "all" and _flag(given, "fit", True, spell),
         fold=_flag(given, "fold", True, spell),
         all_ops=_flag(given, "all_ops", False, spell),
         expand=_names(given.get("expand", ()), spell),
@@ -89,13 +93,15 @@ def _title(value: object, spell: Spelling) -> str:
     return value
 
 
-def _depth(value: object, spell: Spelling) -> int | None:
-    if value is None:
-        return None
+def _depth(value: object, spell: Spelling) -> int | Literal["all"] | None:
+    """A depth as written: None (every level, shallower if that is too big for a screen),
+    "all" (every level, whatever its size), or a whole number."""
+    if value is None or value == "all":
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(
             f"{spell('depth')} {value!r}: give a whole number of path components, 1 or more "
-            "(1 draws each top-level module as one box)"
+            "(1 draws each top-level module as one box), or all for every level"
         )
     return value
 
@@ -143,22 +149,89 @@ def _renderer(value: object, spell: Spelling) -> Renderer:
 
 
 def picture(graph: Graph, options: DrawOptions) -> Graph:
-    """The graph a picture draws: the views applied, unless `views` is off."""
-    if not options.views:
-        return graph
+    """The graph a picture draws: the views applied, unless `views` is off; at the depth
+    that fits a screen when no depth is given and every level would not (`fitted`)."""
+    return fitted(graph, options)[0]
+
+
+def _viewed(graph: Graph, options: DrawOptions, depth: int | None, ranges: bool = False) -> Graph:
     return apply_views(
         graph,
-        depth=options.depth,
+        depth=depth,
         fold=options.fold,
         every_op=options.all_ops,
         expand=options.expand,
+        ranges=ranges,
     )
+
+
+# A screen's worth, in CSS pixels (96 dpi): the shorter side, the longer side.
+SCREEN_PX = (2500, 20_000)
+# Fewer boxes than this always fit: laying them out to check would only cost time.
+FITS_UNMEASURED = 40
+MEASURE_TIMEOUT_S = 60
+
+
+def fitted(graph: Graph, options: DrawOptions) -> tuple[Graph, str]:
+    """The picture, and the note that says how it was chosen ("" when drawn as asked).
+
+    With no `depth`, every level is drawn when its layout fits `SCREEN_PX`; else the deepest
+    `--depth` whose layout fits, with the note `drawn at --depth 3 to fit a screen; --depth
+    all for every level`. Folding comes first (it is part of every level's picture): the
+    depth is the last resort. Layouts are measured with the picture's own renderer and are
+    cached, so the picture that fits is not laid out twice."""
+    if not options.views:
+        return graph, ""
+    key = (id(graph), options)
+    if key in _FITTED and _FITTED[key][0] is graph:
+        return _FITTED[key][1]
+    result = _fit(graph, options)
+    if len(_FITTED) >= 4:
+        _FITTED.pop(next(iter(_FITTED)))
+    _FITTED[key] = (graph, result)
+    return result
+
+
+_EVERY_LEVEL = "--depth all for every level"
+_RANGES = "blocks alike but for their sizes folded"
+_FITTED: dict[tuple[int, DrawOptions], tuple[Graph, tuple[Graph, str]]] = {}
+
+
+def _fit(graph: Graph, options: DrawOptions) -> tuple[Graph, str]:
+    drawn = _viewed(graph, options, options.depth)
+    if options.depth is not None or not options.fit or _fits(drawn, options):
+        return drawn, ""
+    folded = False
+    if options.fold:
+        ranges = _viewed(graph, options, None, ranges=True)
+        folded = len(ranges.nodes) < len(drawn.nodes)
+        if folded and _fits(ranges, options):
+            return ranges, f"{_RANGES} to fit a screen; {_EVERY_LEVEL}"
+        drawn = ranges if folded else drawn
+    deepest = max((node.owner.count(".") + 1 for node in drawn.nodes if node.owner), default=1)
+    for depth in range(deepest - 1, 0, -1):
+        candidate = _viewed(graph, options, depth, ranges=folded)
+        if _fits(candidate, options):
+            how = f"{_RANGES} and drawn" if folded else "drawn"
+            return candidate, f"{how} at --depth {depth} to fit a screen; {_EVERY_LEVEL}"
+    return drawn, "too big for a screen at any depth; --depth 1 draws the fewest boxes"
+
+
+def _fits(drawn: Graph, options: DrawOptions) -> bool:
+    if len(drawn.nodes) < FITS_UNMEASURED:
+        return True
+    size = layout_px(dot_source(drawn, options.dot), options.renderer, MEASURE_TIMEOUT_S)
+    if size is None:
+        return True  # nothing to measure with: draw as asked
+    short, long = sorted(size)
+    return short <= SCREEN_PX[0] and long <= SCREEN_PX[1]
 
 
 def to_dot(graph: Graph, options: DrawOptions | None = None) -> str:
     """DOT source of the picture of `graph`."""
     options = options or DrawOptions()
-    return dot_source(picture(graph, options), options.dot)
+    drawn, note = fitted(graph, options)
+    return dot_source(drawn, replace(options.dot, note=note))
 
 
 def to_mermaid(graph: Graph, options: DrawOptions | None = None, fmt: str = "mermaid") -> str:
@@ -178,7 +251,7 @@ def to_html(graph: Graph, options: DrawOptions | None = None) -> str:
     options = options or DrawOptions()
 
     def drawn_at(depth: int | None) -> Graph:
-        return picture(graph, replace(options, depth=depth))
+        return picture(graph, replace(options, depth=depth, fit=False))
 
     pictures = [
         html.Picture(name, drawn, dot_source(drawn, options.dot))

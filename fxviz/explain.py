@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fxviz.graph import Graph, Node
 from fxviz.humanize import format_shape
+from fxviz.sharing import sharing_words
 
 
 def explain_lines(graph: Graph) -> list[str]:
@@ -33,7 +34,8 @@ def _name(graph: Graph, node: Node) -> str:
     if node.kind == "module":
         module = graph.module(node.target)
         hparams = f"({module.hparams})" if module is not None else ""
-        return f"{node.target} · {node.module_class}{hparams}"
+        shared = "; ".join(sharing_words(graph, node))
+        return f"{node.target}{f' ({shared})' if shared else ''} · {node.module_class}{hparams}"
     arguments = f" {node.arguments}" if node.arguments else ""
     return f"{node.target.rpartition('.')[2]}{arguments}"
 

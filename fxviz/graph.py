@@ -99,6 +99,14 @@ class SourceLocation:
 
 
 @dataclass(frozen=True, slots=True)
+class Call:
+    """The `index`-th (1-based) of a module's `count` calls in one forward."""
+
+    index: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """One operation. `id` is the fx name: unique and deterministic for a given model."""
 
@@ -117,11 +125,23 @@ class Node:
     # Why its shapes and parameter counts are what they are: the layer's arithmetic filled in
     # with this call's numbers (tracing/explain.py), checked against the shapes torch computed.
     why: tuple[str, ...] = ()
+    # A module called more than once (one module under two names, a shared layer): which
+    # call this node is, and of how many. None for a module called once and for every op.
+    call: Call | None = None
 
     @property
     def owner(self) -> str:
         """The module a node belongs to: a module call's own path, else its scope."""
         return self.target if self.kind == "module" else self.scope
+
+    @property
+    def names_path(self) -> bool:
+        """Its target is a path in the model: a module's, a parameter's or a buffer's (not so
+        a constant named by the code that made it, `torch.arange(49)`)."""
+        if self.kind == "module":
+            return True
+        made_by_code = "(" in self.target
+        return self.kind == "constant" and not made_by_code and within(self.target, self.scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +150,12 @@ class Module:
 
     `extra_repr` is the module's own; `hparams` is it without arguments left at their
     constructor defaults (what a diagram shows). `repeat` > 1 marks a run of identical
-    blocks drawn once (views.fold_repeats); its counts are then those of the whole run."""
+    blocks drawn once (views.fold_repeats); its counts are then those of the whole run.
+
+    Sharing, which the counts (each parameter once, where it is first held) do not show:
+    `aliases` are the other paths of this same module object (`self.head_proj = self.proj`),
+    `tied` maps each of its parameters held first by another module to that parameter's
+    path (`{"weight": "emb.weight"}` for a head tied to its embedding)."""
 
     path: str
     class_name: str
@@ -140,6 +165,11 @@ class Module:
     extra_repr: str = ""
     hparams: str = ""
     repeat: int = 1
+    aliases: tuple[str, ...] = ()
+    tied: tuple[tuple[str, str], ...] = ()
+    # A run of blocks alike but for their numbers, drawn once (views.fold_ranges): what
+    # varies along it (`in 64 → 224 (+32 each)`).
+    varies: str = ""
 
 
 # The class name of a loop's cluster: a module entry the fold_steps view makes (path
@@ -418,6 +448,9 @@ def _module_to_dict(m: Module) -> dict[str, Any]:
         "extra_repr": m.extra_repr,
         "hparams": m.hparams,
         **({"repeat": m.repeat} if m.repeat != 1 else {}),
+        **({"aliases": list(m.aliases)} if m.aliases else {}),
+        **({"tied": dict(m.tied)} if m.tied else {}),
+        **({"varies": m.varies} if m.varies else {}),
     }
 
 
@@ -451,6 +484,8 @@ def _node_to_dict(n: Node) -> dict[str, Any]:
         out["source"] = {"file": s.file, "line": s.line, "function": s.function, "code": s.code}
     if n.why:
         out["why"] = list(n.why)
+    if n.call is not None:
+        out["call"] = {"index": n.call.index, "count": n.call.count}
     return out
 
 
@@ -512,6 +547,9 @@ def _module_from(data: dict[str, Any]) -> Module:
         extra_repr=data["extra_repr"],
         hparams=data["hparams"],
         repeat=int(data.get("repeat", 1)),
+        aliases=tuple(data.get("aliases", ())),
+        tied=tuple(sorted(data.get("tied", {}).items())),
+        varies=data.get("varies", ""),
     )
 
 
@@ -542,6 +580,9 @@ def _node_from(data: dict[str, Any]) -> Node:
         buffers=int(data["buffers"]),
         flops=int(data["flops"]),
         why=tuple(data.get("why", ())),
+        call=Call(int(data["call"]["index"]), int(data["call"]["count"]))
+        if "call" in data
+        else None,
         source=None
         if source is None
         else SourceLocation(

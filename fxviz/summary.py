@@ -12,8 +12,9 @@ import io
 import json
 from dataclasses import dataclass
 
-from fxviz.graph import Graph, Node, ParamCount
+from fxviz.graph import Graph, Module, Node, ParamCount
 from fxviz.humanize import format_shape
+from fxviz.sharing import module_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class Row:
     output: str
     params: ParamCount
     flops: int
+    shared: str = ""
 
 
 FORMATS = ("table", "csv", "markdown", "json")
@@ -60,9 +62,18 @@ def summary_rows(graph: Graph, depth: int | None = None) -> list[Row]:
                 output=", ".join(shapes[:3]) + (" …" if len(shapes) > 3 else ""),
                 params=module.params,
                 flops=sum(n.flops for n in inside),
+                shared="; ".join(_shared(graph, module, calls)),
             )
         )
     return rows
+
+
+def _shared(graph: Graph, module: Module, calls: list[Node]) -> list[str]:
+    """`called 2×; also head_proj`, `weight tied to emb.weight` (sharing.py's words)."""
+    words = module_words(module)
+    if len(calls) > 1 and (module.params.total or module.buffers or words):
+        words.insert(0, f"called {len(calls)}×")
+    return words
 
 
 def _entering(graph: Graph, inside: list[Node], calls: list[Node]) -> list[str]:
@@ -89,8 +100,15 @@ def _shapes(ids: list[str], by_id: dict[str, Node]) -> str:
     return ", ".join(shapes[:3]) + (" …" if len(shapes) > 3 else "")
 
 
+def columns(rows: list[Row]) -> tuple[str, ...]:
+    """The table's columns: `shared` too when a module is called twice, held under two
+    names or ties a parameter to another's."""
+    return (*COLUMNS, "shared") if any(row.shared for row in rows) else COLUMNS
+
+
 def render_rows(graph: Graph, rows: list[Row], fmt: str) -> str:
     """`rows` as CSV, a Markdown table or JSON: every name whole, whatever the terminal."""
+    shown = columns(rows)
     records = [
         {
             "module": row.path or "(total)",
@@ -100,6 +118,7 @@ def render_rows(graph: Graph, rows: list[Row], fmt: str) -> str:
             "params": row.params.total,
             "trainable": row.params.trainable,
             "FLOPs": row.flops,
+            **({"shared": row.shared} if "shared" in shown else {}),
         }
         for row in rows
     ]
@@ -119,13 +138,14 @@ def render_rows(graph: Graph, rows: list[Row], fmt: str) -> str:
         )
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=shown, lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
         return out.getvalue()
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * 3 + "---|" + "---:|" * 3]
+    extra = "---|" * (len(shown) - len(COLUMNS))
+    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * 3 + "---|" + "---:|" * 3 + extra]
     for record in records:
-        cells = [str(record[c]).replace("|", "\\|") for c in COLUMNS]
-        cells[4:] = [f"{int(c):,}" for c in cells[4:]]
+        cells = [str(record[c]).replace("|", "\\|") for c in shown]
+        cells[4:7] = [f"{int(c):,}" for c in cells[4:7]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

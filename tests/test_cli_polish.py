@@ -101,7 +101,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             ["resnet18", "--depth", "0"],
             2,
             "error: --depth 0: give a whole number of path components, 1 or more (1 draws each "
-            "top-level module as one box)\n",
+            "top-level module as one box), or all for every level\n",
         ),
         (
             ["vec.py:Net"],

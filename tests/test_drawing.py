@@ -108,3 +108,108 @@ def test_options_as_users_write_them() -> None:
         expand=("LSTM",),
     )
     assert draw_options(show=options.show) == draw_options(show="params,flops")
+
+
+class Tall(torch.nn.Module):
+    """60 stages of Linear and Tanh layers, every width different and neighbouring stages
+    of different lengths (nothing folds, not even as blocks alike but for their sizes):
+    about 700 boxes in a chain, over 20,000 px tall at every level, 60 at --depth 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        widths = iter(range(2, 1000))
+
+        def stage(s: int) -> torch.nn.Sequential:
+            layers: list[torch.nn.Module] = []
+            for _ in range(5 + s % 2):
+                width = next(widths)
+                layers += [torch.nn.Linear(width, width + 1), torch.nn.Tanh()]
+            return torch.nn.Sequential(*layers)
+
+        self.stages = torch.nn.Sequential(*(stage(s) for s in range(60)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(torch.nn.functional.pad(x, (0, stage[0].in_features - x.shape[-1])))
+        return x
+
+
+class Alike(torch.nn.Module):
+    """The same length, but its stages alike but for their widths: folding them fits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def stage(s: int) -> torch.nn.Sequential:  # widths 2 + 10s, …, 12 + 10s
+            return torch.nn.Sequential(
+                *(torch.nn.Linear(2 + 10 * s + i, 3 + 10 * s + i) for i in range(10))
+            )
+
+        self.stages = torch.nn.Sequential(*(stage(s) for s in range(30)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x)
+
+
+@pytest.fixture(scope="module")
+def tall() -> Graph:
+    return fxviz.trace(Tall(), torch.zeros(1, 2))
+
+
+def test_a_picture_too_big_for_a_screen_is_drawn_at_the_depth_that_fits(tall: Graph) -> None:
+    from fxviz.drawing import SCREEN_PX, fitted
+    from fxviz.exporters.render import layout_px
+
+    every_level = DrawOptions(fit=False)
+    size = layout_px(to_dot(tall, every_level))
+    assert size is not None and max(size) > SCREEN_PX[1]
+    drawn, note = fitted(tall, DrawOptions())
+    assert note == "drawn at --depth 2 to fit a screen; --depth all for every level"
+    assert drawn == apply_views(tall, depth=2)
+    dot = to_dot(tall)
+    assert "drawn at --depth 2 to fit a screen" in dot  # said in the picture's heading
+    fitted_size = layout_px(dot)
+    assert fitted_size is not None
+    assert min(fitted_size) <= SCREEN_PX[0] and max(fitted_size) <= SCREEN_PX[1]
+
+
+def test_folding_alike_blocks_comes_before_the_depth() -> None:
+    from fxviz.drawing import fitted
+
+    drawn, note = fitted(fxviz.trace(Alike(), torch.zeros(1, 2)), DrawOptions())
+    assert note == (
+        "blocks alike but for their sizes folded to fit a screen; --depth all for every level"
+    )
+    (run,) = [m for m in drawn.modules if m.varies]
+    assert (run.path, run.repeat) == ("stages.0–29", 30)
+    assert run.varies == "in_features 2 → 292 (+10 each), out_features 3 → 293 (+10 each)"
+
+
+def test_depth_all_draws_every_level_however_big(tall: Graph) -> None:
+    options = draw_options(depth="all")
+    assert options == DrawOptions(depth=None, fit=False)
+    assert "to fit a screen" not in to_dot(tall, options)
+    assert to_dot(tall, options) == to_dot(tall, DrawOptions(fit=False))
+
+
+def test_a_given_depth_is_drawn_as_given(tall: Graph) -> None:
+    assert "to fit" not in to_dot(tall, DrawOptions(depth=3))
+
+
+def test_the_cli_says_how_it_fitted_the_picture(tmp_path: Path) -> None:
+    net = tmp_path / "tall.py"
+    net.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import torch\nfrom test_drawing import Tall\n\n"
+        "def example_inputs():\n    return (torch.zeros(1, 2),)\n"
+    )
+    out = tmp_path / "tall.svg"
+    result = runner.invoke(app, [f"{net}:Tall", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: drawn at --depth 2 to fit a screen; --depth all for every level" in result.output
+    every = runner.invoke(app, [f"{net}:Tall", "-o", str(tmp_path / "all.svg"), "--depth", "all"])
+    assert every.exit_code == 0, every.output
+    assert "to fit a screen" not in every.output
+    bad = runner.invoke(app, [f"{net}:Tall", "-o", str(tmp_path / "x.svg"), "--depth", "deep"])
+    assert bad.exit_code == 2 and "or all for every level" in bad.output

@@ -10,6 +10,8 @@ from handmade import lines_graph, tensor
 from torch import nn
 
 import fxviz
+import fxviz.drawing
+from fxviz.drawing import DrawOptions
 from fxviz.graph import Graph, Node, ParamCount
 from fxviz.views import (
     apply_views,
@@ -492,3 +494,75 @@ def test_pairs_of_leaf_modules_are_not_grouped() -> None:
     from fxviz.views import fold_periods
 
     assert fold_periods(fold_repeats(g)) == fold_repeats(g)
+
+
+class DenseLayer(nn.Module):
+    """DenseNet's layer: reads every earlier layer's output, adds `growth` channels."""
+
+    def __init__(self, channels: int, growth: int = 32) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        self.conv = nn.Conv2d(channels, growth, kernel_size=3, padding=1, bias=False)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv(torch.relu(self.norm(torch.cat(features, 1))))
+
+
+class DenseBlock(nn.Module):
+    def __init__(self, channels: int = 64, layers: int = 6) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(DenseLayer(channels + 32 * i) for i in range(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+def test_blocks_alike_but_for_their_sizes_fold_with_the_range_said() -> None:
+    from fxviz.views import fold_ranges
+
+    graph = fxviz.trace(DenseBlock(), torch.zeros(1, 64, 8, 8))
+    assert not [m for m in apply_views(graph).modules if m.repeat > 1]  # none is identical
+    folded = fold_ranges(apply_views(graph))
+    (run,) = [m for m in folded.modules if m.repeat > 1]
+    assert (run.path, run.class_name, run.repeat) == ("layers.0–5", "DenseLayer", 6)
+    assert run.varies == "in 64 → 224 (+32 each)"
+    assert run.params == sum(
+        (m.params for m in graph.modules if m.path.count(".") == 1), ParamCount()
+    )
+    assert "layers.0–5: DenseLayer ×6, in 64 → 224 (+32 each)" in to_dot_of(folded)
+    # the block's concatenation of every layer is one edge from the folded layer, not six
+    (concat,) = [n for n in folded.nodes if n.target == "torch.cat" and n.scope == ""]
+    assert len(concat.inputs) == 2
+    drawn = {n.id for n in folded.nodes}
+    assert all(i in drawn for n in folded.nodes for i in n.inputs)
+
+
+def test_range_folding_is_asked_for_only_when_a_picture_would_not_fit() -> None:
+    graph = fxviz.trace(DenseBlock(), torch.zeros(1, 64, 8, 8))
+    assert not [m for m in fxviz.drawing.picture(graph, DrawOptions()).modules if m.varies]
+    assert apply_views(graph, ranges=True) != apply_views(graph)
+
+
+def test_the_range_names_a_changing_keyword() -> None:
+    from fxviz.views.ranges import fold_ranges
+
+    class Strided(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.Sequential(*(nn.Sequential(nn.Dropout(p / 10)) for p in (1, 2, 3)))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.blocks(x)
+
+    folded = fold_ranges(apply_views(fxviz.trace(Strided(), torch.zeros(1, 4))))
+    (run,) = [m for m in folded.modules if m.repeat > 1]
+    assert run.varies == "p 0.1 → 0.3 (+0.1 each)"
+
+
+def to_dot_of(graph: Graph) -> str:
+    from fxviz.exporters.dot import to_dot
+
+    return to_dot(graph)

@@ -18,6 +18,7 @@ import graphviz
 from fxviz.errors import SpecError, did_you_mean
 from fxviz.graph import GROUP, LOOP, Graph, Module, Node, Value, children_of
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
+from fxviz.sharing import sharing_words
 
 FONT = "Helvetica,Arial,sans-serif"
 MAX_DETAIL = 64
@@ -80,6 +81,7 @@ class DotOptions:
     clusters: bool = True
     show: frozenset[str] = DEFAULT_SHOW
     title: str = ""
+    note: str = ""  # one line under the heading: how the picture was drawn (to fit a screen)
 
 
 # Diff statuses (fxviz.diff change kinds), drawn over the node's usual colour.
@@ -105,7 +107,7 @@ def to_dot(
     dot = graphviz.Digraph(name=graphviz.escape(graph.name))
     dot.attr(
         rankdir=options.rankdir,
-        label=_label([options.title or graph.name, _subtitle(graph)]),
+        label=_label([options.title or graph.name, _subtitle(graph), options.note]),
         fontsize="16",
         labelloc="t",
         fontname=FONT,
@@ -306,8 +308,10 @@ def _model_path(graph: Graph, path: str) -> str:
 
 
 def _class_text(module: Module) -> str:
-    """`BertLayer ×12` for a folded run, else the class name."""
-    return module.class_name + (f" ×{module.repeat}" if module.repeat > 1 else "")
+    """`BertLayer ×12` for a folded run, `_DenseLayer ×6, in 64 → 224 (+32 each)` for a run
+    alike but for its sizes, else the class name."""
+    text = module.class_name + (f" ×{module.repeat}" if module.repeat > 1 else "")
+    return f"{text}, {module.varies}" if module.varies else text
 
 
 def _headline(graph: Graph, node: Node) -> str:
@@ -318,7 +322,8 @@ def _headline(graph: Graph, node: Node) -> str:
     if node.kind == "module":
         module = graph.module(node.target)
         what = _class_text(module) if module else node.module_class
-        return f"{_model_path(graph, node.target)} · {what}"
+        shared = "; ".join(sharing_words(graph, node))
+        return f"{_model_path(graph, node.target)}{f' ({shared})' if shared else ''} · {what}"
     if node.kind == "method":
         return f".{node.target}()"
     if node.kind == "constant":
@@ -417,7 +422,7 @@ _KEY_ENTRIES = {
     "input": ["input"],
     "module": ["module", "(an nn.Module call)"],
     "function": ["function or op"],
-    "constant": ["parameter or buffer", "read outside a module's box"],
+    "constant": ["parameter, buffer or tensor", "read outside a module's box"],
     "output": ["output"],
 }
 

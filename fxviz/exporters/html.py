@@ -41,6 +41,7 @@ from fxviz.exporters.dot import (
 from fxviz.exporters.render import TIMEOUT_S, Renderer, choose_renderer, render
 from fxviz.graph import Graph, Node, ParamCount, Value, lineage
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
+from fxviz.sharing import module_words, sharing_words
 from fxviz.views import collapse
 
 T = TypeVar("T")
@@ -274,6 +275,8 @@ def _node_data(
         data["hparams"] = module.hparams
         data["repeat"] = module.repeat
         data["children"] = _children(graph, node.target)
+        if shared := sharing_words(graph, node):
+            data["shared"] = shared
     elif node.arguments:
         data["arguments"] = node.arguments
     if node.source is not None:
@@ -332,6 +335,7 @@ def _cluster_data(graph: Graph, path: str, inside: _Inside) -> dict[str, Any]:
         "class": module.class_name if module else "",
         "hparams": module.hparams if module else "",
         "repeat": module.repeat if module else 1,
+        "shared": module_words(module) if module else [],
         "params": [params.trainable, params.frozen],
         "buffers": module.buffers if module else 0,
         "flops": format_count(inside.flops) if inside.flops else "",

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import subprocess
 from functools import lru_cache
@@ -24,6 +26,30 @@ def render(source: str, fmt: str, renderer: Renderer = "auto", timeout: float = 
     """Lay out and draw DOT `source` as `fmt` ("svg", "png" or "pdf"); the system `dot` is
     stopped after `timeout` seconds (LayoutTimeoutError)."""
     return _drawn(choose_renderer(renderer, fmt), source, fmt, float(timeout))
+
+
+_SVG_SIZE = re.compile(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
+
+
+def layout_px(source: str, renderer: Renderer = "auto", timeout: float = TIMEOUT_S) -> Size | None:
+    """The size of DOT `source` laid out, in CSS pixels (96 dpi): (width, height). Laid out
+    as SVG, through the same cache as drawing, so the picture drawn next is not laid out
+    again. A layout past `timeout` is taken as too big for any screen; None when nothing
+    can lay it out."""
+    try:
+        svg = render(source, "svg", renderer, timeout)
+    except LayoutTimeoutError:
+        return (math.inf, math.inf)
+    except RenderError:
+        return None
+    found = _SVG_SIZE.search(svg)
+    if found is None:
+        return None
+    width, height = (float(v) * 4 / 3 for v in found.groups())  # points -> CSS pixels
+    return (width, height)
+
+
+Size = tuple[float, float]
 
 
 def _draw(backend: Literal["system", "embedded"], source: str, fmt: str, timeout: float) -> bytes:

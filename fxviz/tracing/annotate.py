@@ -6,7 +6,7 @@ import functools
 import inspect
 import operator
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -15,6 +15,7 @@ import torch
 from torch import fx
 
 from fxviz.graph import (
+    Call,
     Graph,
     Module,
     Node,
@@ -68,7 +69,7 @@ def _id_base(n: fx.Node) -> str:
     """A node's id before it is made unique: a module call's or a parameter's path
     (`layer1.0.conv1` -> `layer1_0_conv1`, its second call `layer1_0_conv1_1`), an input's
     name, else the op's name (fx's, or the one a tracer chose in `fxviz_name`)."""
-    if n.op in ("call_module", "get_attr"):
+    if n.op == "call_module" or (n.op == "get_attr" and "fxviz_name" not in n.meta):
         base = str(n.target).replace(".", "_") or "module"
         return f"_{base}" if base[0].isdigit() else base  # `_0` for a Sequential's `0`, as fx
     if n.op == "placeholder":
@@ -161,17 +162,21 @@ def _owned_once(nodes: tuple[Node, ...], tree: dict[str, Module]) -> tuple[Node,
     """A module's first call carries its parameters and buffers (each tensor counted once, at
     the module holding it first: a weight tied to another module's is that module's); later
     calls of the same module carry none, so the boxes add up to the model's totals."""
-    called: set[str] = set()
+    count = Counter(n.target for n in nodes if n.kind == "module" and n.target in tree)
+    called: Counter[str] = Counter()
     owned = []
     for node in nodes:
         module = tree.get(node.target) if node.kind == "module" else None
         if module is not None:
-            first = node.target not in called
-            called.add(node.target)
+            called[node.target] += 1
+            first = called[node.target] == 1
             node = replace(
                 node,
                 params=module.params if first else ParamCount(),
                 buffers=module.buffers if first else 0,
+                call=Call(called[node.target], count[node.target])
+                if count[node.target] > 1
+                else None,
             )
         owned.append(node)
     return tuple(owned)
@@ -238,6 +243,7 @@ def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
     module that holds it first (a tied weight belongs to the embedding, not the head)."""
     params = _by_module(model.named_parameters())
     buffers = _by_module(model.named_buffers())
+    aliases, tied = _sharing(model)
     modules = []
     for path, m in model.named_modules():
         extra_repr = m.extra_repr()
@@ -250,9 +256,33 @@ def module_tree(model: torch.nn.Module) -> tuple[Module, ...]:
                 buffers=sum(b.numel() for b in buffers[path].values()),
                 extra_repr=extra_repr,
                 hparams=_hparams(_cache_key(m), extra_repr),
+                aliases=tuple(aliases.get(path, ())),
+                tied=tuple(sorted(tied.get(path, {}).items())),
             )
         )
     return tuple(modules)
+
+
+def _sharing(model: torch.nn.Module) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
+    """What a module tree walked once hides: each module's other paths (by its first), and
+    each module's parameters held first by another module (local name -> that path)."""
+    first: dict[int, str] = {}
+    aliases: dict[str, list[str]] = defaultdict(list)
+    for path, m in model.named_modules(remove_duplicate=False):
+        if id(m) in first:
+            aliases[first[id(m)]].append(path)
+        else:
+            first[id(m)] = path
+    canonical = set(first.values())
+    held: dict[int, str] = {}
+    tied: dict[str, dict[str, str]] = defaultdict(dict)
+    for name, p in model.named_parameters(remove_duplicate=False):
+        owner, _, local = name.rpartition(".")
+        if id(p) not in held:
+            held[id(p)] = name
+        elif owner in canonical and parent_path(held[id(p)]) != owner:
+            tied[owner][local] = held[id(p)]
+    return aliases, tied
 
 
 def _by_module(named: Iterator[tuple[str, torch.Tensor]]) -> dict[str, dict[int, torch.Tensor]]:

@@ -32,6 +32,7 @@ from fxviz.graph import (
     SourceLocation,
     Value,
     indexed,
+    parent_path,
 )
 from fxviz.loaders.torch_internals import (
     StackEntry,
@@ -50,6 +51,7 @@ from fxviz.tracing.annotate import (
     fetch_attr,
     module_counts,
 )
+from fxviz.tracing.constants import clip, factory_call, is_tracer_name, node_name
 from fxviz.tracing.fx import (
     failing_line,
     is_leaf,
@@ -359,6 +361,11 @@ def _kept(
         node = lifted.create_node("get_attr", target, name=target.replace(".", "_"))
         # Export may hold constants the model has no attribute for: count them from its graph.
         node.meta["fxviz_counts"] = attribute_counts(fetch_attr(gm, str(n.target)))
+        if is_tracer_name(target):  # `lifted_tensor_0`: named by the line that made it
+            made = _made_by(n, root)
+            node.meta["fxviz_target"] = made
+            node.meta["fxviz_scope"] = parent_path(target)
+            node.meta["fxviz_name"] = node_name(made)
     elif n.op == "call_function":
         stack = module_stack(n)
         node = lifted.create_node("call_function", n.target, args, kwargs, name=n.name)
@@ -467,6 +474,16 @@ def _op_name(target: Any) -> str:
 
 def _class_name(cls: Any) -> str:
     return cls.__name__ if isinstance(cls, type) else str(cls).rpartition(".")[2]
+
+
+def _made_by(constant: fx.Node, root: type) -> str:
+    """The tensor-making call on the line of the first op that reads `constant`
+    (`torch.tensor([1.0, 2.0])`), else that line's code; "tensor" when no line is known."""
+    for user in constant.users:
+        source = source_of(user, _owner_class(module_stack(user), root))
+        if source is not None:
+            return factory_call(source.code) or clip(source.code)
+    return "tensor"
 
 
 def source_of(node: fx.Node, owner: Any = None) -> SourceLocation | None:

@@ -19,7 +19,8 @@ import torch
 from torch import fx
 
 from fxviz.errors import FxvizError, TraceError, first_line
-from fxviz.graph import SourceLocation
+from fxviz.graph import SourceLocation, parent_path
+from fxviz.tracing.constants import assigned, factory_call, is_tracer_name, node_name
 
 # With the separator: site-packages/torchvision must not match site-packages/torch.
 _TORCH_DIR = str(Path(torch.__file__).parent) + os.sep
@@ -42,6 +43,7 @@ class _Tracer(fx.Tracer):
         self.leaf_types = leaf_types
         self.leaf_paths = leaf_paths
         self._names: tuple[dict[int, str], dict[int, str]] | None = None
+        self._viewed: dict[int, str] | None = None
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaf_paths or is_leaf(
@@ -54,12 +56,7 @@ class _Tracer(fx.Tracer):
         blocks read `self.layer_scale`) quadratic in its parameter count."""
         if not isinstance(attr_val, torch.Tensor):
             return attr_val
-        if self._names is None:
-            self._names = (
-                {id(p): name for name, p in self.root.named_parameters()},
-                {id(b): name for name, b in self.root.named_buffers()},
-            )
-        parameters, buffers = self._names
+        parameters, buffers = self._attribute_names()
         name = parameters.get(id(attr_val)) if isinstance(attr_val, torch.nn.Parameter) else None
         if name is None and self.proxy_buffer_attributes:
             name = buffers.get(id(attr_val))
@@ -68,6 +65,50 @@ class _Tracer(fx.Tracer):
         if name not in parameter_proxy_cache:  # (this tracer leaves param_shapes_constant off)
             parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
         return parameter_proxy_cache[name]
+
+    def _attribute_names(self) -> tuple[dict[int, str], dict[int, str]]:
+        """The root's parameters' and buffers' names, by tensor id."""
+        if self._names is None:
+            self._names = (
+                {id(p): name for name, p in self.root.named_parameters()},
+                {id(b): name for name, b in self.root.named_buffers()},
+            )
+        return self._names
+
+    def _bases(self) -> dict[int, str]:
+        """Each parameter's and buffer's name by its own id and by the id of the tensor it
+        views: a view of a buffer that is itself a view (`arange(49).view(7, 7)`) has that
+        tensor, not the buffer, as its `_base`."""
+        if self._viewed is None:
+            named = [*self.root.named_parameters(), *self.root.named_buffers()]
+            self._viewed = {id(t._base): name for name, t in reversed(named) if t._base is not None}
+            self._viewed.update((id(t), name) for name, t in reversed(named))
+        return self._viewed
+
+    def create_arg(self, a: Any) -> Any:
+        """fx's own, but a tensor fx stores as a constant (`_tensor_constant12`) is named by
+        what made it, and drawn in the module whose forward read it (`constants.py`)."""
+        made = super().create_arg(a)
+        if (
+            isinstance(a, torch.Tensor)
+            and isinstance(made, fx.Node)
+            and made.op == "get_attr"
+            and is_tracer_name(str(made.target))
+        ):
+            self._name_constant(made, a)
+        return made
+
+    def _name_constant(self, node: fx.Node, tensor: torch.Tensor) -> None:
+        base = tensor._base
+        viewed = None if base is None else self._bases().get(id(base))
+        if viewed is not None:  # `self.relative_position_index.view(-1)`, run eagerly by fx
+            target, scope = viewed, parent_path(viewed)
+        else:
+            scope = next(reversed(self.module_stack.values()))[0] if self.module_stack else ""
+            target = made_by(sys._getframe(2), tensor)
+        node.meta["fxviz_target"] = target
+        node.meta["fxviz_scope"] = scope
+        node.meta["fxviz_name"] = node_name(target)
 
     def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
         node = super().create_node(kind, target, *args, **kwargs)
@@ -82,6 +123,21 @@ class _Tracer(fx.Tracer):
 
 
 _FX_TRACER = fx.Tracer()
+
+
+def made_by(frame: FrameType | None, tensor: torch.Tensor) -> str:
+    """What made a tensor the model's code holds: the tensor-making call of the variable
+    it is in (`torch.arange(49)` for `coords`), else of the line reading it, else the
+    variable's name; "tensor" when the code says nothing."""
+    while frame is not None and not is_outside_torch(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return "tensor"
+    variable = next((k for k, v in frame.f_locals.items() if v is tensor), None)
+    if variable is not None:
+        return assigned(frame.f_code, variable) or variable
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    return factory_call(line) or "tensor"
 
 
 def is_leaf(

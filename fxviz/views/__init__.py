@@ -7,6 +7,9 @@
 - `fold_periods`: blocks that take turns (three linear-attention layers, then one full, ×8)
   are drawn once as a group, in a cluster `layers.0–31` marked ×8, whatever read the last
   group reading the kept one.
+- `fold_ranges`: runs of blocks built alike but for their sizes (DenseNet's layers, an
+  EfficientNet stage) drawn once, with what varies (`_DenseLayer ×6, in 64 → 224 (+32
+  each)`); asked for only when the picture would not fit a screen otherwise.
 - `drop_dead_ends`: ops whose values nothing reads (an attention call's unused `[1]`) are
   left out.
 - `box_leaf_modules`: a module with no submodules of its own (Llama's `LlamaRMSNorm`, a GELU
@@ -30,6 +33,7 @@ from fxviz.views.dead_ends import drop_dead_ends
 from fxviz.views.leaves import box_leaf_modules
 from fxviz.views.lines import group_lines
 from fxviz.views.periods import fold_periods
+from fxviz.views.ranges import fold_ranges
 from fxviz.views.repeats import fold_repeats
 from fxviz.views.steps import fold_steps
 from fxviz.views.structure import MIN_REPEAT, signatures
@@ -41,6 +45,7 @@ __all__ = [
     "collapse",
     "drop_dead_ends",
     "fold_periods",
+    "fold_ranges",
     "fold_repeats",
     "fold_steps",
     "group_lines",
@@ -55,12 +60,16 @@ def apply_views(
     fold: bool = True,
     every_op: bool = False,
     expand: tuple[str, ...] = (),
+    ranges: bool = False,
 ) -> Graph:
     """The default picture: repeated blocks folded, leaf modules boxed, each source line's ops
     grouped, a loop's steps folded, then modules deeper than `depth` collapsed. `every_op`
-    draws every traced op; `expand` names module classes to keep open (`--expand LSTM`)."""
+    draws every traced op; `expand` names module classes to keep open (`--expand LSTM`);
+    `ranges` also folds runs of blocks alike but for their sizes."""
     if fold:
         graph = fold_periods(fold_repeats(graph))
+    if fold and ranges:
+        graph = fold_ranges(graph)
     if not every_op:
         graph = group_lines(box_leaf_modules(drop_dead_ends(graph), expand), expand)
     if fold:

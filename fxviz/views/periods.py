@@ -102,7 +102,7 @@ def _fold_period(graph: Graph, parent: str, groups: list[list[str]], index: Inde
             continue
         if node.id in kept_ids:
             target = node.target
-            if node.kind in ("module", "constant"):  # `layers.3.fc` is drawn in the group
+            if node.names_path:  # `layers.3.fc` is drawn in the group
                 target = into_loop(target, parent, group)
             node = replace(node, target=target, scope=into_loop(node.scope, parent, group))
         if any(i in remap for i in node.inputs):

@@ -70,7 +70,7 @@ def _fold(graph: Graph, run: list[str], index: Index) -> Graph:
             node = replace(
                 node,
                 target=relabel(node.target, first, label)
-                if node.kind in ("module", "constant")  # `features.1.0–2.layer_scale`
+                if node.names_path  # `features.1.0–2.layer_scale`
                 else node.target,
                 scope=relabel(node.scope, first, label),
             )

@@ -59,7 +59,7 @@ def shape_key(graph: Graph, indices: list[int], path: str) -> tuple[tuple[str, .
     keys = []
     for i in indices:
         n = graph.nodes[i]
-        what = n.target[len(path) :] if n.kind in ("module", "constant") else n.target
+        what = n.target[len(path) :] if n.names_path else n.target
         keys.append((n.kind, n.module_class or "", what, *(str(v.shape) for v in n.outputs)))
     return tuple(keys)
 

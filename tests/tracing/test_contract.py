@@ -260,4 +260,4 @@ def test_a_constant_export_makes_is_counted_from_the_exported_graph() -> None:
     for (RAFT, GPT-Neo): the lifted graph counts it from the program, not from the model."""
     graph = fxviz.trace(MadeConstant(), torch.zeros(1, 2), tracer="export")
     (constant,) = [n for n in graph.nodes if n.kind == "constant"]
-    assert constant.target == "lifted_tensor_0" and constant.buffers == 2
+    assert constant.target == "torch.tensor([1.0, 2.0])" and constant.buffers == 2
