@@ -48,16 +48,33 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
         if options.weights:
             model = auto.from_pretrained(origin, config=config)
             model.to(device)
+        elif STAGE_CAPPED in shrunk:
+            try:
+                model, note = build_on(device, lambda: auto.from_config(config))
+            except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+                # Some stage models index one stage's list by another's position (CvT):
+                # keep their stages as configured, and say so.
+                config, _ = resolve_config(spec.target, False)
+                assert options.layers is not None
+                shrunk = shrink_layers(config, options.layers, spec.text, stages=False)
+                kept = f"{spec.text}'s {STAGE_KEPT}"
+                shrunk = f"{shrunk}; {kept}" if shrunk else f"--layers {options.layers}: {kept}"
+                apply_overrides(config, options.config, spec.text)
+                if hasattr(config, "use_cache"):
+                    config.use_cache = False
+                model, note = build_on(device, lambda: auto.from_config(config))
         else:
             model, note = build_on(device, lambda: auto.from_config(config))
     except OSError as exc:  # weights missing from the folder, the cache or the hub
         raise ModelLoadError(
             f"{spec.text}: transformers could not load the weights ({first_line(exc)})"
         ) from exc
-    except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError, IndexError) as exc:
+        after = f" after {shrunk.removeprefix(f'--layers {options.layers}: ')}" if shrunk else ""
+        hint = "; draw it without --layers, or set its counts with --config" if after else ""
         raise ModelLoadError(
-            f"transformers could not build {spec.text} ({type(config).__name__}): "
-            f"{first_line(exc)[:300]}"
+            f"transformers could not build {spec.text} ({type(config).__name__}){after}: "
+            f"{first_line(exc)[:300]}{hint}"
         ) from exc
     model.eval()
     language = default_language(model, config)
@@ -289,22 +306,27 @@ LAYER_FIELDS = (
 )
 
 
-def shrink_layers(config: Any, layers: int, spec: str) -> str:
-    """Cap every layer count of `config` (and of its sub-configs) at `layers`; the note saying
-    which fields changed."""
+def shrink_layers(config: Any, layers: int, spec: str, stages: bool = True) -> str:
+    """Cap every layer count of `config` (and of its sub-configs) at `layers`, and each
+    stage's block count (`stages`); the note saying which fields changed."""
     from transformers import PretrainedConfig
 
     changed: list[str] = []
     seen: set[int] = set()
+    staged: list[int | None] = []
 
     def visit(cfg: Any, prefix: str) -> None:
         if id(cfg) in seen:
             return
         seen.add(id(cfg))
         aliases = getattr(cfg, "attribute_map", None) or {}
+        counted = _cap_stage_depths(cfg, layers, prefix, changed if stages else None)
+        staged.append(counted)
         # T5 calls num_layers num_hidden_layers too: each field once, by its own name.
         for name in dict.fromkeys(aliases.get(n, n) for n in LAYER_FIELDS):
             value = _layer_count(cfg, name)
+            if value is not None and value == counted:
+                continue  # it counts the stages (ConvNeXt's 4), whose lists must agree
             if value is not None and value > layers:
                 try:
                     setattr(cfg, name, layers)
@@ -320,12 +342,41 @@ def shrink_layers(config: Any, layers: int, spec: str) -> str:
 
     visit(config, "")
     counted = any(_layer_count(config, n) is not None for n in LAYER_FIELDS)
-    if not changed and not counted:
-        raise SpecError(
-            f"--layers: {spec}'s config has no layer count fxviz knows "
-            f"({', '.join(LAYER_FIELDS)}); set its own field with --config key=value"
+    if not changed and not counted and not any(staged):
+        return (
+            f"--layers {layers}: {spec}'s config has no layer count fxviz knows "
+            f"({', '.join(LAYER_FIELDS)}, or per-stage {', '.join(STAGE_DEPTHS)}): drawn as "
+            "configured; set its own fields with --config key=value"
         )
     return f"--layers {layers}: {', '.join(changed)}" if changed else ""
+
+
+# Per-stage block counts of models built in stages (ConvNeXt's depths [3, 3, 9, 3]): `--layers
+# N` caps each stage at N blocks and keeps every stage, so the lists that describe the stages
+# (hidden_sizes, num_heads, strides) still agree with each other.
+STAGE_DEPTHS = ("depths", "depth", "num_block_repeats")
+
+
+STAGE_CAPPED = "depth"  # in the note of a config whose stages were capped
+STAGE_KEPT = "stages keep their block counts (transformers cannot build them capped)"
+
+
+def _cap_stage_depths(cfg: Any, layers: int, prefix: str, changed: list[str] | None) -> int | None:
+    """Cap each stage's block count at `layers` (only count them when `changed` is None);
+    the number of stages (None without stages)."""
+    stages = None
+    for name in STAGE_DEPTHS:
+        value = getattr(cfg, name, None)
+        if not isinstance(value, list | tuple) or not value:
+            continue
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            continue
+        stages = len(value)
+        capped = type(value)(min(v, layers) for v in value)
+        if changed is not None and capped != value:
+            setattr(cfg, name, capped)
+            changed.append(f"{prefix}{name} {list(value)} -> {list(capped)}")
+    return stages
 
 
 def _layer_count(config: Any, name: str) -> int | None:
@@ -452,9 +503,14 @@ def default_inputs(
         channels = int(getattr(vision, "num_channels", 3))
         specs.append(InputSpec((batch, channels, size, size), "float32", "pixel_values"))
     if "input_features" in params:
-        mels = int(getattr(config, "num_mel_bins", 80))
         frames = 2 * int(getattr(config, "max_source_positions", 1500))
-        specs.append(InputSpec((batch, mels, frames), "float32", "input_features"))
+        per_channel = getattr(config, "input_feat_per_channel", None)
+        if isinstance(per_channel, int):  # Speech2Text: frames first, then the features
+            features = per_channel * int(getattr(config, "input_channels", 1))
+            shape = (batch, min(frames, 3000), features)
+        else:  # Whisper: mel bins first, then the frames
+            shape = (batch, int(getattr(config, "num_mel_bins", 80)), frames)
+        specs.append(InputSpec(shape, "float32", "input_features"))
     if "input_values" in params:
         specs.append(InputSpec((batch, 16000), "float32", "input_values"))
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:

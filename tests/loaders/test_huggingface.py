@@ -444,3 +444,51 @@ def test_a_mixture_of_experts_says_what_its_drawing_assumes_about_routing() -> N
     assert experts_note(AutoConfig.for_model("llama")) == ""
     graph = fxviz.trace("hf:mixtral", layers=1)
     assert graph.notes[1].startswith("mixture of experts: each token goes to 2 of 8 experts")
+
+
+def test_layers_caps_each_stage_and_keeps_the_stage_lists_consistent() -> None:
+    """ConvNeXt counts its stages in `num_stages` and lists a depth and a width per stage:
+    `--layers 2` caps each stage at 2 blocks and keeps all 4, so the widths still agree."""
+    from transformers import AutoConfig
+
+    from fxviz.loaders.huggingface import shrink_layers
+
+    config = AutoConfig.for_model("convnext")
+    note = shrink_layers(config, 2, "hf:convnext")
+    assert note == "--layers 2: depths [3, 3, 9, 3] -> [2, 2, 2, 2]"
+    assert config.num_stages == 4 and list(config.hidden_sizes) == [96, 192, 384, 768]
+    graph = fxviz.trace("hf:convnext", layers=2)
+    stages = {n.scope.split(".layers.")[0] for n in graph.nodes if ".stages." in n.scope}
+    assert len({s for s in stages if s.count(".") == 2}) == 4
+    blocks = {
+        n.scope.split(".layers.")[1].split(".")[0] for n in graph.nodes if ".layers." in n.scope
+    }
+    assert blocks == {"0", "1"}
+
+
+def test_layers_says_what_it_left_unchanged_instead_of_refusing() -> None:
+    """MobileViT has no layer count at all: drawn as configured, and the note says so."""
+    graph = fxviz.trace("hf:mobilevit", layers=2)
+    assert graph.notes[0].startswith("--layers 2: hf:mobilevit's config has no layer count")
+    assert "drawn as configured" in graph.notes[0]
+
+
+def test_a_stage_model_that_cannot_be_built_capped_keeps_its_stages() -> None:
+    """CvT indexes one stage's list by another's position: capped, transformers fails, so
+    its stages keep their counts and the note says why."""
+    graph = fxviz.trace("hf:cvt", layers=2)
+    assert graph.notes[0] == (
+        "--layers 2: hf:cvt's stages keep their block counts "
+        "(transformers cannot build them capped)"
+    )
+
+
+def test_speech_to_text_features_follow_the_config() -> None:
+    """Speech2Text reads (batch, frames, features), `input_feat_per_channel` features each;
+    Whisper reads (batch, mel bins, frames)."""
+    graph = fxviz.trace("hf:speech_to_text", layers=2)
+    (features,) = [n for n in graph.nodes if n.id == "input_features"]
+    assert features.outputs[0].shape == (1, 3000, 80)
+    whisper = fxviz.trace("hf:whisper", layers=2)
+    (mels,) = [n for n in whisper.nodes if n.id == "input_features"]
+    assert mels.outputs[0].shape == (1, 80, 3000)
