@@ -21,8 +21,9 @@ from fxviz.exporters.diffdot import diff_to_dot
 from fxviz.exporters.dot import DEFAULT_SHOW, DotOptions, parse_show
 from fxviz.exporters.dot import to_dot as dot_source
 from fxviz.exporters.render import RENDERERS, Renderer, layout_px
-from fxviz.graph import Graph, register_drawing
+from fxviz.graph import LOOP, Graph, register_drawing
 from fxviz.views import apply_views
+from fxviz.views.steps import INDEPENDENT
 
 Rankdir = Literal["TB", "LR"]
 
@@ -193,7 +194,6 @@ def fitted(graph: Graph, options: DrawOptions) -> tuple[Graph, str]:
 
 
 _EVERY_LEVEL = "--depth all for every level"
-_RANGES = "blocks alike but for their sizes folded"
 _FITTED: dict[tuple[int, DrawOptions], tuple[Graph, tuple[Graph, str]]] = {}
 
 
@@ -206,15 +206,28 @@ def _fit(graph: Graph, options: DrawOptions) -> tuple[Graph, str]:
         ranges = _viewed(graph, options, None, ranges=True)
         folded = len(ranges.nodes) < len(drawn.nodes)
         if folded and _fits(ranges, options):
-            return ranges, f"{_RANGES} to fit a screen; {_EVERY_LEVEL}"
+            return ranges, f"{_folded_harder(ranges)} to fit a screen; {_EVERY_LEVEL}"
         drawn = ranges if folded else drawn
     deepest = max((node.owner.count(".") + 1 for node in drawn.nodes if node.owner), default=1)
+    # The deepest depth that fits, each depth folded as usual first, then harder.
     for depth in range(deepest - 1, 0, -1):
-        candidate = _viewed(graph, options, depth, ranges=folded)
-        if _fits(candidate, options):
-            how = f"{_RANGES} and drawn" if folded else "drawn"
-            return candidate, f"{how} at --depth {depth} to fit a screen; {_EVERY_LEVEL}"
+        for harder in (False, True) if folded else (False,):
+            candidate = _viewed(graph, options, depth, ranges=harder)
+            if _fits(candidate, options):
+                how = f"{_folded_harder(candidate)} and drawn" if harder else "drawn"
+                return candidate, f"{how} at --depth {depth} to fit a screen; {_EVERY_LEVEL}"
     return drawn, "too big for a screen at any depth; --depth 1 draws the fewest boxes"
+
+
+def _folded_harder(drawn: Graph) -> str:
+    """What folding for a screen folded: `blocks alike but for their sizes folded`, `loops
+    of independent steps folded`, or both."""
+    folded = []
+    if any(m.varies for m in drawn.modules):
+        folded.append("blocks alike but for their sizes")
+    if any(m.class_name == LOOP and m.hparams == INDEPENDENT for m in drawn.modules):
+        folded.append("loops of independent steps")
+    return f"{' and '.join(folded) or 'blocks'} folded"
 
 
 def _fits(drawn: Graph, options: DrawOptions) -> bool:

@@ -9,7 +9,8 @@ Each rule is asserted on the default view's graph and on the DOT it draws:
 - every constant argument is named where the op's schema names it (`flatten start_dim=1`);
 - every kind of box drawn has its entry in the key;
 - runs of 3 or more structurally identical, chained blocks are folded;
-- each picture fits 2,500 px on its shorter side, or `OVER_BUDGET` says why it does not.
+- no tracer-made name (`_tensor_constant12`) is drawn;
+- each picture fits 2,500 × 20,000 px, or `OVER_BUDGET` says why it does not.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pathlib import Path
 import pytest
 
 import fxviz
-from fxviz.drawing import DrawOptions, file_bytes, picture, to_dot
+from fxviz.drawing import SCREEN_PX, DrawOptions, file_bytes, picture, to_dot
 from fxviz.gallery.manifest import read_manifest
+from fxviz.gallery.quality import LABEL, UNNAMED, dead_ends, size_px, stutters
 from fxviz.graph import Graph, split_hparams
 from fxviz.views import signatures
 
@@ -50,7 +52,7 @@ MODELS: dict[str, tuple[str, dict[str, object], DrawOptions]] = {
 # were, at about 3,300 px wide, until a recorded run drew them: their attention's reshapes
 # are one line each, not several ATen ops, and the staircase of clusters is narrower.)
 OVER_BUDGET: dict[str, str] = {}
-BUDGET_PX = 2500
+BUDGET_PX = SCREEN_PX[0]
 
 
 @functools.cache
@@ -81,33 +83,22 @@ def _drawn(name: str) -> tuple[Graph, str]:
 @pytest.mark.parametrize("name", CASES)
 def test_every_drawn_value_is_read(name: str) -> None:
     drawn, _ = _drawn(name)
-    read = {source for node in drawn.nodes for source in node.inputs}
-    dead = [n.id for n in drawn.nodes if n.kind != "output" and n.id not in read]
+    dead = dead_ends(drawn)
     assert not dead, f"{name}: drawn but read by nothing: {dead[:10]}"
-
-
-_LABEL = re.compile(r'^\s+(\S+) \[label=(?:"((?:[^"\\]|\\.)*)"|(\S+))(.*)\]$', re.M)
-
-
-def _labels(dot: str) -> dict[str, list[str]]:
-    return {
-        node: (quoted or bare).split("\\n")
-        for node, quoted, bare, _ in _LABEL.findall(dot)
-        if not node.startswith("legend_")
-    }
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_no_label_repeats_itself(name: str) -> None:
     _, dot = _drawn(name)
-    stutters = []
-    for node, lines in _labels(dot).items():
-        for i, line in enumerate(lines):
-            for other in lines[i + 1 :]:
-                repeated = other.startswith(line) and other[len(line) : len(line) + 1] in ("", ":")
-                if repeated and line:
-                    stutters.append(f"{node}: {line!r} / {other!r}")
-    assert not stutters, f"{name}: {stutters[:5]}"
+    found = stutters(dot)
+    assert not found, f"{name}: {found[:5]}"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_no_tracer_made_name_is_drawn(name: str) -> None:
+    """`_tensor_constant12`, `lifted_tensor_0`: constants are named by what made them."""
+    _, dot = _drawn(name)
+    assert not UNNAMED.search(dot), f"{name}: {UNNAMED.findall(dot)[:5]}"
 
 
 # Python's own operators take positional-only operands: nothing to name.
@@ -132,7 +123,7 @@ _ATTRIBUTE = re.compile(r'(fillcolor|style|shape|color|penwidth)=("[^"]*"|\S+)')
 
 def _styles(dot: str) -> tuple[set[str], set[str]]:
     drawn, key = set(), set()
-    for node, _, _, attributes in _LABEL.findall(dot):
+    for node, _, _, attributes in LABEL.findall(dot):
         style = " ".join(sorted(f"{k}={v}" for k, v in _ATTRIBUTE.findall(attributes)))
         if "fillcolor" in style:
             (key if node.startswith("legend_") else drawn).add(style)
@@ -181,18 +172,14 @@ def test_identical_chained_blocks_are_folded(name: str) -> None:
     assert not unfolded, f"{name}: identical blocks drawn one by one from {unfolded}"
 
 
-_SIZE = re.compile(rb'<svg width="(\d+)pt" height="(\d+)pt"')
-
-
 def _size_px(name: str) -> tuple[int, int]:
     if name.startswith("gallery/"):
         svg = (GALLERY / f"{name.removeprefix('gallery/')}.svg").read_bytes()
     else:
         graph, options = _case(name)
         svg = file_bytes(graph, "svg", options)
-    found = _SIZE.search(svg)
-    assert found, f"{name}: no size in the SVG"
-    width, height = (int(v) * 4 // 3 for v in found.groups())  # points -> CSS pixels
+    width, height = size_px(svg)
+    assert width and height, f"{name}: no size in the SVG"
     return width, height
 
 
@@ -205,4 +192,7 @@ def test_each_picture_fits_the_screen_budget(name: str) -> None:
         return
     assert min(width, height) <= BUDGET_PX, (
         f"{name} is {width}×{height} px: over {BUDGET_PX} px on its shorter side"
+    )
+    assert max(width, height) <= SCREEN_PX[1], (
+        f"{name} is {width}×{height} px: over {SCREEN_PX[1]:,} px on its longer side"
     )

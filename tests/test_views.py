@@ -566,3 +566,62 @@ def to_dot_of(graph: Graph) -> str:
     from fxviz.exporters.dot import to_dot
 
     return to_dot(graph)
+
+
+def test_collapsing_draws_each_call_of_a_module_as_its_own_node() -> None:
+    """SAM's mask decoder runs one `activation` after each of two upsamplings: drawn as one
+    node at --depth 2 it read its own output (a cycle in the picture)."""
+
+    class Decoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up1 = nn.Linear(4, 4)
+            self.up2 = nn.Linear(4, 4)
+            self.activation = nn.GELU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.activation(self.up2(self.activation(self.up1(x))))
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.decoder = Decoder()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.decoder(x)
+
+    drawn = collapse(fxviz.trace(Model(), torch.zeros(1, 4)), 2)
+    order = [n.target for n in drawn.nodes if n.kind == "module"]
+    assert order == ["decoder.up1", "decoder.activation", "decoder.up2", "decoder.activation"]
+    position = {n.id: i for i, n in enumerate(drawn.nodes)}
+    assert all(position[i] < position[n.id] for n in drawn.nodes for i in n.inputs)
+
+
+class PerClass(nn.Module):
+    """SSD's post-processing: one step per class, each reading the one score tensor, no
+    step reading another; the results concatenated."""
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        kept = []
+        for label in range(1, scores.shape[1]):
+            score = scores[:, label]
+            top = torch.topk(score * (score > 0.5), 4).values
+            kept.append(torch.full_like(top, label) + top)
+        return torch.cat(kept)
+
+
+def test_a_loop_of_independent_steps_folds_only_to_fit_a_screen() -> None:
+    graph = fxviz.trace(PerClass(), torch.zeros(16, 12))
+    assert not [m for m in apply_views(graph).modules if m.class_name == "loop"]
+    folded = apply_views(graph, ranges=True)
+    (loop,) = [m for m in folded.modules if m.class_name == "loop"]
+    assert (loop.repeat, loop.hparams) == (11, "independent steps")
+    assert "loop ×11: one step drawn, no step reads another" in to_dot_of(folded)
+    (cat,) = [n for n in folded.nodes if n.target == "torch.cat"]
+    assert len(cat.inputs) == 1  # every step's result reads as the kept step's
+    drawn = {n.id for n in folded.nodes}
+    read = {i for n in folded.nodes for i in n.inputs}
+    assert all(i in drawn for i in read)
+    assert not [
+        n.id for n in folded.nodes if n.kind not in ("output", "input") and n.id not in read
+    ]

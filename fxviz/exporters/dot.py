@@ -279,6 +279,8 @@ def cluster_label(graph: Graph, path: str, module: Module | None) -> str:
     if module is None:
         return _model_path(graph, path)
     if module.class_name == LOOP and not module.qualname:
+        if module.hparams == "independent steps":  # views.steps.INDEPENDENT
+            return f"loop ×{module.repeat}: one step drawn, no step reads another"
         return f"loop ×{module.repeat}: one step drawn, each step reads the one before"
     if module.class_name == GROUP and not module.qualname:
         blocks = sum(max(m.repeat, 1) for m in _blocks(graph, path))

@@ -65,7 +65,8 @@ def apply_views(
     """The default picture: repeated blocks folded, leaf modules boxed, each source line's ops
     grouped, a loop's steps folded, then modules deeper than `depth` collapsed. `every_op`
     draws every traced op; `expand` names module classes to keep open (`--expand LSTM`);
-    `ranges` also folds runs of blocks alike but for their sizes."""
+    `ranges` also folds runs of blocks alike but for their sizes, and loops whose steps do
+    not read each other."""
     if fold:
         graph = fold_periods(fold_repeats(graph))
     if fold and ranges:
@@ -73,7 +74,7 @@ def apply_views(
     if not every_op:
         graph = group_lines(box_leaf_modules(drop_dead_ends(graph), expand), expand)
     if fold:
-        graph = fold_steps(graph)
+        graph = fold_steps(graph, independent=ranges)
     if depth is not None:
         graph = collapse(graph, depth)
     return graph

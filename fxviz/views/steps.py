@@ -23,11 +23,15 @@ from fxviz.views.structure import (
     readers_of,
 )
 
+# Steps that do not read each other make a loop only this many times over (to fit a screen).
+MIN_INDEPENDENT = 4
+# The hyper-parameters of a loop whose steps do not read each other.
+INDEPENDENT = "independent steps"
 _STEP_KINDS = frozenset({"function", "method", "line", "module"})
 _OPS = frozenset({"function", "method", "line"})
 
 
-def fold_steps(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
+def fold_steps(graph: Graph, min_repeat: int = MIN_REPEAT, independent: bool = False) -> Graph:
     """Draw a loop's steps once: `min_repeat` or more consecutive stretches of the model's
     run that do the same ops in the same modules in the same order, wired the same way, each
     reading the one before: an expanded LSTM's time steps, `for t in range(T): h =
@@ -37,7 +41,10 @@ def fold_steps(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
     inside the module whose code loops); what only one step reads (its slice of the
     input) goes into its step; whatever read any step's values reads the kept step's (the
     stacked outputs, the last step's state). What every step reads (the weights) stays
-    outside the cluster, drawn once. Loops are looked for in the outermost modules first."""
+    outside the cluster, drawn once. Loops are looked for in the outermost modules first.
+
+    `independent` also folds steps that do not read each other (SSD's post-processing, one
+    step per class, 90 of them side by side): the drawing asks for it to fit a screen."""
     within_scope: dict[str, list[Node]] = defaultdict(list)
     for node in graph.nodes:
         if node.kind in _STEP_KINDS:
@@ -48,7 +55,7 @@ def fold_steps(graph: Graph, min_repeat: int = MIN_REPEAT) -> Graph:
     runs: list[_Steps] = []
     for scope in sorted(within_scope, key=lambda p: (p.count(".") if p else -1, natural_key(p))):
         nodes = [n for n in within_scope[scope] if n.id not in taken]
-        for run in _find_steps(graph, scope, nodes, readers, min_repeat):
+        for run in _find_steps(graph, scope, nodes, readers, min_repeat, independent):
             runs.append(run)
             taken.update(i for step in run.steps + run.private for i in step)
     return _fold_steps(graph, runs, readers) if runs else graph
@@ -61,13 +68,15 @@ class _Steps(NamedTuple):
     scope: str
     steps: list[list[str]]
     private: list[list[str]]
+    independent: bool = False  # no step reads the one before
 
 
-def _step_key(node: Node) -> tuple[object, ...]:
-    """What a node is in a step, whichever step: its op or module, where it ran and its
-    shapes; not its arguments (the step's index is one of them), nor how many inputs it has
-    (the first step may start from constants, which are not drawn)."""
-    return (node.kind, node.target, node.scope, tuple(str(v.shape) for v in node.outputs))
+def _step_key(node: Node, shapes: bool = True) -> tuple[object, ...]:
+    """What a node is in a step, whichever step: its op or module, where it ran and (unless
+    `shapes` is off) its shapes; not its arguments (the step's index is one of them), nor
+    how many inputs it has (the first step may start from constants, which are not drawn)."""
+    shown = tuple(str(v.shape) for v in node.outputs) if shapes else ()
+    return (node.kind, node.target, node.scope, shown)
 
 
 def _find_steps(
@@ -76,10 +85,13 @@ def _find_steps(
     nodes: list[Node],
     readers: dict[str, list[str]],
     min_repeat: int,
+    independent: bool = False,
 ) -> list[_Steps]:
     """The loops among one scope's nodes (in the order they ran): the ones covering most
     nodes first, none overlapping."""
-    keys = [_step_key(n) for n in nodes]
+    # Folding for a screen, steps may differ in their shapes (SSD's classes keep as many
+    # boxes as scored high): the cluster says one step is drawn.
+    keys = [_step_key(n, shapes=not independent) for n in nodes]
     position = {n.id: i for i, n in enumerate(nodes)}
     candidates: list[tuple[int, int, _Steps]] = []
     for period in _periods(keys, min_repeat):
@@ -91,7 +103,7 @@ def _find_steps(
             span = end - start + period  # nodes start .. end+period-1 repeat with `period`
             if end > start and span >= min_repeat * period:
                 stretch = nodes[start : start + span]
-                run = _best_phase(graph, scope, stretch, period, readers, min_repeat)
+                run = _best_phase(graph, scope, stretch, period, readers, min_repeat, independent)
                 if run is not None:
                     covered = len(run.steps) * period
                     candidates.append((covered, position[run.steps[0][0]], run))
@@ -126,6 +138,7 @@ def _best_phase(
     period: int,
     readers: dict[str, list[str]],
     min_repeat: int,
+    independent: bool = False,
 ) -> _Steps | None:
     """Where a step starts within a periodic stretch: of the cuts that make steps wired
     alike, the one with the most steps, then the fewest edges from a step to the next (a
@@ -139,15 +152,33 @@ def _best_phase(
             break
         steps = [stretch[offset + k * period : offset + (k + 1) * period] for k in range(count)]
         crossing = _handed_on(steps)
-        if crossing == 0:
-            return None  # cut here, the steps are independent: repetition, not a loop
-        rank = (-count, crossing / (count - 1)) if crossing else None
+        if crossing == 0 and not (independent and period >= 2 and count >= MIN_INDEPENDENT):
+            # Cut here, the steps are independent: repetition, not a loop, unless folding
+            # for a screen, and many steps of several ops each (three `torch.cat`s of
+            # different lists are not a loop).
+            return None
+        rank = (-count, crossing / (count - 1)) if crossing is not None else None
         if rank is not None and (best is None or rank < best[0]):
             best = (rank, steps)
     if best is None:
         return None
     ids = [[n.id for n in step] for step in best[1]]
-    return _Steps(scope, ids, _private(graph, ids, readers))
+    run = _Steps(scope, ids, _private(graph, ids, readers), best[0][1] == 0)
+    if run.independent and not _shares_its_inputs(graph, run):
+        return None
+    return run
+
+
+def _shares_its_inputs(graph: Graph, run: _Steps) -> bool:
+    """Every step reads what the kept first one reads from outside the loop (SSD's classes
+    all read the one score tensor): folded, no step's own input is left read by nothing."""
+    inside = {i for step in run.steps + run.private for i in step}
+    kept = {s for i in run.steps[0] + run.private[0] for s in graph.node(i).inputs}
+    for step in run.steps[1:] + run.private[1:]:
+        for i in step:
+            if any(s not in inside and s not in kept for s in graph.node(i).inputs):
+                return False
+    return True
 
 
 def _handed_on(steps: list[list[Node]]) -> int | None:
@@ -239,7 +270,15 @@ def _fold_steps(graph: Graph, runs: list[_Steps], readers: dict[str, list[str]])
         kept = run.steps[0] + run.private[0]
         where, wrapped = _loop_place(graph, run)
         path = unique_id(f"{where}.loop" if where else "loop", taken)
-        modules.append(Module(path=path, class_name=LOOP, qualname="", repeat=len(run.steps)))
+        modules.append(
+            Module(
+                path=path,
+                class_name=LOOP,
+                qualname="",
+                repeat=len(run.steps),
+                hparams=INDEPENDENT if run.independent else "",
+            )
+        )
         # The modules the kept step ran in get a copy under the loop, for their clusters.
         inner = {
             p for i in kept for p in lineage(graph.node(i).scope) if within(p, where) and p != where
