@@ -625,3 +625,21 @@ def test_a_loop_of_independent_steps_folds_only_to_fit_a_screen() -> None:
     assert not [
         n.id for n in folded.nodes if n.kind not in ("output", "input") and n.id not in read
     ]
+
+
+def test_an_input_the_model_never_reads_is_said_and_not_drawn() -> None:
+    """RWKV takes an attention_mask and never reads it: a box read by nothing."""
+
+    class Ignores(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+            return self.fc(x)
+
+    graph = fxviz.trace(Ignores(), kwargs={"x": torch.zeros(1, 4), "mask": torch.ones(1, 4)})
+    assert "the model never reads mask: not drawn" in graph.notes
+    assert [n.target for n in graph.nodes if n.kind == "input"] == ["x", "mask"]
+    drawn = apply_views(graph)
+    assert [n.target for n in drawn.nodes if n.kind == "input"] == ["x"]

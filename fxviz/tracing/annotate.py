@@ -142,6 +142,10 @@ def assemble_graph(
     """The Graph for any tracer's nodes: module tree and totals come from the model, and each
     module's parameters and buffers are drawn once, on its first call."""
     modules = module_tree(model)
+    read = {source for node in nodes for source in node.inputs}
+    unread = [n.target for n in nodes if n.kind == "input" and n.id not in read]
+    if unread:
+        notes = (*notes, f"the model never reads {', '.join(unread)}: not drawn")
     return Graph(
         name=name,
         source=source,

@@ -12,7 +12,8 @@ from fxviz.graph import (
 
 def drop_dead_ends(graph: Graph) -> Graph:
     """Leave out ops whose values nothing reads: the unused `[1]` of an attention call that
-    returns `(out, None)`, a `.size()` whose number went nowhere. Module calls stay, read or
+    returns `(out, None)`, a `.size()` whose number went nowhere; and inputs the model never
+    reads (RWKV's `attention_mask`: the graph's notes say so). Module calls stay, read or
     not: they are the model's own structure."""
     readers: dict[str, int] = defaultdict(int)
     for node in graph.nodes:
@@ -20,7 +21,7 @@ def drop_dead_ends(graph: Graph) -> Graph:
             readers[source] += 1
     dead: set[str] = set()
     for node in reversed(graph.nodes):
-        if node.kind in ("function", "method") and not readers[node.id]:
+        if node.kind in ("function", "method", "input") and not readers[node.id]:
             dead.add(node.id)
             for source in node.inputs:
                 readers[source] -= 1

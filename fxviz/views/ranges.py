@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from fxviz.graph import Graph, Module, Node, ParamCount, natural_key, within
-from fxviz.views.structure import MIN_REPEAT, Index, relabel
+from fxviz.graph import Graph, Module, ParamCount, natural_key
+from fxviz.views.structure import MIN_REPEAT, Index, fold_run
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
@@ -94,36 +94,18 @@ def _fold(graph: Graph, run: list[str], index: Index) -> Graph:
         remap.update(zip((graph.nodes[i].id for i in index.members[path]), keep, strict=True))
     start = first.rpartition("–")[0] or first  # `features.4.1` for a folded `features.4.1–2`
     label = f"{start}–{_last_name(start, run[-1])}"
-    nodes: list[Node] = []
-    for node in graph.nodes:
-        if node.id in remap:
-            continue
-        if within(node.owner, first):
-            node = replace(
-                node,
-                target=relabel(node.target, first, label) if node.names_path else node.target,
-                scope=relabel(node.scope, first, label),
-            )
-        if any(i in remap for i in node.inputs):
-            node = replace(node, inputs=tuple(dict.fromkeys(remap.get(i, i) for i in node.inputs)))
-        nodes.append(node)
     blocks = [m for path in run if (m := graph.module(path)) is not None]
-    modules: list[Module] = []
-    for m in graph.modules:
-        if any(within(m.path, p) for p in run[1:]):
-            continue
-        if within(m.path, first):
-            m = replace(m, path=relabel(m.path, first, label))
-            if m.path == label:
-                m = replace(
-                    m,
-                    repeat=sum(b.repeat for b in blocks),
-                    params=sum((b.params for b in blocks), ParamCount()),
-                    buffers=sum(b.buffers for b in blocks),
-                    varies=varies(graph, run),
-                )
-        modules.append(m)
-    return replace(graph, nodes=tuple(nodes), modules=tuple(modules))
+
+    def entry(m: Module) -> Module:
+        return replace(
+            m,
+            repeat=sum(b.repeat for b in blocks),
+            params=sum((b.params for b in blocks), ParamCount()),
+            buffers=sum(b.buffers for b in blocks),
+            varies=varies(graph, run),
+        )
+
+    return fold_run(graph, run, label, set(remap), remap, entry)
 
 
 def _last_name(start: str, last: str) -> str:

@@ -7,16 +7,14 @@ from dataclasses import replace
 from fxviz.graph import (
     Graph,
     Module,
-    Node,
     ParamCount,
     natural_key,
-    within,
 )
 from fxviz.views.structure import (
     MIN_REPEAT,
     Index,
     chained,
-    relabel,
+    fold_run,
     shape_key,
 )
 
@@ -62,35 +60,14 @@ def _fold(graph: Graph, run: list[str], index: Index) -> Graph:
     last_ids = [graph.nodes[i].id for i in index.members[last]]
     remap = dict(zip(last_ids, (graph.nodes[i].id for i in keep), strict=False))
     label = f"{first}–{last.rpartition('.')[2]}" if "." in first else f"{first}–{last}"
-    nodes: list[Node] = []
-    for node in graph.nodes:
-        if node.id in drop:
-            continue
-        if within(node.owner, first):
-            node = replace(
-                node,
-                target=relabel(node.target, first, label)
-                if node.names_path  # `features.1.0–2.layer_scale`
-                else node.target,
-                scope=relabel(node.scope, first, label),
-            )
-        if any(i in remap for i in node.inputs):
-            inputs = tuple(dict.fromkeys(remap.get(i, i) for i in node.inputs))
-            node = replace(node, inputs=inputs)
-        nodes.append(node)
     count = len(run)
-    folded_modules: list[Module] = []
-    for m in graph.modules:
-        if any(within(m.path, p) for p in run[1:]):
-            continue
-        if within(m.path, first):
-            m = replace(m, path=relabel(m.path, first, label))
-            if m.path == label:
-                m = replace(
-                    m,
-                    repeat=m.repeat * count,
-                    params=ParamCount(m.params.trainable * count, m.params.frozen * count),
-                    buffers=m.buffers * count,
-                )
-        folded_modules.append(m)
-    return replace(graph, nodes=tuple(nodes), modules=tuple(folded_modules))
+
+    def entry(m: Module) -> Module:
+        return replace(
+            m,
+            repeat=m.repeat * count,
+            params=ParamCount(m.params.trainable * count, m.params.frozen * count),
+            buffers=m.buffers * count,
+        )
+
+    return fold_run(graph, run, label, drop, remap, entry)

@@ -4,10 +4,12 @@ and how a folded path is written."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from fxviz.graph import (
     Graph,
+    Module,
     Node,
     lineage,
     within,
@@ -90,3 +92,43 @@ def into_loop(path: str, where: str, loop: str) -> str:
         return path
     rest = path[len(where) :].lstrip(".")
     return f"{loop}.{rest}" if rest else loop
+
+
+def fold_run(
+    graph: Graph,
+    run: list[str],
+    label: str,
+    drop: set[str],
+    remap: dict[str, str],
+    entry: Callable[[Module], Module],
+) -> Graph:
+    """Draw the blocks of `run` as its first, relabelled `label`: the nodes in `drop` go,
+    whatever read a node in `remap` reads its counterpart in the first block, the first
+    block's modules move under `label`, and `entry` makes the run's module entry from the
+    first block's (its count, its totals)."""
+    first = run[0]
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        if node.id in drop:
+            continue
+        if within(node.owner, first):
+            node = replace(
+                node,
+                target=relabel(node.target, first, label)
+                if node.names_path  # `features.1.0–2.layer_scale`
+                else node.target,
+                scope=relabel(node.scope, first, label),
+            )
+        if any(i in remap for i in node.inputs):
+            node = replace(node, inputs=tuple(dict.fromkeys(remap.get(i, i) for i in node.inputs)))
+        nodes.append(node)
+    modules: list[Module] = []
+    for m in graph.modules:
+        if any(within(m.path, p) for p in run[1:]):
+            continue
+        if within(m.path, first):
+            m = replace(m, path=relabel(m.path, first, label))
+            if m.path == label:
+                m = entry(m)
+        modules.append(m)
+    return replace(graph, nodes=tuple(nodes), modules=tuple(modules))
