@@ -151,9 +151,22 @@ def trace(
             try:  # short of real values too: a CPU copy of a 2-layer VLM took 10 GiB
                 return traced(loaded.text_only, [*loaded.notes, note], values=False)
             except TraceError:
-                raise exc from None
+                # A small one runs on real values (ViLT sizes its patch grid from its pixel
+                # mask's values): its CPU copy is under a gigabyte.
+                if _parameters(loaded.module) > VALUES_RUN_PARAMS:
+                    raise exc from None
+            return traced(loaded.kwargs, loaded.notes, values=True)
     args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
     return trace_module(model, args, kwargs, name=name, tracer=tracer, expand=tuple(expand))
+
+
+# The most parameters a multimodal model may have for a run on real values (on a CPU copy
+# of its weights, 4 bytes each) when no run on fake tensors can draw it.
+VALUES_RUN_PARAMS = 250_000_000
+
+
+def _parameters(module: Any) -> int:
+    return sum(int(p.numel()) for p in module.parameters())
 
 
 def draw(

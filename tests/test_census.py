@@ -16,17 +16,8 @@ REPO = Path(__file__).parent.parent
 # Entries whose picture is not yet clean, each with an issue-sized reason (RESULTS.md).
 KNOWN: dict[str, str] = {
     "keypointrcnn_resnet50_fpn": (
-        "the recorded run does not connect the keypoint predictor's heatmaps to the outputs "
-        "(keypointrcnn_inference's heatmaps_to_keypoints), so its box has no reader"
-    ),
-    "hf_rwkv": (
-        "RWKV's forward takes an attention_mask it never reads, and the loader passes one: "
-        "the drawn input has no reader; the loader should pass only what a model reads"
-    ),
-    "hf_vilt": (
-        "ViLT sizes its patch grid from the pixel mask's values: fake tensors and export "
-        "cannot follow it, and fx trips on its input check; it needs a recorded run with "
-        "real values"
+        "with random weights no box survives, so heatmaps_to_keypoints' per-box loop runs zero "
+        "times and the keypoint predictor's heatmaps feed nothing in the recorded run"
     ),
 }
 

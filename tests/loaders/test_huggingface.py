@@ -492,3 +492,11 @@ def test_speech_to_text_features_follow_the_config() -> None:
     whisper = fxviz.trace("hf:whisper", layers=2)
     (mels,) = [n for n in whisper.nodes if n.id == "input_features"]
     assert mels.outputs[0].shape == (1, 80, 3000)
+
+
+def test_a_small_multimodal_model_that_needs_values_runs_on_them() -> None:
+    """ViLT sizes its patch grid from its pixel mask's values: no run on fake tensors can
+    draw it, text-only neither; at 41M parameters a CPU copy for a run on values is cheap."""
+    graph = fxviz.trace("hf:vilt", layers=2)
+    assert (graph.tracer, graph.device) == ("record", "cpu")
+    assert {n.target for n in graph.nodes if n.kind == "input"} >= {"input_ids", "pixel_values"}
