@@ -348,6 +348,9 @@ def _line_text(node: Node) -> str:
     else:
         call = code
     call = call.strip().removeprefix("return ").strip()
+    if not any(c.isalnum() for c in call) and node.source is not None:
+        # A statement whose first line says nothing (`[` opening a list comprehension).
+        return f"{node.source.file.rpartition('/')[2]}:{node.source.line}"
     if call.count("(") > call.count(")"):  # the first line of a call written on several
         call = call.rstrip(", ") + "…)"
     return _clip(call if "(" in call else code or node.target)

@@ -143,7 +143,8 @@ def assemble_graph(
     module's parameters and buffers are drawn once, on its first call."""
     modules = module_tree(model)
     read = {source for node in nodes for source in node.inputs}
-    unread = [n.target for n in nodes if n.kind == "input" and n.id not in read]
+    # (A number or flag fx bakes into the ops it sets is read, though no edge says so.)
+    unread = [n.target for n in nodes if n.id not in read and _unread_tensor_input(n)]
     if unread:
         notes = (*notes, f"the model never reads {', '.join(unread)}: not drawn")
     return Graph(
@@ -160,6 +161,10 @@ def assemble_graph(
         ),
         notes=notes,
     )
+
+
+def _unread_tensor_input(node: Node) -> bool:
+    return node.kind == "input" and bool(node.outputs) and all(v.is_tensor for v in node.outputs)
 
 
 def _owned_once(nodes: tuple[Node, ...], tree: dict[str, Module]) -> tuple[Node, ...]:

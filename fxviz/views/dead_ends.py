@@ -21,7 +21,9 @@ def drop_dead_ends(graph: Graph) -> Graph:
             readers[source] += 1
     dead: set[str] = set()
     for node in reversed(graph.nodes):
-        if node.kind in ("function", "method", "input") and not readers[node.id]:
+        tensors = bool(node.outputs) and all(v.is_tensor for v in node.outputs)
+        unread_tensor = node.kind == "input" and tensors
+        if (node.kind in ("function", "method") or unread_tensor) and not readers[node.id]:
             dead.add(node.id)
             for source in node.inputs:
                 readers[source] -= 1

@@ -114,6 +114,7 @@ def test_show_rejects_unknown_names() -> None:
         ("return torch.cat((a, b), dim=1)", "torch.cat((a, b), dim=1)"),
         ("mask = create_causal_mask(", "create_causal_mask(…)"),
         ("b, c = x.shape[:2]", "b, c = x.shape[:2]"),
+        ("[", "net.py:7"),  # the first line of a list comprehension says nothing
     ],
 )
 def test_a_line_group_reads_as_its_line(code: str, headline: str) -> None:
