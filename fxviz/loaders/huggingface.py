@@ -37,6 +37,7 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
             f"published weights. For weights give a hub id (hf:org/name) or a local folder "
             "with config.json and the weights (hf:./checkpoint); drop --weights to draw the type"
         )
+    staged = bool(options.layers) and _has_stages(config)
     shrunk = shrink_layers(config, options.layers, spec.text) if options.layers else ""
     unset = fill_unset(config) if origin == "type" else ""
     apply_overrides(config, options.config, spec.text)
@@ -48,7 +49,7 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
         if options.weights:
             model = auto.from_pretrained(origin, config=config)
             model.to(device)
-        elif STAGE_CAPPED in shrunk:
+        elif staged and shrunk:
             try:
                 model, note = build_on(device, lambda: auto.from_config(config))
             except (ValueError, TypeError, KeyError, AttributeError, IndexError):
@@ -357,8 +358,17 @@ def shrink_layers(config: Any, layers: int, spec: str, stages: bool = True) -> s
 STAGE_DEPTHS = ("depths", "depth", "num_block_repeats")
 
 
-STAGE_CAPPED = "depth"  # in the note of a config whose stages were capped
 STAGE_KEPT = "stages keep their block counts (transformers cannot build them capped)"
+
+
+def _has_stages(config: Any) -> bool:
+    """The config (or a sub-config) lists a block count per stage."""
+    from transformers import PretrainedConfig
+
+    lists = (getattr(config, name, None) for name in STAGE_DEPTHS)
+    if any(isinstance(v, list | tuple) and v for v in lists):
+        return True
+    return any(_has_stages(v) for v in vars(config).values() if isinstance(v, PretrainedConfig))
 
 
 def _cap_stage_depths(cfg: Any, layers: int, prefix: str, changed: list[str] | None) -> int | None:
