@@ -176,11 +176,13 @@ MEASURE_TIMEOUT_S = 60
 def fitted(graph: Graph, options: DrawOptions) -> tuple[Graph, str]:
     """The picture, and the note that says how it was chosen ("" when drawn as asked).
 
-    With no `depth`, every level is drawn when its layout fits `SCREEN_PX`; else the deepest
-    `--depth` whose layout fits, with the note `drawn at --depth 3 to fit a screen; --depth
-    all for every level`. Folding comes first (it is part of every level's picture): the
-    depth is the last resort. Layouts are measured with the picture's own renderer and are
-    cached, so the picture that fits is not laid out twice."""
+    With no `depth`, every level is drawn when its layout fits `SCREEN_PX`; else it is folded
+    harder (blocks alike but for their sizes, loops of independent steps: `apply_views`'
+    `ranges`), and if that does not fit either, drawn at the deepest `--depth` that fits,
+    each depth tried as usual and then folded harder, with the note that says which (`drawn
+    at --depth 3 to fit a screen; --depth all for every level`): the depth is the last
+    resort. Layouts are measured with the picture's own renderer and are cached, so the
+    picture that fits is not laid out twice."""
     if not options.views:
         return graph, ""
     key = (id(graph), options)
