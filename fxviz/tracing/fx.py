@@ -42,8 +42,7 @@ class _Tracer(fx.Tracer):
         super().__init__()
         self.leaf_types = leaf_types
         self.leaf_paths = leaf_paths
-        self._names: tuple[dict[int, str], dict[int, str]] | None = None
-        self._viewed: dict[int, str] | None = None
+        self._names: tuple[dict[int, str], dict[int, str], dict[int, str]] | None = None
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaf_paths or is_leaf(
@@ -67,23 +66,28 @@ class _Tracer(fx.Tracer):
         return parameter_proxy_cache[name]
 
     def _attribute_names(self) -> tuple[dict[int, str], dict[int, str]]:
-        """The root's parameters' and buffers' names, by tensor id."""
-        if self._names is None:
-            self._names = (
-                {id(p): name for name, p in self.root.named_parameters()},
-                {id(b): name for name, b in self.root.named_buffers()},
-            )
-        return self._names
+        """The root's parameters' and buffers' names, by tensor id (one walk, `_index`)."""
+        return self._index()[:2]
 
     def _bases(self) -> dict[int, str]:
         """Each parameter's and buffer's name by its own id and by the id of the tensor it
         views: a view of a buffer that is itself a view (`arange(49).view(7, 7)`) has that
         tensor, not the buffer, as its `_base`."""
-        if self._viewed is None:
-            named = [*self.root.named_parameters(), *self.root.named_buffers()]
-            self._viewed = {id(t._base): name for name, t in reversed(named) if t._base is not None}
-            self._viewed.update((id(t), name) for name, t in reversed(named))
-        return self._viewed
+        return self._index()[2]
+
+    def _index(self) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+        if self._names is None:
+            parameters = dict(self.root.named_parameters())
+            buffers = dict(self.root.named_buffers())
+            named = [*parameters.items(), *buffers.items()]
+            viewed = {id(t._base): name for name, t in reversed(named) if t._base is not None}
+            viewed.update((id(t), name) for name, t in reversed(named))
+            self._names = (
+                {id(p): name for name, p in parameters.items()},
+                {id(b): name for name, b in buffers.items()},
+                viewed,
+            )
+        return self._names
 
     def create_arg(self, a: Any) -> Any:
         """fx's own, but a tensor fx stores as a constant (`_tensor_constant12`) is named by

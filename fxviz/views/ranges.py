@@ -19,7 +19,7 @@ import re
 from dataclasses import replace
 
 from fxviz.graph import Graph, Module, ParamCount, natural_key
-from fxviz.views.structure import MIN_REPEAT, Index, fold_run
+from fxviz.views.structure import MIN_REPEAT, Index, fold_run, shape_key
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
@@ -52,16 +52,6 @@ def _loose(graph: Graph, path: str) -> str:
     return f"{module.class_name}({_NUMBER.sub('#', module.hparams)})[{inner}]"
 
 
-def _ops(index: Index, path: str) -> tuple[tuple[str, ...], ...]:
-    """What each member node is, paths relative to the block, shapes left out."""
-    keys = []
-    for i in index.members.get(path, ()):
-        n = index.graph.nodes[i]
-        what = n.target[len(path) :] if n.names_path else n.target
-        keys.append((n.kind, n.module_class or "", what))
-    return tuple(keys)
-
-
 def _reads(index: Index, before: str, after: str) -> bool:
     ids_before = index.ids(before)
     return any(set(index.graph.nodes[i].inputs) & ids_before for i in index.members.get(after, ()))
@@ -75,7 +65,8 @@ def _runs(index: Index, siblings: list[str]) -> list[list[str]]:
     previous: object = None
     for path in siblings:
         members = index.members.get(path)
-        key = (_loose(index.graph, path), _ops(index, path)) if members else None
+        ops = shape_key(index.graph, members, path, shapes=False) if members else None
+        key = (_loose(index.graph, path), ops) if members else None
         if key is not None and key == previous and _reads(index, current[-1], path):
             current.append(path)
         else:

@@ -56,13 +56,17 @@ class Index:
         return {self.graph.nodes[i].id for i in self.members.get(path, ())}
 
 
-def shape_key(graph: Graph, indices: list[int], path: str) -> tuple[tuple[str, ...], ...]:
-    """What each member is and makes, with paths relative to the block (names ignored)."""
+def shape_key(
+    graph: Graph, indices: list[int], path: str, shapes: bool = True
+) -> tuple[tuple[str, ...], ...]:
+    """What each member is and makes (its shapes unless `shapes` is off), with paths
+    relative to the block (names ignored)."""
     keys = []
     for i in indices:
         n = graph.nodes[i]
         what = n.target[len(path) :] if n.names_path else n.target
-        keys.append((n.kind, n.module_class or "", what, *(str(v.shape) for v in n.outputs)))
+        made = (str(v.shape) for v in n.outputs) if shapes else ()
+        keys.append((n.kind, n.module_class or "", what, *made))
     return tuple(keys)
 
 
