@@ -33,7 +33,8 @@ class DrawOptions:
     """What a picture looks like. `views=False` draws the raw traced graph; `all_ops` keeps
     folding and depth but draws every op; `expand` names module classes to keep open;
     `title` replaces the model's name as the heading. With no `depth`, a picture too big for
-    a screen is drawn at the deepest depth that fits, unless `fit` is off (`--depth all`)."""
+    a screen is folded harder, then drawn shallower, until it fits (`fitted`), unless `fit`
+    is off (`--depth all`)."""
 
     depth: int | None = None
     fit: bool = True
