@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from typer.core import TyperGroup, TyperOption
 from typer.testing import CliRunner
 
-from fxviz.cli import _complete_model, app
+from fxviz.cli import app
+from fxviz.cli.options import complete_model as _complete_model
 from fxviz.humanize import format_params
 
 REPO = Path(__file__).parent.parent
