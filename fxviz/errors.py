@@ -67,6 +67,10 @@ class OutputError(FxvizError):
     """An output file cannot be written."""
 
 
+class WorkerError(FxvizError):
+    """The processes that draw a gallery's entries cannot be started."""
+
+
 class SchemaError(FxvizError, ValueError):
     """A saved graph is corrupt, not a graph, or written by a newer schema."""
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -31,3 +32,22 @@ def format_bytes(n: int) -> str:
             return f"{size:.3g} {suffix}" if suffix != "B" else f"{n} B"
         size /= 1024
     return f"{size:.3g} TiB"
+
+
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def parse_bytes(text: str) -> int | None:
+    """'8GiB' -> 8589934592, '512MB' -> 512000000, '2g' -> 2 GiB (a bare letter is binary, as
+    in ulimit and docker), '1e9' -> 1000000000; None when `text` is no size."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?(?:e\d+)?)\s*([kmgt]?)(i?)(b?)\s*", text.lower())
+    if not found:
+        return None
+    number, prefix, binary, unit = found.groups()
+    if prefix and (binary or not unit):
+        scale = 1024 ** "kmgt".index(prefix) * 1024
+    else:
+        scale = _UNITS[prefix]
+    if binary and not prefix:
+        return None
+    return int(float(number) * scale)

@@ -58,6 +58,7 @@ def test_draws_every_entry_and_an_index(manifest: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["gallery", str(manifest)])
     assert result.exit_code == 0, result.output
     assert sorted(_hashes(tmp_path)) == [
+        ".fxviz-gallery.json",  # what was drawn, for --resume
         "README.md",
         "index.html",
         "lenet.dot",

@@ -98,7 +98,7 @@ def test_three_shards_merged_are_byte_identical_to_one_run(tmp_path: Path) -> No
         assert f"of shard {i}/3" in result.stderr
         assert "README.md" not in hashes(shards[-1])  # a shard writes no index
     drawn = [sorted(n for n in hashes(s) if not n.endswith(".fxviz-shard.json")) for s in shards]
-    index = {"README.md", "index.html"}
+    index = {"README.md", "index.html", ".fxviz-gallery.json"}
     assert sorted(sum(drawn, [])) == sorted(set(hashes(whole)) - index)
     assert all(drawn), "every shard drew something"
     merging = ["gallery", str(manifest), "--out", str(merged), "--merge"]

@@ -72,59 +72,138 @@ def gallery_command(
     jobs: Annotated[
         int, typer.Option(metavar="N", help="Entries drawn in parallel processes.")
     ] = 1,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="S",
+            help="Seconds an entry may take before it is stopped as hung; an entry's own "
+            "`timeout` key wins.",
+        ),
+    ] = 600.0,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SIZE",
+            help="Memory each entry's process may hold, torch included (~0.7 GiB), e.g. 8GiB; "
+            "an entry's own `max_memory` key wins.",
+            show_default="no bound",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep the entries whose files are current (same manifest entry, model file and "
+            "versions) and draw only the rest.",
+            metavar="",
+            show_default="off",
+        ),
+    ] = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Draw every model of a manifest and write an index (README.md, index.html)."""
-    with exit_on_error(debug):
-        from fxviz.exporters import write_atomic
-        from fxviz.gallery import draw_all, index_files, read_manifest
-        from fxviz.gallery.check import drifts, markdown
-        from fxviz.gallery.shards import in_shard, merge_shards, parse_shard, record
+    from fxviz.gallery.workers import StopSignals
 
-        entries = read_manifest(manifest)
-        folder = out or manifest.parent
-        part = parse_shard(shard) if shard else None
-        if part and merge:
-            raise SpecError("--shard draws one part and --merge assembles them: give one")
-        if part:
-            entries = in_shard(entries, *part)
-        if merge:
-            drawn = merge_shards(entries, merge)
-        else:
-            with _progress_bar(len(entries), quiet) as advance:
-                drawn = draw_all(entries, jobs=max(1, jobs), on_done=advance)
-        failed = [d for d in drawn if d.error]
-        index = {} if part else index_files(drawn)
-        drift = drifts(folder, drawn, index) if check or report else []
-        if report:
-            write_atomic(report, markdown(drift, drawn, folder).encode())
-        if check:
-            for x in drift:
-                for name in x.files:
-                    typer.echo(f"stale: {folder / name}", err=True)
-                for line in x.explanation:
-                    typer.echo(f"  {x.name}: {line}", err=True)
-            problems = len(drift) + len(failed)
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            files = {name: data for d in drawn for name, data in d.files.items()} | index
-            if part:
-                files.update([record(drawn, *part)])
-            for name, data in files.items():
-                write_atomic(folder / name, data)
-            problems = len(failed)
-        for d in failed:
-            typer.echo(f"failed: {d.entry.name} ({d.entry.spec}): {d.error}", err=True)
-        if not quiet:
-            verb = "checked" if check else "drew" if not merge else "merged"
-            where = f" of shard {part[0]}/{part[1]}" if part else ""
-            typer.echo(
-                f"gallery: {verb} {len(drawn) - len(failed)}/{len(drawn)} entries{where}"
-                + (f", {len(drift)} stale" if check else f" into {folder}"),
-                err=True,
-            )
-    raise typer.Exit(1 if problems else 0)
+    with exit_on_error(debug), StopSignals() as stop:
+        problems = _gallery(
+            manifest, out, check, shard, merge, report, jobs, timeout, max_memory, resume,
+            quiet, debug, stop,
+        )  # fmt: skip
+    raise typer.Exit(stop.exit_code if stop.signum else 1 if problems else 0)
+
+
+def _gallery(
+    manifest: Path,
+    out: Path | None,
+    check: bool,
+    shard: str | None,
+    merge: list[Path] | None,
+    report: Path | None,
+    jobs: int,
+    timeout: float,
+    max_memory: str | None,
+    resume: bool,
+    quiet: bool,
+    debug: bool,
+    stop: Any,
+) -> int:
+    """The run; the number of problems (stale or failed entries)."""
+    from fxviz.exporters import write_atomic
+    from fxviz.gallery import Bounds, draw_all, index_files, read_manifest
+    from fxviz.gallery.check import drifts, markdown
+    from fxviz.gallery.manifest import check_memory, check_timeout
+    from fxviz.gallery.records import Writer, current, entry_key, record_name, versions
+    from fxviz.gallery.shards import in_shard, merge_shards, parse_shard
+
+    entries = read_manifest(manifest)
+    folder = out or manifest.parent
+    part = parse_shard(shard) if shard else None
+    if part and merge:
+        raise SpecError("--shard draws one part and --merge assembles them: give one")
+    if resume and (check or merge):
+        raise SpecError(
+            "--resume draws what is missing into --out; --check and --merge draw nothing: give "
+            "it alone"
+        )
+    bounds = Bounds(check_timeout(timeout, "--timeout"), check_memory(max_memory, "--max-memory"))
+    if part:
+        entries = in_shard(entries, *part)
+    found = versions(entries)
+    keys = {e.name: entry_key(e, found) for e in entries}
+    writer = Writer(folder, keys, part)
+    kept = current(entries, folder, record_name(part), keys) if resume else {}
+    if merge:
+        drawn = merge_shards(entries, merge)
+    else:
+        todo = [e for e in entries if e.name not in kept]
+        with _progress_bar(len(todo), quiet) as advance:
+
+            def done(d: Any) -> None:
+                if not check:
+                    writer.add(d, entries)
+                advance(d)
+
+            for d in kept.values():
+                writer.add(d, entries, files=False)
+            fresh = {d.entry.name: d for d in draw_all(todo, jobs, done, bounds=bounds, stop=stop)}
+        drawn = [kept.get(e.name) or fresh[e.name] for e in entries]
+    failed = [d for d in drawn if d.error]
+    index = {} if part else index_files(drawn)
+    drift = drifts(folder, drawn, index) if (check or report) and not stop.signum else []
+    if report:
+        write_atomic(report, markdown(drift, drawn, folder).encode())
+    if check:
+        for x in drift:
+            for name in x.files:
+                typer.echo(f"stale: {folder / name}", err=True)
+            for line in x.explanation:
+                typer.echo(f"  {x.name}: {line}", err=True)
+        problems = len(drift) + len(failed)
+    else:
+        if merge:  # every entry's files, from the shards' folders
+            for d in drawn:
+                writer.add(d, entries)
+        writer.finish(drawn, index)
+        problems = len(failed)
+    for d in failed:
+        if d.outcome != "interrupted":
+            typer.echo(f"{d.status}: {d.entry.name} ({d.entry.spec}): {d.error}", err=True)
+            if debug and d.detail:
+                typer.echo(d.detail.rstrip(), err=True)
+    if not quiet or stop.signum:
+        verb = "checked" if check else "drew" if not merge else "merged"
+        where = f" of shard {part[0]}/{part[1]}" if part else ""
+        ok = len(drawn) - len(failed)
+        kept_said = f" ({len(kept)} kept as current)" if kept else ""
+        line = f"gallery: {verb} {ok}/{len(drawn)} entries{where}{kept_said}"
+        line += f", {len(drift)} stale" if check else f" into {folder}"
+        if stop.signum:
+            rest = sum(d.outcome == "interrupted" for d in drawn)
+            line = f"gallery: stopped by {stop.name}; " + line.removeprefix("gallery: ")
+            line += f"; {rest} not drawn" + ("" if check else ": --resume draws them")
+        typer.echo(line, err=True)
+    return problems
 
 
 @contextlib.contextmanager
@@ -134,9 +213,7 @@ def _progress_bar(total: int, quiet: bool) -> Iterator[Any]:
         yield lambda drawn: None
         return
     if not sys.stderr.isatty():
-        yield lambda drawn: typer.echo(
-            f"{'failed' if drawn.error else 'drawn'}: {drawn.entry.name}", err=True
-        )
+        yield lambda drawn: typer.echo(f"{drawn.status}: {drawn.entry.name}", err=True)
         return
     from rich.progress import Progress
 

@@ -7,12 +7,16 @@ embedded renderer the bytes are the same on any machine, so CI can regenerate an
 """
 
 from fxviz.gallery.check import stale_files
-from fxviz.gallery.draw import Drawn, draw_all, draw_entry, index_files
+from fxviz.gallery.draw import OUTCOMES, Drawn, draw_entry, index_files
 from fxviz.gallery.manifest import Entry, read_manifest
+from fxviz.gallery.workers import Bounds, StopSignals, draw_all
 
 __all__ = [
+    "OUTCOMES",
+    "Bounds",
     "Drawn",
     "Entry",
+    "StopSignals",
     "draw_all",
     "draw_entry",
     "index_files",

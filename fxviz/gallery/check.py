@@ -91,6 +91,7 @@ def markdown(drift: Sequence[Drift], drawn: Sequence[Drawn], out: Path) -> str:
         head = f"### fxviz gallery: all {len(drawn)} diagrams match the code"
     else:
         head = f"### fxviz gallery: {len(changed)} of {len(drawn)} diagrams changed"
+        head += f", {len(failed)} not drawn" if failed else ""
     parts = [MARKER, head, ""]
     for x in changed:
         pictures = [f for f in x.files if f.rsplit(".", 1)[-1].split(" ")[0] in IMAGE_FORMATS]
@@ -98,7 +99,7 @@ def markdown(drift: Sequence[Drift], drawn: Sequence[Drawn], out: Path) -> str:
         parts.append(f"**{x.name}** (`{x.spec}`)" + (f": {links}" if links else ""))
         parts += ["```", *x.explanation, "```", ""]
     for d in failed:
-        parts.append(f"**{d.entry.name}** (`{d.entry.spec}`) failed: {d.error}")
+        parts.append(f"**{d.entry.name}** (`{d.entry.spec}`) {d.status}: {d.error}")
         parts.append("")
     if changed:
         parts.append(f"Regenerate with `fxviz gallery` and commit `{out}`.")

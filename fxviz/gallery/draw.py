@@ -1,12 +1,12 @@
-"""Drawing a gallery's entries (in parallel processes) and its index: README.md and index.html."""
+"""Drawing one gallery entry, in memory, and the gallery's index: README.md and index.html."""
 
 from __future__ import annotations
 
 import html
-import multiprocessing
+import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +18,17 @@ from fxviz.gallery.manifest import Entry
 from fxviz.graph import Graph
 from fxviz.humanize import format_count, format_params
 
+# What became of an entry. Every outcome but "drawn" has an `error` saying why, in one line:
+# failed (an error fxviz reported, or one it did not expect), crash (its process died), hang (no
+# answer before its timeout), memory (an allocation past max_memory, or the OOM killer),
+# interrupted (the run was stopped before it was drawn).
+OUTCOMES = ("drawn", "failed", "crash", "hang", "memory", "interrupted")
+
 
 @dataclass(frozen=True, slots=True)
 class Drawn:
-    """What one entry produced: file name -> bytes, and the row of the index."""
+    """What one entry produced: file name -> bytes, and the row of the index; `detail` is the
+    traceback of an error fxviz did not expect, for --debug."""
 
     entry: Entry
     files: dict[str, bytes] = field(default_factory=dict)
@@ -30,6 +37,13 @@ class Drawn:
     tracer: str = ""
     error: str = ""
     seconds: float = 0.0
+    outcome: str = "drawn"
+    detail: str = ""
+
+    @property
+    def status(self) -> str:
+        """The outcome as the index and the report write it."""
+        return "not drawn" if self.outcome == "interrupted" else self.outcome
 
 
 def draw_entry(entry: Entry) -> Drawn:
@@ -56,7 +70,10 @@ def draw_entry(entry: Entry) -> Drawn:
             for suffix in entry.formats
         }
     except FxvizError as exc:
-        return Drawn(entry, error=str(exc), seconds=time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        if out_of_memory(exc):
+            return Drawn(entry, error=memory_cause(exc), seconds=seconds, outcome="memory")
+        return Drawn(entry, error=str(exc), seconds=seconds, outcome="failed")
     totals = graph.totals
     seconds = time.perf_counter() - start
     return Drawn(entry, files, totals.params.total, totals.flops, graph.tracer, "", seconds)
@@ -72,33 +89,49 @@ def _resolve(spec: str, folder: Path) -> str:
     return spec
 
 
-def draw_all(
-    entries: Sequence[Entry], jobs: int = 1, on_done: Callable[[Drawn], None] | None = None
-) -> list[Drawn]:
-    """Draw every entry (in `jobs` processes); results keep the manifest's order."""
-    results: dict[str, Drawn] = {}
-    if jobs <= 1:
-        for entry in entries:
-            results[entry.name] = drawn = draw_entry(entry)
-            if on_done:
-                on_done(drawn)
-    else:
-        # spawn, not fork: forking a process whose torch thread pools are running deadlocks.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(draw_entry, entry): entry for entry in entries}
-            for future in as_completed(futures):
-                drawn = future.result()
-                results[drawn.entry.name] = drawn
-                if on_done:
-                    on_done(drawn)
-    return [results[e.name] for e in entries]
+def memory_cause(exc: BaseException) -> str:
+    """The failed allocation in an exception's chain, and the line of the model that made it:
+    "MemoryError at net.py:64 `self.cache = bytearray(1 << 34)`"."""
+    found: BaseException | None = exc
+    while found is not None and not out_of_memory(found, chained=False):
+        found = found.__cause__ or found.__context__
+    if found is None:
+        return str(exc).splitlines()[0][:200]
+    said = type(found).__name__
+    text = str(found).strip().splitlines()
+    if text and not isinstance(found, MemoryError):
+        said += f" ({text[0][:120]})"
+    frames = traceback.extract_tb(found.__traceback__)
+    inside = (f"{os.sep}torch{os.sep}", f"{os.sep}fxviz{os.sep}", f"{os.sep}transformers{os.sep}")
+    theirs = [f for f in frames if not any(part in f.filename for part in inside)]
+    if theirs:
+        frame = theirs[-1]
+        said += f" at {Path(frame.filename).name}:{frame.lineno}"
+        said += f" `{frame.line.strip()}`" if frame.line else ""
+    return said
+
+
+def out_of_memory(exc: BaseException | None, chained: bool = True) -> bool:
+    """Whether an exception, or one it was raised from, is an allocation that failed."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, MemoryError):
+            return True
+        text = str(exc)
+        if "can't allocate memory" in text or "not enough memory" in text:
+            return True
+        if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, on any device
+            return True
+        if not chained:
+            return False
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:
     """README.md (a table GitHub renders) and index.html, from the drawn entries."""
     rows = ["| name | model | params | FLOPs | tracer |", "|---|---|---|---|---|"]
-    cards = []
+    cards, missing = [], []
     for d in drawn:  # each entry's picture; its .html page, where drawn, to explore it
         picture = next((f for f in d.files if f.rsplit(".", 1)[1] in IMAGE_FORMATS), "")
         explorer = next((f for f in d.files if f.rsplit(".", 1)[1] in ("html", "htm")), "")
@@ -106,7 +139,11 @@ def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:
         if explorer:
             link += f" · [explore]({explorer})"
         if d.error:
-            rows.append(f"| {d.entry.name} | `{d.entry.spec}` | — | — | failed |")
+            rows.append(f"| {d.entry.name} | `{d.entry.spec}` | — | — | {d.status} |")
+            missing.append(
+                f"<li><b>{html.escape(d.entry.name)}</b> ({html.escape(d.entry.spec)}): "
+                f"{html.escape(d.status)}: {html.escape(d.error)}</li>"
+            )
             continue
         title = d.entry.title or d.entry.spec
         counts = f"{format_params(d.params)} | {format_count(d.flops)}"
@@ -136,6 +173,7 @@ def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:
         "vertical-align:top;text-align:center}img{max-height:480px;max-width:360px;"
         "border:1px solid #ddd}</style></head><body>\n<h1>fxviz gallery</h1>\n"
         + "\n".join(cards)
+        + (f"\n<h2>Not drawn</h2>\n<ul>\n{chr(10).join(missing)}\n</ul>" if missing else "")
         + "\n</body></html>\n"
     )
     return {"README.md": readme.encode(), "index.html": page.encode()}

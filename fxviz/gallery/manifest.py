@@ -13,10 +13,11 @@ from fxviz.drawing import OPTION_NAMES, DrawOptions, draw_options
 from fxviz.errors import RenderError, SpecError, did_you_mean
 from fxviz.exporters import FORMATS
 from fxviz.exporters.render import IMAGE_FORMATS, choose_renderer
+from fxviz.humanize import parse_bytes
 from fxviz.loaders import DEVICES
 from fxviz.specs import check_tracer
 
-ENTRY_KEYS = {
+ENTRY_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
     "spec": str,
     "title": str,
@@ -35,8 +36,22 @@ ENTRY_KEYS = {
     "all_ops": bool,
     "expand": list,
     "views": bool,
+    "timeout": (float, int),
+    "max_memory": (str, int),
+}
+# How each key's type is said in an error: "must be a number".
+_TYPE_WORDS: dict[type | tuple[type, ...], str] = {
+    (float, int): "a number",
+    (str, int): 'a size ("8GiB") or a number of bytes',
+    str: "a string",
+    int: "an integer",
+    list: "a list",
+    dict: "a table",
+    bool: "true or false",
 }
 DEFAULT_KEYS = set(ENTRY_KEYS) - {"name", "spec", "title"}
+# Below this, no process that imports torch can draw anything.
+MIN_MEMORY = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,9 @@ class Entry:
     formats: tuple[str, ...] = ("svg", "json")
     # The embedded renderer by default: the same bytes on every machine.
     options: DrawOptions = DrawOptions(renderer="embedded")
+    # Seconds to draw it and bytes its process may hold; None: the run's (--timeout, --max-memory).
+    timeout: float | None = None
+    max_memory: int | None = None
 
 
 def read_manifest(path: Path) -> list[Entry]:
@@ -106,6 +124,8 @@ def read_manifest(path: Path) -> list[Entry]:
             drawing = {"renderer": "embedded"} | {k: merged[k] for k in OPTION_NAMES if k in merged}
             options = draw_options(_key_spelling, **drawing)
             _check_renderer(formats, options, "renderer" in merged)
+            timeout = check_timeout(merged.get("timeout"), "key 'timeout'")
+            max_memory = check_memory(merged.get("max_memory"), "key 'max_memory'")
         except SpecError as exc:
             raise SpecError(f"{path}: {where}: {exc}") from None
         entries.append(
@@ -122,6 +142,8 @@ def read_manifest(path: Path) -> list[Entry]:
                 tracer=tracer,
                 formats=formats,
                 options=options,
+                timeout=timeout,
+                max_memory=max_memory,
             )
         )
     return entries
@@ -168,8 +190,49 @@ def _check_keys(path: Path, where: str, table: object, allowed: set[str]) -> Non
                 f"known: {', '.join(sorted(allowed))}"
             )
         expected = ENTRY_KEYS[key]
-        if not isinstance(value, expected):
+        kinds = expected if isinstance(expected, tuple) else (expected,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             got = type(value).__name__
             raise SpecError(
-                f"{path}: {where}: key {key!r} must be a {expected.__name__}, not {got}"
+                f"{path}: {where}: key {key!r} must be {_TYPE_WORDS[expected]}, not {got}"
             )
+
+
+def check_timeout(value: float | str | None, where: str) -> float | None:
+    """Seconds an entry may take: a positive number; None for the run's own."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise SpecError(f"{where} {value!r}: give the seconds an entry may take, e.g. 600")
+    return seconds
+
+
+def check_memory(value: int | str | None, where: str) -> int | None:
+    """Bytes an entry's process may hold: 8GiB, 512MiB, 2g or a number of bytes."""
+    if value is None:
+        return None
+    size = value if isinstance(value, int) else parse_bytes(value)
+    if size is None or size < MIN_MEMORY:
+        low = " (the process drawing an entry holds ~0.7 GiB of torch before it starts)"
+        raise SpecError(
+            f"{where} {value!r}: give a size of 1GiB or more, such as 8GiB{low if size else ''}"
+        )
+    reason = check_memory_limits()
+    if reason:
+        raise SpecError(f"{where}: {reason}; leave it out here")
+    return size
+
+
+def check_memory_limits() -> str:
+    """Why --max-memory cannot be kept on this system, or '' when it can."""
+    try:
+        import resource
+    except ImportError:
+        return "this system has no per-process memory limits (Python's `resource` module)"
+    if not hasattr(resource, "RLIMIT_DATA"):
+        return "this system has no data-segment limit (RLIMIT_DATA)"
+    return ""

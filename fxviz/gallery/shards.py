@@ -3,13 +3,13 @@ what it drew; `--merge DIR...` puts the parts back together as one run would hav
 
 An entry's shard is chosen by rendezvous hashing of its name: with n fixed, adding or removing
 an entry never moves another one, so a shard's cache and its history stay meaningful. The
-balance is by count, in expectation; each shard's record keeps how long every entry took.
+balance is by count, in expectation; each shard's record (records.py) keeps how long every
+entry took.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +17,7 @@ from pathlib import Path
 from fxviz.errors import SpecError
 from fxviz.gallery.draw import Drawn
 from fxviz.gallery.manifest import Entry
-
-RECORD_SUFFIX = ".fxviz-shard.json"
+from fxviz.gallery.records import SHARD_SUFFIX, from_row, read_record
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -41,38 +40,20 @@ def in_shard(entries: Sequence[Entry], index: int, count: int) -> list[Entry]:
     return [e for e in entries if shard_of(e.name, count) == index]
 
 
-def record(drawn: Sequence[Drawn], index: int, count: int) -> tuple[str, bytes]:
-    """The file a shard leaves beside its pictures: what it drew, for `--merge`."""
-    rows = [
-        {
-            "name": d.entry.name,
-            "files": sorted(d.files),
-            "params": d.params,
-            "flops": d.flops,
-            "tracer": d.tracer,
-            "error": d.error,
-            "seconds": round(d.seconds, 3),
-        }
-        for d in drawn
-    ]
-    text = json.dumps({"shard": [index, count], "entries": rows}, indent=2, sort_keys=True)
-    return f"{index}-of-{count}{RECORD_SUFFIX}", (text + "\n").encode()
-
-
 def merge_shards(entries: Sequence[Entry], folders: Sequence[Path]) -> list[Drawn]:
     """Every entry of the manifest as its shard drew it, read back from the shards' folders."""
     by_name = {e.name: e for e in entries}
     found: dict[str, Drawn] = {}
     counts: set[int] = set()
     for folder in folders:
-        records = sorted(folder.glob(f"*{RECORD_SUFFIX}"))
+        records = sorted(folder.glob(f"*{SHARD_SUFFIX}"))
         if not records:
             raise SpecError(
-                f"--merge {str(folder)!r}: no shard record (*{RECORD_SUFFIX}) in it; give the "
+                f"--merge {str(folder)!r}: no shard record (*{SHARD_SUFFIX}) in it; give the "
                 "folders that `fxviz gallery --shard I/N --out FOLDER` wrote"
             )
         for path in records:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_record(path)
             counts.add(data["shard"][1])
             for row in data["entries"]:
                 entry = by_name.get(row["name"])
@@ -84,15 +65,7 @@ def merge_shards(entries: Sequence[Entry], folders: Sequence[Path]) -> list[Draw
                 if row["name"] in found:
                     raise SpecError(f"{path}: entry {row['name']!r} was drawn by two shards")
                 files = {name: (folder / name).read_bytes() for name in row["files"]}
-                found[row["name"]] = Drawn(
-                    entry,
-                    files,
-                    row["params"],
-                    row["flops"],
-                    row["tracer"],
-                    row["error"],
-                    row["seconds"],
-                )
+                found[row["name"]] = from_row(entry, row, files)
     if len(counts) > 1:
         raise SpecError(f"--merge: the shards split the manifest differently ({sorted(counts)})")
     missing = [name for name in by_name if name not in found]
