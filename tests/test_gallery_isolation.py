@@ -198,6 +198,38 @@ def test_a_stopped_run_keeps_what_finished_and_resume_draws_the_rest(
     assert _files(folder) == _files(fresh.parent)  # the record and index too
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+def test_no_worker_outlives_a_gallery_killed_outright(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path / "models.toml", [BAD[0]])
+    marker = f"FXVIZ_TEST_MARK={uuid.uuid4().hex}"
+    key, value = marker.split("=")
+    process = subprocess.Popen(
+        [*FXVIZ, "gallery", str(manifest)], stderr=subprocess.DEVNULL, env=_env(**{key: value})
+    )
+    deadline = time.monotonic() + 60
+    while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the gallery and its worker
+    assert len(_processes_with(marker)) >= 2
+    time.sleep(3)  # the worker is in the hanging forward now
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == []
+
+
+def test_an_error_fxviz_did_not_expect_is_that_entrys_and_debug_shows_it(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path / "models.toml", [("quits", f"{MISBEHAVING}:Quits", "")])
+    result = runner.invoke(app, ["gallery", str(manifest), "--debug"])
+    assert result.exit_code == 1
+    assert "failed: quits (" in result.stderr
+    assert "the model called sys.exit(4) while it was drawn" in result.stderr
+    assert "Traceback (most recent call last)" in result.stderr  # the worker's, for --debug
+    plain = runner.invoke(app, ["gallery", str(manifest)])
+    assert plain.exit_code == 1 and "Traceback" not in plain.stderr
+
+
 def test_merge_and_check_carry_the_outcomes(tmp_path: Path) -> None:
     entries = [GOOD[0], ("segv", f"{MISBEHAVING}:Segfaults", ""), GOOD[1]]
     manifest = _manifest(tmp_path / "models.toml", entries)

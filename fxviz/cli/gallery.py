@@ -84,7 +84,7 @@ def gallery_command(
         str | None,
         typer.Option(
             metavar="SIZE",
-            help="Memory each entry's process may hold, torch included (~0.7 GiB), e.g. 8GiB; "
+            help="Memory each entry's process may hold, torch included (~0.9 GiB), e.g. 8GiB; "
             "an entry's own `max_memory` key wins.",
             show_default="no bound",
         ),

@@ -93,9 +93,11 @@ def memory_cause(exc: BaseException) -> str:
     """The failed allocation in an exception's chain, and the line of the model that made it:
     "MemoryError at net.py:64 `self.cache = bytearray(1 << 34)`"."""
     found: BaseException | None = exc
-    while found is not None and not out_of_memory(found, chained=False):
+    for _ in range(20):  # a chain, however long, ends; a cycle must too
+        if found is None or out_of_memory(found, chained=False):
+            break
         found = found.__cause__ or found.__context__
-    if found is None:
+    if found is None or not out_of_memory(found, chained=False):
         return str(exc).splitlines()[0][:200]
     said = type(found).__name__
     text = str(found).strip().splitlines()

@@ -76,3 +76,10 @@ class Exits(_Net):
 
     def misbehave(self) -> None:
         os._exit(3)
+
+
+class Quits(_Net):
+    """A forward that calls sys.exit, as a script turned into a model does."""
+
+    def misbehave(self) -> None:
+        raise SystemExit(4)
