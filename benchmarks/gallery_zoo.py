@@ -4,6 +4,7 @@ and (3) as 3 shards run one after the other, then merged.
 
     python benchmarks/gallery_zoo.py            # all of it (about 20 minutes on 2 cores)
     python benchmarks/gallery_zoo.py --limit 20 # the first 20 entries
+    python benchmarks/gallery_zoo.py --no-per-process  # the gallery ways only (a before/after)
 
 Prints a Markdown table for benchmarks/RESULTS.md: the wall time of each way, and for the
 shards the slowest one (what a CI matrix waits for), the merge, and their sum.
@@ -82,6 +83,7 @@ def per_process(folder: Path, chosen: list[tuple[str, str, list[str]]]) -> float
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--no-per-process", action="store_true", help="skip way (2)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     chosen = entries(args.limit)
@@ -90,7 +92,7 @@ def main() -> None:
         path = manifest(work, chosen)
         one_run = timed([*FXVIZ, "gallery", str(path), "--out", str(work / "one"), "--jobs", "2"])
         (work / "each").mkdir()
-        processes = per_process(work / "each", chosen)
+        processes = 0.0 if args.no_per_process else per_process(work / "each", chosen)
         shard_times = [
             timed(
                 [*FXVIZ, "gallery", str(path), "--out", str(work / f"s{i}"), "--shard", f"{i}/3"]
@@ -115,7 +117,8 @@ def main() -> None:
     print("| way | wall time |")
     print("|---|---|")
     print(f"| one `fxviz gallery --jobs 2` | {one_run:.0f} s |")
-    print(f"| one `fxviz` process per model, 2 at a time | {processes:.0f} s |")
+    if processes:
+        print(f"| one `fxviz` process per model, 2 at a time | {processes:.0f} s |")
     print(
         f"| 3 shards (`--jobs 2` each), one after the other | {sum(shard_times):.0f} s "
         f"({' + '.join(f'{t:.0f}' for t in shard_times)}; entries {counts}) |"

@@ -105,26 +105,26 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def record_bytes(
-    drawn: Iterable[Drawn], keys: Mapping[str, str], shard: tuple[int, int] | None
-) -> bytes:
-    """The record of a run: a row for each entry in `drawn`, in order."""
-    rows = []
-    for d in drawn:
-        row: dict[str, Any] = {
-            "name": d.entry.name,
-            "outcome": d.outcome,
-            "key": keys.get(d.entry.name, ""),
-            "files": {name: _sha256(data) for name, data in sorted(d.files.items())},
-            "params": d.params,
-            "flops": d.flops,
-            "tracer": d.tracer,
-            "error": d.error,
-        }
-        if shard:
-            row["seconds"] = round(d.seconds, 3)
-        rows.append(row)
-    data: dict[str, Any] = {"entries": rows}
+def row(drawn: Drawn, key: str, shard: tuple[int, int] | None) -> dict[str, Any]:
+    """One entry's row of a record."""
+    found: dict[str, Any] = {
+        "name": drawn.entry.name,
+        "outcome": drawn.outcome,
+        "key": key,
+        "files": {name: _sha256(data) for name, data in sorted(drawn.files.items())},
+        "params": drawn.params,
+        "flops": drawn.flops,
+        "tracer": drawn.tracer,
+        "error": drawn.error,
+    }
+    if shard:
+        found["seconds"] = round(drawn.seconds, 3)
+    return found
+
+
+def record_bytes(rows: Iterable[Mapping[str, Any]], shard: tuple[int, int] | None) -> bytes:
+    """A record: its rows in the manifest's order, and the shard it is of."""
+    data: dict[str, Any] = {"entries": list(rows)}
     if shard:
         data["shard"] = list(shard)
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
@@ -190,32 +190,35 @@ def current(
 
 class Writer:
     """Writes each entry's files the moment it is drawn, then the record that lists them (both
-    atomically), so that what finished is kept however the run ends."""
+    atomically), so that what finished is kept however the run ends. Each row is made once:
+    hashing every file again after every entry would cost a zoo-sized gallery seconds."""
 
     def __init__(
         self, folder: Path, keys: Mapping[str, str], shard: tuple[int, int] | None
     ) -> None:
         self.folder, self.keys, self.shard = folder, keys, shard
-        self.done: dict[str, Drawn] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
 
     def add(self, drawn: Drawn, order: Sequence[Entry], files: bool = True) -> None:
         """One entry's files (unless they are on disk already) and the record so far."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, data in drawn.files.items() if files else ():
             self._write(name, data)
-        self.done[drawn.entry.name] = drawn
-        self._write(
-            record_name(self.shard),
-            record_bytes([self.done[e.name] for e in order if e.name in self.done], self.keys,
-                         self.shard),
-        )  # fmt: skip
+        name = drawn.entry.name
+        self.rows[name] = row(drawn, self.keys.get(name, ""), self.shard)
+        rows = [self.rows[e.name] for e in order if e.name in self.rows]
+        self._write(record_name(self.shard), record_bytes(rows, self.shard))
 
     def finish(self, drawn: Sequence[Drawn], index: Mapping[str, bytes]) -> None:
         """The index, and the record of every entry, interrupted ones too."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, data in index.items():
             self._write(name, data)
-        self._write(record_name(self.shard), record_bytes(drawn, self.keys, self.shard))
+        rows = [
+            self.rows.get(d.entry.name) or row(d, self.keys.get(d.entry.name, ""), self.shard)
+            for d in drawn
+        ]
+        self._write(record_name(self.shard), record_bytes(rows, self.shard))
 
     def _write(self, name: str, data: bytes) -> None:
         try:

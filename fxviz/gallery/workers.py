@@ -337,13 +337,18 @@ def draw_isolated(
     pending = deque(entries)
     results: dict[str, Drawn] = {}
     pool = _Pool(max(1, min(jobs, len(entries))), stop)
+
+    def give_out() -> None:
+        for worker in pool.idle():
+            if pending:
+                entry = pending.popleft()
+                worker.give(entry, bounds.of(entry))
+
     try:
         while (pending or pool.busy()) and not stop.signum:
-            for worker in pool.idle():
-                if pending:
-                    entry = pending.popleft()
-                    worker.give(entry, bounds.of(entry))
+            give_out()
             pool.wait()
+            finished = []
             for worker in list(pool.workers):
                 drawn = _outcome(worker, pool)
                 if drawn is None:
@@ -352,6 +357,9 @@ def draw_isolated(
                 worker.entry = None
                 if drawn.outcome in ("crash", "hang", "memory"):  # a fresh process for the next
                     pool.replace(worker)
+                finished.append(drawn)
+            give_out()  # before the files are written: no worker waits for the disk
+            for drawn in finished:
                 if on_done:
                     on_done(drawn)
     finally:
