@@ -112,7 +112,8 @@ def _serve(conn: Connection, parent: int) -> None:
         os.setpgrp()
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import fxviz.tracing  # noqa: F401 (torch, once, before the first deadline starts)
+    with contextlib.suppress(ImportError):  # without torch, each entry says so itself
+        import fxviz.tracing  # noqa: F401 (torch, once, before the first deadline starts)
 
     _no_process_locks()
     conn.send(("ready", None))
@@ -271,10 +272,12 @@ class _Worker:
         self.process.join(5)
         self.conn.close()
 
-    def leave(self) -> None:
-        """Ask an idle worker to leave; kill it if it has not within a few seconds."""
+    def ask_to_leave(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.conn.send(None)
+
+    def leave(self) -> None:
+        """Wait a few seconds for a worker asked to leave, then kill it if it has not."""
         self.process.join(5)
         if self.process.exitcode is None:
             self.kill()
@@ -318,11 +321,16 @@ class _Pool:
         wait(handles, max(0.0, min([_POLL_S, *deadlines])))
 
     def close(self) -> None:
+        """Kill the busy workers (or all, when stopped); the idle ones leave, all at once."""
+        leaving = []
         for worker in self.workers:
             if self.stop.signum or worker.entry is not None:
                 worker.kill()
             else:
-                worker.leave()
+                worker.ask_to_leave()
+                leaving.append(worker)
+        for worker in leaving:
+            worker.leave()
 
 
 def draw_isolated(
