@@ -106,104 +106,85 @@ def gallery_command(
     from fxviz.gallery.workers import StopSignals
 
     with exit_on_error(debug), StopSignals() as stop:
-        problems = _gallery(
-            manifest, out, check, shard, merge, report, jobs, timeout, max_memory, resume,
-            quiet, debug, stop,
-        )  # fmt: skip
-    raise typer.Exit(stop.exit_code if stop.signum else 1 if problems else 0)
+        from fxviz.exporters import write_atomic
+        from fxviz.gallery import Bounds, draw_all, index_files, read_manifest
+        from fxviz.gallery.check import drifts, markdown
+        from fxviz.gallery.manifest import check_memory, check_timeout
+        from fxviz.gallery.records import Writer, current, entry_key, record_name, versions
+        from fxviz.gallery.shards import in_shard, merge_shards, parse_shard
 
-
-def _gallery(
-    manifest: Path,
-    out: Path | None,
-    check: bool,
-    shard: str | None,
-    merge: list[Path] | None,
-    report: Path | None,
-    jobs: int,
-    timeout: float,
-    max_memory: str | None,
-    resume: bool,
-    quiet: bool,
-    debug: bool,
-    stop: Any,
-) -> int:
-    """The run; the number of problems (stale or failed entries)."""
-    from fxviz.exporters import write_atomic
-    from fxviz.gallery import Bounds, draw_all, index_files, read_manifest
-    from fxviz.gallery.check import drifts, markdown
-    from fxviz.gallery.manifest import check_memory, check_timeout
-    from fxviz.gallery.records import Writer, current, entry_key, record_name, versions
-    from fxviz.gallery.shards import in_shard, merge_shards, parse_shard
-
-    entries = read_manifest(manifest)
-    folder = out or manifest.parent
-    part = parse_shard(shard) if shard else None
-    if part and merge:
-        raise SpecError("--shard draws one part and --merge assembles them: give one")
-    if resume and (check or merge):
-        raise SpecError(
-            "--resume draws what is missing into --out; --check and --merge draw nothing: give "
-            "it alone"
+        entries = read_manifest(manifest)
+        folder = out or manifest.parent
+        part = parse_shard(shard) if shard else None
+        if part and merge:
+            raise SpecError("--shard draws one part and --merge assembles them: give one")
+        if resume and (check or merge):
+            raise SpecError(
+                "--resume draws what is missing into --out; --check and --merge draw nothing: give "
+                "it alone"
+            )
+        bounds = Bounds(
+            check_timeout(timeout, "--timeout"), check_memory(max_memory, "--max-memory")
         )
-    bounds = Bounds(check_timeout(timeout, "--timeout"), check_memory(max_memory, "--max-memory"))
-    if part:
-        entries = in_shard(entries, *part)
-    found = versions(entries)
-    keys = {e.name: entry_key(e, found) for e in entries}
-    writer = Writer(folder, keys, part)
-    kept = current(entries, folder, record_name(part), keys) if resume else {}
-    if merge:
-        drawn = merge_shards(entries, merge)
-    else:
-        todo = [e for e in entries if e.name not in kept]
-        with _progress_bar(len(todo), quiet) as advance:
+        if part:
+            entries = in_shard(entries, *part)
+        found = versions(entries)
+        keys = {e.name: entry_key(e, found) for e in entries}
+        writer = Writer(folder, keys, part)
+        kept = current(entries, folder, record_name(part), keys) if resume else {}
+        if merge:
+            drawn = merge_shards(entries, merge)
+        else:
+            todo = [e for e in entries if e.name not in kept]
+            with _progress_bar(len(todo), quiet) as advance:
 
-            def done(d: Any) -> None:
-                if not check:
+                def done(d: Any) -> None:
+                    if not check:
+                        writer.add(d, entries)
+                    advance(d)
+
+                for d in kept.values():
+                    writer.add(d, entries, files=False)
+                fresh = {
+                    d.entry.name: d for d in draw_all(todo, jobs, done, bounds=bounds, stop=stop)
+                }
+            drawn = [kept.get(e.name) or fresh[e.name] for e in entries]
+        failed = [d for d in drawn if d.error]
+        index = {} if part else index_files(drawn)
+        drift = drifts(folder, drawn, index) if (check or report) and not stop.signum else []
+        if report:
+            write_atomic(report, markdown(drift, drawn, folder).encode())
+        if check:
+            for x in drift:
+                for name in x.files:
+                    typer.echo(f"stale: {folder / name}", err=True)
+                for line in x.explanation:
+                    typer.echo(f"  {x.name}: {line}", err=True)
+            problems = len(drift) + len(failed)
+        else:
+            if merge:  # every entry's files, from the shards' folders
+                for d in drawn:
                     writer.add(d, entries)
-                advance(d)
-
-            for d in kept.values():
-                writer.add(d, entries, files=False)
-            fresh = {d.entry.name: d for d in draw_all(todo, jobs, done, bounds=bounds, stop=stop)}
-        drawn = [kept.get(e.name) or fresh[e.name] for e in entries]
-    failed = [d for d in drawn if d.error]
-    index = {} if part else index_files(drawn)
-    drift = drifts(folder, drawn, index) if (check or report) and not stop.signum else []
-    if report:
-        write_atomic(report, markdown(drift, drawn, folder).encode())
-    if check:
-        for x in drift:
-            for name in x.files:
-                typer.echo(f"stale: {folder / name}", err=True)
-            for line in x.explanation:
-                typer.echo(f"  {x.name}: {line}", err=True)
-        problems = len(drift) + len(failed)
-    else:
-        if merge:  # every entry's files, from the shards' folders
-            for d in drawn:
-                writer.add(d, entries)
-        writer.finish(drawn, index)
-        problems = len(failed)
-    for d in failed:
-        if d.outcome != "interrupted":
-            typer.echo(f"{d.status}: {d.entry.name} ({d.entry.spec}): {d.error}", err=True)
-            if debug and d.detail:
-                typer.echo(d.detail.rstrip(), err=True)
-    if not quiet or stop.signum:
-        verb = "checked" if check else "drew" if not merge else "merged"
-        where = f" of shard {part[0]}/{part[1]}" if part else ""
-        ok = len(drawn) - len(failed)
-        kept_said = f" ({len(kept)} kept as current)" if kept else ""
-        line = f"gallery: {verb} {ok}/{len(drawn)} entries{where}{kept_said}"
-        line += f", {len(drift)} stale" if check else f" into {folder}"
-        if stop.signum:
-            rest = sum(d.outcome == "interrupted" for d in drawn)
-            line = f"gallery: stopped by {stop.name}; " + line.removeprefix("gallery: ")
-            line += f"; {rest} not drawn" + ("" if check else ": --resume draws them")
-        typer.echo(line, err=True)
-    return problems
+            writer.finish(drawn, index)
+            problems = len(failed)
+        for d in failed:
+            if d.outcome != "interrupted":
+                typer.echo(f"{d.status}: {d.entry.name} ({d.entry.spec}): {d.error}", err=True)
+                if debug and d.detail:
+                    typer.echo(d.detail.rstrip(), err=True)
+        if not quiet or stop.signum:
+            verb = "checked" if check else "drew" if not merge else "merged"
+            where = f" of shard {part[0]}/{part[1]}" if part else ""
+            ok = len(drawn) - len(failed)
+            kept_said = f" ({len(kept)} kept as current)" if kept else ""
+            line = f"gallery: {verb} {ok}/{len(drawn)} entries{where}{kept_said}"
+            line += f", {len(drift)} stale" if check else f" into {folder}"
+            if stop.signum:
+                rest = sum(d.outcome == "interrupted" for d in drawn)
+                line = f"gallery: stopped by {stop.name}; " + line.removeprefix("gallery: ")
+                line += f"; {rest} not drawn" + ("" if check else ": --resume draws them")
+            typer.echo(line, err=True)
+    raise typer.Exit(stop.exit_code if stop.signum else 1 if problems else 0)
 
 
 @contextlib.contextmanager
