@@ -128,8 +128,9 @@ def gallery_command(
         )
         if part:
             entries = in_shard(entries, *part)
-        found = versions(entries)
-        keys = {e.name: entry_key(e, found) for e in entries}
+        # What drew each entry: only a run that writes (or resumes) needs it.
+        found = {} if check else versions(entries)
+        keys = {} if check else {e.name: entry_key(e, found) for e in entries}
         writer = Writer(folder, keys, part)
         kept = current(entries, folder, record_name(part), keys) if resume else {}
         if merge:
@@ -162,9 +163,6 @@ def gallery_command(
                     typer.echo(f"  {x.name}: {line}", err=True)
             problems = len(drift) + len(failed)
         else:
-            if merge:  # every entry's files, from the shards' folders
-                for d in drawn:
-                    writer.add(d, entries)
             writer.finish(drawn, index)
             problems = len(failed)
         for d in failed:

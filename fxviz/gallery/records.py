@@ -210,8 +210,12 @@ class Writer:
         self._write(record_name(self.shard), record_bytes(rows, self.shard))
 
     def finish(self, drawn: Sequence[Drawn], index: Mapping[str, bytes]) -> None:
-        """The index, and the record of every entry, interrupted ones too."""
+        """The files of entries not added as they were drawn (a merge's), the index, and the
+        record of every entry, interrupted ones too."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        for d in drawn:
+            for name, data in d.files.items() if d.entry.name not in self.rows else ():
+                self._write(name, data)
         for name, data in index.items():
             self._write(name, data)
         rows = [
