@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from fxviz.api import draw, load, trace
+from fxviz.api import compiled, draw, load, trace
 from fxviz.diff import Change, GraphDiff, diff
 from fxviz.drawing import DrawOptions
 from fxviz.errors import (
+    CompileError,
     DeviceError,
     FxvizError,
     ModelLoadError,
@@ -19,7 +20,19 @@ from fxviz.errors import (
     SpecError,
     TraceError,
 )
-from fxviz.graph import SCHEMA_VERSION, Graph, Module, Node, ParamCount, SourceLocation, Value
+from fxviz.graph import (
+    SCHEMA_VERSION,
+    Compilation,
+    CompiledGraph,
+    Graph,
+    GraphBreak,
+    Module,
+    Node,
+    ParamCount,
+    Recompile,
+    SourceLocation,
+    Value,
+)
 
 try:
     __version__ = version("fxviz")
@@ -28,10 +41,14 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "Change",
+    "Compilation",
+    "CompileError",
+    "CompiledGraph",
     "DeviceError",
     "DrawOptions",
     "FxvizError",
     "Graph",
+    "GraphBreak",
     "GraphDiff",
     "ModelLoadError",
     "ModelNotFoundError",
@@ -39,6 +56,7 @@ __all__ = [
     "Node",
     "OutputError",
     "ParamCount",
+    "Recompile",
     "RenderError",
     "SCHEMA_VERSION",
     "SchemaError",
@@ -48,6 +66,7 @@ __all__ = [
     "TraceError",
     "Value",
     "__version__",
+    "compiled",
     "diff",
     "draw",
     "load",

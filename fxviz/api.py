@@ -4,11 +4,12 @@ lazily, and not at all for saved graphs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fxviz.drawing import draw_options, save
-from fxviz.errors import SpecError, TraceError
+from fxviz.errors import CompileError, SpecError, TraceError
 from fxviz.graph import Graph
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders import load as _load
@@ -183,3 +184,68 @@ def draw(
     if paths:
         save(graph, [Path(p) for p in paths], chosen)
     return graph
+
+
+def compiled(
+    model: str | Path | torch.nn.Module | LoadedModel,
+    inputs: Any = None,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    model_kwargs: Sequence[str] | dict[str, object] = (),
+    device: str | None = None,
+    weights: str | None = None,
+    config: Sequence[str] = (),
+    layers: int | None = None,
+    tracer: str = "auto",
+    name: str | None = None,
+    expand: Sequence[str] = (),
+) -> Graph:
+    """The graph of `model` (as `trace` draws it) with what `torch.compile` makes of one run:
+    the graphs TorchDynamo captures (`graph.compilation.graphs`, each node's `compiled`),
+    its graph breaks with their reasons and lines, and the guards that fail on a second run.
+
+    Nothing is compiled to code: a backend that only captures. On meta (the default for a
+    spec) the run needs no memory; where the code between graphs needs values (`x.item()`,
+    an `if` on a tensor), a spec is built again on cpu and run there, and a note says so.
+    Arguments as for `trace`; `model_kwargs` as for `load` (a spec's constructor arguments)."""
+    from fxviz.tracing.dynamo import NeedsValues, annotate, capture
+
+    if isinstance(model, str | Path) and is_saved_graph(model):
+        raise SpecError(
+            f"{model}: a saved graph cannot be compiled; give the model (`fxviz compile "
+            "net.py:Net`), or draw a graph saved by `fxviz compile -o graph.json` with `fxviz`"
+        )
+    spec = str(model) if isinstance(model, str | Path) else None
+
+    def built(on: str | None) -> LoadedModel:
+        assert spec is not None
+        return load(spec, inputs=inputs, device=on, weights=weights, config=config, layers=layers)
+
+    loaded = built(device) if spec is not None else model
+    if isinstance(loaded, LoadedModel) and loaded.program is not None:
+        raise SpecError(
+            f"{loaded.name}: a saved torch.export program has no Python code left for "
+            "torch.compile to break; give the model's own file (`fxviz compile net.py:Net`)"
+        )
+    graph = trace(loaded, inputs, kwargs=kwargs, tracer=tracer, name=name, expand=expand)
+    if isinstance(loaded, LoadedModel):
+        module, args, kw = loaded.module, loaded.args, loaded.kwargs
+    else:
+        assert not isinstance(loaded, str | Path)
+        module = loaded
+        args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
+        kw = kwargs or {}
+    label = name or graph.name
+    try:
+        captured = capture(module, args, kw, label)
+    except NeedsValues as exc:
+        if spec is None:
+            raise CompileError(
+                f"torch.compile could not run {label} on meta tensors ({exc}); give the "
+                "model and its inputs on cpu"
+            ) from exc
+        again = built("cpu")
+        captured = capture(again.module, again.args, again.kwargs, label)
+        note = f"torch.compile ran on cpu: the code between its graphs needs values ({exc})"
+        graph = replace(graph, notes=(*graph.notes, note))
+    return annotate(graph, captured)

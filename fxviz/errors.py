@@ -6,6 +6,7 @@ FxvizError            anything the user can fix; the CLI prints it in one line a
 ├── ModelLoadError    the model exists but building it failed (import error, constructor raised)
 ├── DeviceError       the requested --device is not available
 ├── TraceError        no tracer could turn the model into a graph
+├── CompileError      torch.compile could not run the model, or broke it more than allowed
 ├── ShapeError        shape propagation failed at a node (names the node and its input shapes)
 ├── RenderError       DOT could not become SVG/PNG/PDF (no renderer, renderer failed)
 ├── OutputError       an output path cannot be written (unknown suffix, missing folder, …)
@@ -44,6 +45,11 @@ class TraceError(FxvizError):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason or message
+
+
+class CompileError(FxvizError):
+    """torch.compile (TorchDynamo) could not run the model, or found more graph breaks than
+    allowed (`fxviz compile --max-breaks`)."""
 
 
 class ShapeError(FxvizError):

@@ -128,6 +128,12 @@ class Node:
     # A module called more than once (one module under two names, a shared layer): which
     # call this node is, and of how many. None for a module called once and for every op.
     call: Call | None = None
+    # Drawn with torch.compile's graphs (`fxviz compile`): the numbers (1-based) of the graphs
+    # TorchDynamo captured this node's ops in, 0 for ops that ran in Python between them;
+    # several for a box that stands for many ops. Empty when nothing was compiled.
+    compiled: tuple[int, ...] = ()
+    # The graph breaks (indices into `Graph.compilation.breaks`) that fall at this node.
+    breaks: tuple[int, ...] = ()
 
     @property
     def owner(self) -> str:
@@ -181,6 +187,54 @@ GROUP = "group"
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledGraph:
+    """One graph TorchDynamo captured: its number (1-based, in the order it ran), the ops it
+    holds (its call nodes, as `torch._dynamo.explain` counts them), and the drawn nodes'
+    FLOPs inside it."""
+
+    number: int
+    ops: int
+    flops: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GraphBreak:
+    """Where and why TorchDynamo stopped a graph: `reason` in a reader's words, `detail` as
+    torch says it, the user's line (`source`; `stack` the frames leading to it, outermost
+    first), the graph it ended (`after`) and the drawn node it falls at."""
+
+    reason: str
+    detail: str
+    after: int
+    source: SourceLocation | None = None
+    stack: tuple[SourceLocation, ...] = ()
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recompile:
+    """A guard that failed when the model ran again with the same inputs, so TorchDynamo
+    compiled it again: the guard as torch wrote it, why, and the line that made it."""
+
+    guard: str
+    reason: str
+    source: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Compilation:
+    """What `torch.compile` (TorchDynamo, capturing only) made of one run of the model."""
+
+    graphs: tuple[CompiledGraph, ...]
+    breaks: tuple[GraphBreak, ...] = ()
+    recompiles: tuple[Recompile, ...] = ()
+
+    @property
+    def flops(self) -> int:
+        return sum(g.flops for g in self.graphs)
+
+
+@dataclass(frozen=True, slots=True)
 class Totals:
     params: ParamCount = ParamCount()
     buffers: int = 0
@@ -199,6 +253,7 @@ class Graph:
     modules: tuple[Module, ...] = ()
     totals: Totals = Totals()
     notes: tuple[str, ...] = ()
+    compilation: Compilation | None = None
     schema_version: int = SCHEMA_VERSION
     _index: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
     _tree: dict[str, Module] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -259,7 +314,11 @@ class Graph:
         return tuple(n for n in self.nodes if n.kind == "output")
 
     def to_dict(self) -> dict[str, Any]:
+        compiled = (
+            {} if self.compilation is None else {"compile": _compilation_to_dict(self.compilation)}
+        )
         return {
+            **compiled,
             "schema_version": self.schema_version,
             "name": self.name,
             "source": self.source,
@@ -292,6 +351,7 @@ class Graph:
             ),
             modules=tuple(_module_from(m) for m in data["modules"]),
             nodes=tuple(_node_from(n) for n in data["nodes"]),
+            compilation=_compilation_from(data["compile"]) if "compile" in data else None,
             schema_version=int(data["schema_version"]),
         )
         _check_edges(graph)
@@ -477,16 +537,75 @@ def _node_to_dict(n: Node) -> dict[str, Any]:
         "params": _params_to_dict(n.params),
         "buffers": n.buffers,
         "flops": n.flops,
-        "source": None,
+        "source": _source_to_dict(n.source),
     }
-    if n.source is not None:
-        s = n.source
-        out["source"] = {"file": s.file, "line": s.line, "function": s.function, "code": s.code}
     if n.why:
         out["why"] = list(n.why)
     if n.call is not None:
         out["call"] = {"index": n.call.index, "count": n.call.count}
+    if n.compiled:
+        out["compiled"] = list(n.compiled)
+    if n.breaks:
+        out["breaks"] = list(n.breaks)
     return out
+
+
+def _source_to_dict(s: SourceLocation | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {"file": s.file, "line": s.line, "function": s.function, "code": s.code}
+
+
+def _source_from(data: dict[str, Any] | None) -> SourceLocation | None:
+    if data is None:
+        return None
+    return SourceLocation(
+        file=data["file"], line=int(data["line"]), function=data["function"], code=data["code"]
+    )
+
+
+def _compilation_to_dict(c: Compilation) -> dict[str, Any]:
+    return {
+        "graphs": [{"number": g.number, "ops": g.ops, "flops": g.flops} for g in c.graphs],
+        "breaks": [
+            {
+                "reason": b.reason,
+                "detail": b.detail,
+                "after": b.after,
+                "source": _source_to_dict(b.source),
+                "stack": [_source_to_dict(s) for s in b.stack],
+                "node": b.node,
+            }
+            for b in c.breaks
+        ],
+        "recompiles": [
+            {"guard": r.guard, "reason": r.reason, "source": _source_to_dict(r.source)}
+            for r in c.recompiles
+        ],
+    }
+
+
+def _compilation_from(data: dict[str, Any]) -> Compilation:
+    return Compilation(
+        graphs=tuple(
+            CompiledGraph(int(g["number"]), int(g["ops"]), int(g["flops"])) for g in data["graphs"]
+        ),
+        breaks=tuple(
+            GraphBreak(
+                reason=b["reason"],
+                detail=b["detail"],
+                after=int(b["after"]),
+                source=_source_from(b["source"]),
+                stack=tuple(s for s in map(_source_from, b["stack"]) if s is not None),
+                node=b["node"],
+            )
+            for b in data["breaks"]
+        ),
+        recompiles=tuple(
+            Recompile(r["guard"], r["reason"], _source_from(r["source"]))
+            for r in data["recompiles"]
+        ),
+    )
 
 
 @cache
@@ -583,12 +702,7 @@ def _node_from(data: dict[str, Any]) -> Node:
         call=Call(int(data["call"]["index"]), int(data["call"]["count"]))
         if "call" in data
         else None,
-        source=None
-        if source is None
-        else SourceLocation(
-            file=source["file"],
-            line=int(source["line"]),
-            function=source["function"],
-            code=source["code"],
-        ),
+        source=_source_from(source),
+        compiled=tuple(int(g) for g in data.get("compiled", ())),
+        breaks=tuple(int(b) for b in data.get("breaks", ())),
     )

@@ -16,7 +16,7 @@ from typing import Literal, cast
 import graphviz
 
 from fxviz.errors import SpecError, did_you_mean
-from fxviz.graph import GROUP, LOOP, Graph, Module, Node, Value, children_of
+from fxviz.graph import GROUP, LOOP, Compilation, Graph, Module, Node, Value, children_of, lineage
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
 from fxviz.sharing import sharing_words
 
@@ -136,11 +136,16 @@ def to_dot(
             if changes:
                 text = "".join(graphviz.escape(line) + "\\l" for line in changes)
                 key.node("legend_report", label=graphviz.nohtml(text), shape="plaintext", style="")
-    else:
+    elif graph.compilation is None:
         _key(dot, graph)
+    if graph.compilation is not None:
+        _compile_key(dot, graph, graph.compilation)
+        _break_notes(dot, graph, graph.compilation)
     for node in graph.nodes:
         for source in node.inputs:
-            dot.edge(graphviz.escape(source), graphviz.escape(node.id))
+            dot.edge(
+                graphviz.escape(source), graphviz.escape(node.id), **_crossing(graph, source, node)
+            )
     for before, late in _late_inputs(graph):
         dot.edge(graphviz.escape(before), graphviz.escape(late), style="invis")
     return str(dot.source)
@@ -185,6 +190,8 @@ def _emit_scope(
 ) -> None:
     for node in by_scope.get(scope, ()):
         style = _node_style(node)
+        if graph.compilation is not None:
+            style.update(_compiled_style(node))
         if node.id in status:
             style.update(fillcolor=STATUS_COLORS[status[node.id]], penwidth="2")
             if status[node.id] == "removed":
@@ -239,6 +246,8 @@ def node_lines(graph: Graph, node: Node, labels: Labels) -> list[str]:
         lines.append(f"{node.source.file}:{node.source.line}")
     if "why" in show:
         lines += node.why
+    if graph.compilation is not None:
+        lines.append(_compiled_text(node))
     return [line for line in lines if line]
 
 
@@ -465,6 +474,187 @@ def _key(dot: graphviz.Digraph, graph: Graph) -> None:
             )
 
 
+# One fill per torch.compile graph, in the order they ran (cycled past twelve).
+GRAPH_FILLS = (
+    "#cfe3fb",
+    "#d5f0cc",
+    "#ffe7ad",
+    "#e6d9fb",
+    "#fdd4e4",
+    "#c9eeea",
+    "#f3dcc2",
+    "#dfe8c2",
+    "#d8d8f6",
+    "#f8d5c0",
+    "#c7e6d6",
+    "#eddcf3",
+)
+BREAK_RED = "#c0392b"
+_PYTHON_FILL = "#ffffff"
+
+
+def graph_fill(number: int) -> str:
+    """The fill of torch.compile graph `number` (1-based); white for ops run in Python (0)."""
+    return _PYTHON_FILL if number == 0 else GRAPH_FILLS[(number - 1) % len(GRAPH_FILLS)]
+
+
+def _compiled_style(node: Node) -> dict[str, str]:
+    """A node drawn with torch.compile's graphs: its graph's fill, stripes for a box whose
+    ops ran in several, a red dashed border for ops that ran in Python, a red border where a
+    graph break falls."""
+    style: dict[str, str] = {}
+    numbers = node.compiled
+    if len(numbers) == 1:
+        style["fillcolor"] = graph_fill(numbers[0])
+    elif numbers:
+        style.update(fillcolor=":".join(graph_fill(n) for n in numbers), style="striped")
+    if 0 in numbers:
+        style.update(
+            color=BREAK_RED,
+            style="rounded,filled,dashed" if len(numbers) == 1 else "striped,dashed",
+        )
+    if node.breaks:
+        style.update(color=BREAK_RED, penwidth="2.5")
+    return style
+
+
+def _compiled_text(node: Node) -> str:
+    numbers = node.compiled
+    if numbers == (0,):
+        return "runs in Python, between graphs"
+    if len(numbers) > 1:
+        graphs = [str(n) for n in numbers if n]
+        text = f"graph{'s' if len(graphs) > 1 else ''} {', '.join(graphs)}"
+        return text + (", and ops run in Python" if 0 in numbers else "")
+    return ""
+
+
+def _crossing(graph: Graph, source: str, node: Node) -> dict[str, str]:
+    """An edge where a value leaves one torch.compile graph for another (or for Python): red."""
+    if graph.compilation is None:
+        return {}
+    try:
+        before = graph.node(source).compiled
+    except KeyError:
+        return {}
+    if before and node.compiled and set(before) != set(node.compiled):
+        return {"color": BREAK_RED, "penwidth": "1.6"}
+    return {}
+
+
+def _break_notes(dot: graphviz.Digraph, graph: Graph, compilation: Compilation) -> None:
+    """Each graph break as a red note beside the node it falls at: why, and the user's line."""
+    for node in graph.nodes:
+        for k in node.breaks:
+            found = compilation.breaks[k]
+            lines = [f"graph break {k + 1} (after graph {found.after}): {found.reason}"]
+            if found.source is not None:
+                lines.append(f"{found.source.file}:{found.source.line}  {_clip(found.source.code)}")
+            runs = _runs(graph, node.owner)
+            if runs > 1:
+                lines.append(f"in each of the {runs} blocks drawn once")
+            name = f"break_{k}"
+            dot.node(
+                name,
+                label=_label(lines),
+                shape="note",
+                style="filled",
+                fillcolor="#fdecea",
+                color=BREAK_RED,
+                fontcolor="#7b241c",
+                fontsize="10",
+            )
+            dot.edge(
+                name, graphviz.escape(node.id), color=BREAK_RED, style="dashed", arrowhead="none"
+            )
+
+
+def _compile_key(dot: graphviz.Digraph, graph: Graph, compilation: Compilation) -> None:
+    """What the colours mean: one entry per graph (its ops and share of the FLOPs), ops run in
+    Python, and the recompiles a second call with the same inputs paid."""
+    total = max(graph.totals.flops, 1)
+    with dot.subgraph(name="cluster_compile") as key:
+        key.attr(
+            label=_label([compile_summary(compilation)]),
+            fontname=FONT,
+            fontsize="10",
+            style="rounded",
+            color="#999999",
+        )
+        shown = compilation.graphs[:MAX_KEY_GRAPHS]
+        for g in shown:
+            share = f" · {_share(g.flops, total)} of FLOPs" if graph.totals.flops else ""
+            key.node(
+                f"legend_graph_{g.number}",
+                label=_label([f"graph {g.number}", f"{g.ops} ops{share}"]),
+                fillcolor=graph_fill(g.number),
+                fontsize="9",
+            )
+        if len(compilation.graphs) > len(shown):
+            left = len(compilation.graphs) - len(shown)
+            key.node(
+                "legend_graph_more", label=f"… {left} more graphs", shape="plaintext", style=""
+            )
+        if any(0 in n.compiled for n in graph.nodes):
+            key.node(
+                "legend_python",
+                label=_label(["runs in Python", "(between graphs)"]),
+                fillcolor=_PYTHON_FILL,
+                color=BREAK_RED,
+                style="rounded,filled,dashed",
+                fontsize="9",
+            )
+        names = [f"legend_graph_{g.number}" for g in shown]
+        for before, after in zip(names, names[1:], strict=False):
+            key.edge(before, after, style="invis")
+        for k, recompile in enumerate(compilation.recompiles):
+            where = (
+                f" ({recompile.source.file}:{recompile.source.line})" if recompile.source else ""
+            )
+            key.node(
+                f"legend_recompile_{k}",
+                label=_label(
+                    [f"recompiles: guard {recompile.guard} failed{where}", recompile.reason]
+                ),
+                shape="note",
+                style="filled",
+                fillcolor="#fff4d6",
+                color="#b7950b",
+                fontsize="9",
+            )
+
+
+MAX_KEY_GRAPHS = 12
+
+
+def _share(part: int, total: int) -> str:
+    """`99.6%`, `<0.1%` for a sliver, `0%` for none."""
+    if not part:
+        return "0%"
+    percent = 100 * part / total
+    return "<0.1%" if percent < 0.1 else f"{percent:.1f}%"
+
+
+def _runs(graph: Graph, path: str) -> int:
+    """How many blocks a node drawn at `path` stands for: folded runs multiply."""
+    count = 1
+    for outer in lineage(path):
+        module = graph.module(outer)
+        count *= module.repeat if module else 1
+    return count
+
+
+def compile_summary(compilation: Compilation) -> str:
+    """`torch.compile: 2 graphs, 1 graph break, 1 recompile`."""
+    graphs, breaks = len(compilation.graphs), len(compilation.breaks)
+    parts = [f"{graphs} graph{'s' if graphs != 1 else ''}"]
+    parts.append(f"{breaks} graph break{'s' if breaks != 1 else ''}")
+    if compilation.recompiles:
+        n = len(compilation.recompiles)
+        parts.append(f"{n} recompile{'s' if n != 1 else ''}")
+    return "torch.compile: " + ", ".join(parts)
+
+
 def _subtitle(graph: Graph) -> str:
     params = graph.totals.params
     parts = [f"{format_params(params.total)} params"]
@@ -474,6 +664,8 @@ def _subtitle(graph: Graph) -> str:
         parts.append(f"{format_count(graph.totals.flops)} FLOPs")
     parts.append(f"traced with {graph.tracer} on {graph.device}")
     text = " · ".join(parts)
+    if graph.compilation is not None:
+        text += "\n" + compile_summary(graph.compilation)
     if graph.tracer == "record":
         text += "\none recorded run: another input could take another path"
     return text

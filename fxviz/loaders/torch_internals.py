@@ -309,3 +309,50 @@ def weights_on_meta(model: torch.nn.Module) -> Iterator[None]:
     ]
     with _reparametrize_module(model, {name: meta(t) for name, t in named}):
         yield
+
+
+class BreakRecord(NamedTuple):
+    """A graph break as TorchDynamo records it on the graph it ended: its reason text and the
+    user's frames (file, line, function, code), outermost first."""
+
+    reason: str
+    frames: list[Frame]
+
+
+def graph_break_of(gm: torch.fx.GraphModule) -> BreakRecord | None:
+    """The break that ended a graph TorchDynamo hands its backend (`compile_subgraph_reason`,
+    what `torch._dynamo.explain` reads), or None when the graph ended with its frame."""
+    reason = getattr(gm, "compile_subgraph_reason", None)
+    if reason is None or not reason.graph_break:
+        return None
+    frames = [
+        Frame(f.filename, int(f.lineno or 0), f.name, (f.line or "").strip())
+        for f in reason.user_stack or ()
+    ]
+    return BreakRecord(str(reason.reason), frames)
+
+
+def guard_failures() -> list[str]:
+    """Every guard failure TorchDynamo recorded since its last reset, as it writes them
+    (`0/0: self.calls == 0  # self.calls += 1  # net.py:12 in forward (HINT: …)`)."""
+    from torch._dynamo.utils import guard_failures as failures
+
+    return [str(text) for texts in list(failures.values()) for text in texts]
+
+
+def dynamo_reset() -> None:
+    """Forget every compiled frame and cache: each capture starts from nothing."""
+    torch._dynamo.reset()
+
+
+@contextlib.contextmanager
+def dynamo_quiet() -> Iterator[None]:
+    """TorchDynamo's warnings (`Graph break from Tensor.item()…`) off while fxviz captures:
+    fxviz reports each break itself."""
+    logger = logging.getLogger("torch._dynamo")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

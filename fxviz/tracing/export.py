@@ -496,7 +496,7 @@ def source_of(node: fx.Node, owner: Any = None) -> SourceLocation | None:
     mine = [f for f in frames if (f.file, f.function) in code]
     last = mine[-1] if mine else frames[-1]
     return SourceLocation(
-        file=relative_file(last.file, _module_name_of(last.file)),
+        file=relative_file(last.file, module_name_of(last.file)),
         line=last.line,
         function=last.function,
         code=last.code,
@@ -504,7 +504,7 @@ def source_of(node: fx.Node, owner: Any = None) -> SourceLocation | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _module_name_of(filename: str) -> str:
+def module_name_of(filename: str) -> str:
     for name, module in list(sys.modules.items()):
         if getattr(module, "__file__", None) == filename:
             return name

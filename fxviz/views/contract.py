@@ -108,8 +108,19 @@ def contract(graph: Graph, group_of: dict[str, str], build: Build) -> Graph:
                 )
             )
             produced = [n.outputs for n in members[group] if consumers[n.id] - {group}]
-            nodes.append(build(group, inputs, indexed(produced) if produced else ()))
+            built = build(group, inputs, indexed(produced) if produced else ())
+            nodes.append(_compiled_as(built, members[group]))
     return replace(graph, nodes=topological(nodes))
+
+
+def _compiled_as(node: Node, group: list[Node]) -> Node:
+    """A box for many ops ran in every torch.compile graph they ran in, and carries their
+    graph breaks."""
+    compiled = tuple(sorted({g for n in group for g in n.compiled}))
+    breaks = tuple(sorted({b for n in group for b in n.breaks}))
+    if not compiled and not breaks:
+        return node
+    return replace(node, compiled=compiled, breaks=breaks)
 
 
 def topological(nodes: list[Node]) -> tuple[Node, ...]:

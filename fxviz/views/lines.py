@@ -22,15 +22,16 @@ def group_lines(graph: Graph, expand: tuple[str, ...] = ()) -> Graph:
     Only a run of consecutive function and method nodes from the same line of the same
     module's code is grouped (`self.q_proj(x).view(shape).transpose(1, 2)` groups the view
     and the transpose, not the module call), so contracting it can never make a cycle.
-    Modules whose class is in `expand` keep every op."""
+    Modules whose class is in `expand` keep every op; ops of different torch.compile graphs
+    (`x.mean()` captured, its `.item()` run in Python) are not grouped."""
     opened = [m.path for m in graph.modules if m.class_name in expand]
 
-    def line_key(node: Node) -> tuple[str, str, int] | None:
+    def line_key(node: Node) -> tuple[str, str, int, tuple[int, ...]] | None:
         if node.kind not in ("function", "method") or node.source is None:
             return None
         if any(within(node.scope, p) for p in opened):
             return None
-        return (node.scope, node.source.file, node.source.line)
+        return (node.scope, node.source.file, node.source.line, node.compiled)
 
     runs = [run for _, run in consecutive(graph.nodes, line_key)]
     # Unpacking a call's tuple (`out, _ = self.lstm(x)`) is two getitems: drawn as indices.

@@ -62,11 +62,15 @@ def shape_key(
     """What each member is and makes (its shapes unless `shapes` is off), with paths
     relative to the block (names ignored)."""
     keys = []
+    # Drawn with torch.compile's graphs: blocks fold only where their graphs and breaks fall
+    # alike (counted from the block's first graph), so no break is folded out of sight.
+    base = min((g for i in indices for g in graph.nodes[i].compiled if g), default=0)
     for i in indices:
         n = graph.nodes[i]
         what = n.target[len(path) :] if n.names_path else n.target
         made = (str(v.shape) for v in n.outputs) if shapes else ()
-        keys.append((n.kind, n.module_class or "", what, *made))
+        compiled = tuple(g - base if g else -1 for g in n.compiled)
+        keys.append((n.kind, n.module_class or "", what, *made, str(compiled), str(len(n.breaks))))
     return tuple(keys)
 
 
