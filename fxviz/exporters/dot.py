@@ -543,30 +543,49 @@ def _crossing(graph: Graph, source: str, node: Node) -> dict[str, str]:
 
 
 def _break_notes(dot: graphviz.Digraph, graph: Graph, compilation: Compilation) -> None:
-    """Each graph break as a red note beside the node it falls at: why, and the user's line."""
+    """The graph breaks at each node as one red note beside it: why, and the user's line."""
     for node in graph.nodes:
-        for k in node.breaks:
+        if not node.breaks:
+            continue
+        lines = []
+        for k in node.breaks[:MAX_NOTE_BREAKS]:
             found = compilation.breaks[k]
-            lines = [f"graph break {k + 1} (after graph {found.after}): {found.reason}"]
+            lines.append(f"graph break {k + 1} (after graph {found.after}): {found.reason}")
             if found.source is not None:
-                lines.append(f"{found.source.file}:{found.source.line}  {_clip(found.source.code)}")
-            runs = _runs(graph, node.owner)
-            if runs > 1:
-                lines.append(f"in each of the {runs} blocks drawn once")
-            name = f"break_{k}"
-            dot.node(
-                name,
-                label=_label(lines),
-                shape="note",
-                style="filled",
-                fillcolor="#fdecea",
-                color=BREAK_RED,
-                fontcolor="#7b241c",
-                fontsize="10",
-            )
-            dot.edge(
-                name, graphviz.escape(node.id), color=BREAK_RED, style="dashed", arrowhead="none"
-            )
+                lines.append(
+                    f"    {found.source.file}:{found.source.line}  {_clip(found.source.code)}"
+                )
+        if len(node.breaks) > MAX_NOTE_BREAKS:
+            lines.append(f"… {len(node.breaks) - MAX_NOTE_BREAKS} more (fxviz compile's report)")
+        runs = _runs(graph, node.owner)
+        if runs > 1:
+            lines.append(f"in each of the {runs} blocks drawn once")
+        name = f"breaks_{node.id}"
+        dot.node(
+            graphviz.escape(name),
+            label=_note(lines),
+            shape="note",
+            style="filled",
+            fillcolor="#fdecea",
+            color=BREAK_RED,
+            fontcolor="#7b241c",
+            fontsize="10",
+        )
+        dot.edge(
+            graphviz.escape(name),
+            graphviz.escape(node.id),
+            color=BREAK_RED,
+            style="dashed",
+            arrowhead="none",
+        )
+
+
+MAX_NOTE_BREAKS = 6
+
+
+def _note(lines: list[str]) -> str:
+    """Lines set flush left (DOT's `\\l` ends each)."""
+    return cast(str, graphviz.nohtml("".join(graphviz.escape(line) + "\\l" for line in lines)))
 
 
 def _compile_key(dot: graphviz.Digraph, graph: Graph, compilation: Compilation) -> None:
@@ -605,8 +624,16 @@ def _compile_key(dot: graphviz.Digraph, graph: Graph, compilation: Compilation) 
                 fontsize="9",
             )
         names = [f"legend_graph_{g.number}" for g in shown]
-        for before, after in zip(names, names[1:], strict=False):
-            key.edge(before, after, style="invis")
+        for start in range(0, len(names), KEY_ROW):
+            row = names[start : start + KEY_ROW]
+            with key.subgraph() as same:
+                same.attr(rank="same")
+                for name in row:
+                    same.node(name)
+                for before, after in zip(row, row[1:], strict=False):
+                    same.edge(before, after, style="invis")
+            if start:
+                key.edge(names[start - KEY_ROW], row[0], style="invis")
         for k, recompile in enumerate(compilation.recompiles):
             where = (
                 f" ({recompile.source.file}:{recompile.source.line})" if recompile.source else ""
@@ -625,6 +652,7 @@ def _compile_key(dot: graphviz.Digraph, graph: Graph, compilation: Compilation) 
 
 
 MAX_KEY_GRAPHS = 12
+KEY_ROW = 6
 
 
 def _share(part: int, total: int) -> str:

@@ -36,6 +36,7 @@ from fxviz.graph import (
     Node,
     Recompile,
     SourceLocation,
+    within,
 )
 from fxviz.loaders.torch_internals import (
     BreakRecord,
@@ -198,6 +199,8 @@ def _guard_words(guard: str, hint: str) -> str:
             "a Python number on the model changed between calls; torch.compile treats it "
             "as a constant and compiles again for each value: make it a tensor"
         )
+    if guard.endswith(" is None"):
+        return "an attribute that was None on the first call was set by it; compiled again once"
     if "___check_obj_id" in guard or "ID_MATCH" in guard:
         return "an object the code reads was replaced between calls"
     if "size()" in guard or "stride()" in guard or "shape" in guard:
@@ -261,7 +264,7 @@ def annotate(graph: Graph, captured: Captured) -> Graph:
         if i not in assigned and _drawn_op(node) and _site(node) in break_sites:
             assigned[i] = 0  # at a break's line, in no graph: it ran in Python
     _inherit(nodes, assigned)
-    breaks = _breaks(nodes, assigned, captured)
+    breaks = _breaks(graph, nodes, assigned, captured)
     at: dict[int, list[int]] = defaultdict(list)
     ids = {n.id: i for i, n in enumerate(nodes)}
     for k, found in enumerate(breaks):
@@ -387,19 +390,44 @@ def _inherit(nodes: Sequence[Node], assigned: dict[int, int]) -> None:
             assigned[i] = found[-1]
 
 
+def _in_module_of(
+    graph: Graph, nodes: Sequence[Node], stack: tuple[SourceLocation, ...]
+) -> int | None:
+    """The first drawn op of the module whose class's file holds one of the break's lines
+    (innermost first): `torchvision/ops/poolers.py` is `MultiScaleRoIAlign`'s."""
+    for frame in reversed(stack):
+        dotted = frame.file.removesuffix(".py").replace("/", ".")
+        paths = [
+            m.path for m in graph.modules if m.path and m.qualname.rpartition(".")[0] == dotted
+        ]
+        for path in paths:
+            for i, node in enumerate(nodes):
+                if _drawn_op(node) and within(node.owner, path):
+                    return i
+    return None
+
+
 def _breaks(
-    nodes: Sequence[Node], assigned: dict[int, int], captured: Captured
+    graph: Graph, nodes: Sequence[Node], assigned: dict[int, int], captured: Captured
 ) -> list[GraphBreak]:
     """Each break, at the op that ran in Python at its line (the k-th break at a line at its
-    k-th such op), else at the first node of the graph after it, else at the output."""
+    k-th such op), else at the first node of the graph after it, else at a drawn op at one of
+    the lines that led to it, else in the module whose file it broke in, else at the last op
+    that ran before it."""
     in_python: dict[Site, list[int]] = defaultdict(list)
+    drawn_at: dict[Site, int] = {}
     for i, node in enumerate(nodes):
         site = _site(node)
-        if assigned.get(i) == 0 and site is not None:
+        if site is None or not _drawn_op(node):
+            continue
+        drawn_at.setdefault(site, i)
+        if assigned.get(i) == 0:
             in_python[site].append(i)
     first_of: dict[int, int] = {}
+    last_of: dict[int, int] = {}
     for i in sorted(assigned):
         first_of.setdefault(assigned[i], i)
+        last_of[assigned[i]] = i
     outputs = [i for i, n in enumerate(nodes) if n.kind == "output"]
     seen: dict[Site, int] = defaultdict(int)
     found = []
@@ -408,11 +436,24 @@ def _breaks(
         source = stack[-1] if stack else None
         site = (source.file, source.line) if source is not None else ("", 0)
         ops = in_python.get(site, [])
+        # A drawn op at one of the lines that led to it (a call into a library function
+        # that broke), innermost first.
+        on_stack = [
+            drawn_at[s] for s in ((f.file, f.line) for f in reversed(stack)) if s in drawn_at
+        ]
         if ops:
             at = ops[min(seen[site], len(ops) - 1)]
             seen[site] += 1
+        elif after + 1 in first_of:
+            at = first_of[after + 1]
+        elif on_stack:
+            at = on_stack[0]
+        elif (inside := _in_module_of(graph, nodes, stack)) is not None:
+            at = inside
+        elif before := [last_of[g] for g in last_of if 0 < g <= after]:
+            at = max(before)  # the last drawn op that ran before it
         else:
-            at = first_of.get(after + 1, outputs[0] if outputs else -1)
+            at = outputs[0] if outputs else -1
         reason, detail = break_words(record.reason)
         found.append(
             GraphBreak(
