@@ -285,3 +285,21 @@ def test_an_entry_can_be_a_page_to_explore_and_the_index_links_it(tmp_path: Path
     # Drawn again, every byte is the same: the gallery's --check can hold pages too.
     again = CliRunner().invoke(app, ["gallery", str(manifest), "--check", "-q"])
     assert again.exit_code == 0, again.output
+
+
+def test_an_entry_can_be_drawn_with_torch_compiles_graphs(tmp_path: Path) -> None:
+    (tmp_path / "m.toml").write_text(
+        f'[[model]]\nname = "item"\nspec = "{REPO}/examples/graph_breaks.py:ItemScale"\n'
+        'formats = ["dot", "json"]\ncompile = true\n'
+        f'[[model]]\nname = "plain"\nspec = "{REPO}/examples/graph_breaks.py:ItemScale"\n'
+        'formats = ["dot"]\n'
+    )
+    compiled, plain = read_manifest(tmp_path / "m.toml")
+    assert compiled.compile and not plain.compile
+    drawn = draw_entry(compiled)
+    assert not drawn.error, drawn.error
+    assert "graph break 1 (after graph 1): x.item()" in drawn.files["item.dot"].decode()
+    graph = Graph.from_json(drawn.files["item.json"])
+    assert graph.compilation is not None and len(graph.compilation.breaks) == 1
+    assert graph.source == f"{REPO}/examples/graph_breaks.py:ItemScale"
+    assert "graph break" not in draw_entry(plain).files["plain.dot"].decode()

@@ -7,7 +7,7 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fxviz.drawing import file_bytes
@@ -54,6 +54,18 @@ def draw_entry(entry: Entry) -> Drawn:
     try:
         if api.is_saved_graph(entry.spec):
             graph = Graph.load(Path(entry.folder) / entry.spec)
+        elif entry.compile:
+            graph = api.compiled(
+                _resolve(entry.spec, Path(entry.folder)),
+                entry.inputs,
+                model_kwargs=dict(entry.kwargs),
+                device=entry.device,
+                config=entry.config,
+                layers=entry.layers,
+                tracer=entry.tracer,
+                expand=entry.options.expand,
+            )
+            graph = replace(graph, source=entry.spec)  # as written: the same on every machine
         else:
             loaded = api.load(
                 _resolve(entry.spec, Path(entry.folder)),

@@ -39,6 +39,7 @@ ENTRY_KEYS: dict[str, type | tuple[type, ...]] = {
     "views": bool,
     "timeout": (float, int),
     "max_memory": (str, int),
+    "compile": bool,
 }
 # How each key's type is said in an error: "must be a number".
 _TYPE_WORDS: dict[type | tuple[type, ...], str] = {
@@ -75,6 +76,8 @@ class Entry:
     # Seconds to draw it and bytes its process may hold; None: the run's (--timeout, --max-memory).
     timeout: float | None = None
     max_memory: int | None = None
+    # Drawn with torch.compile's graphs and graph breaks (`fxviz compile`).
+    compile: bool = False
 
 
 def read_manifest(path: Path) -> list[Entry]:
@@ -145,6 +148,7 @@ def read_manifest(path: Path) -> list[Entry]:
                 options=options,
                 timeout=timeout,
                 max_memory=max_memory,
+                compile=merged.get("compile", False),
             )
         )
     return entries

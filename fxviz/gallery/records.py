@@ -67,6 +67,8 @@ def entry_key(entry: Entry, versions: Mapping[str, str]) -> str:
     """A hash of everything that decides an entry's files: its manifest keys (not its timeout
     or memory bound, nor where the manifest is), the model file's bytes, and the versions."""
     keys = dataclasses.asdict(dataclasses.replace(entry, folder="", timeout=None, max_memory=None))
+    if not entry.compile:
+        del keys["compile"]  # the keys of records written before there was one stay the same
     text = json.dumps(
         {"entry": keys, "model": _model_bytes(entry), "versions": dict(versions)},
         sort_keys=True,
