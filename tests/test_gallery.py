@@ -16,7 +16,7 @@ from fxviz.cli import app
 from fxviz.diff import format_report
 from fxviz.drawing import to_dot
 from fxviz.errors import SpecError
-from fxviz.gallery import Entry, draw_all, draw_entry, read_manifest
+from fxviz.gallery import Entry, draw_all, draw_entry, index_files, read_manifest
 from fxviz.graph import Graph
 
 REPO = Path(__file__).parent.parent
@@ -303,3 +303,6 @@ def test_an_entry_can_be_drawn_with_torch_compiles_graphs(tmp_path: Path) -> Non
     assert graph.compilation is not None and len(graph.compilation.breaks) == 1
     assert graph.source == f"{REPO}/examples/graph_breaks.py:ItemScale"
     assert "graph break" not in draw_entry(plain).files["plain.dot"].decode()
+    assert drawn.compiled == "torch.compile: 2 graphs, 1 graph break"
+    index = index_files([drawn])
+    assert "| fx · torch.compile: 2 graphs, 1 graph break |" in index["README.md"].decode()

@@ -72,13 +72,18 @@ def compile_command(
     check: Annotated[
         bool,
         typer.Option(
-            "--check", help="Exit 1 when there are more graph breaks than --max-breaks (0)."
+            "--check",
+            help="Exit 1 when there are more graph breaks than --max-breaks (0).",
+            metavar="",
+            show_default="off",
         ),
     ] = False,
     max_breaks: Annotated[
         int | None,
         typer.Option(
-            metavar="N", help="The most graph breaks allowed; implies --check.", show_default=False
+            metavar="N",
+            help="The most graph breaks allowed; implies --check.",
+            show_default="0 with --check",
         ),
     ] = None,
     inputs: InputsOpt = None,

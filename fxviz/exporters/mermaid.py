@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import itertools
 
-from fxviz.exporters.dot import FILL, DotOptions, Labels, cluster_label, clustered, node_lines
+from fxviz.exporters.dot import (
+    BREAK_RED,
+    FILL,
+    DotOptions,
+    Labels,
+    cluster_label,
+    clustered,
+    graph_fill,
+    node_lines,
+)
 from fxviz.graph import Graph, children_of
 
 # One class per kind of box, in the DOT picture's colours.
@@ -49,9 +58,15 @@ def to_mermaid(graph: Graph, options: DotOptions | None = None) -> str:
     lines = ["---", f"title: '{heading}'", "---", f"flowchart {options.rankdir}"]
     clusters = itertools.count()
 
+    compiled = graph.compilation is not None
+    used: set[int] = set()
+
     def emit(scope: str, indent: str) -> None:
         for node in by_scope.get(scope, ()):
             kind = _CLASS_OF.get(node.kind, node.kind)
+            if compiled and node.compiled:  # torch.compile's graph, as the DOT picture fills it
+                kind = f"graph{node.compiled[0]}" if len(node.compiled) == 1 else "graphs"
+                used.update(node.compiled[:1])
             text = "<br/>".join(_text(line) for line in node_lines(graph, node, labels))
             lines.append(f'{indent}{ids[node.id]}["{text}"]:::{kind}')
         for child in children.get(scope, ()):
@@ -66,7 +81,24 @@ def to_mermaid(graph: Graph, options: DotOptions | None = None) -> str:
         for source in node.inputs:
             if source in ids:
                 lines.append(f"  {ids[source]} --> {ids[node.id]}")
+    if graph.compilation is not None:
+        for node in graph.nodes:
+            for k in node.breaks:
+                found = graph.compilation.breaks[k]
+                where = f" at {found.source.file}:{found.source.line}" if found.source else ""
+                text = _text(f"graph break {k + 1}: {found.reason}{where}")
+                lines.append(f'  b{k}>"{text}"]:::graphbreak')
+                lines.append(f"  b{k} -.- {ids[node.id]}")
     lines += [f"  classDef {name} {style}" for name, style in _CLASSES.items()]
+    if graph.compilation is not None:
+        lines += [
+            f"  classDef graph{n} fill:{graph_fill(n)},stroke:#555"
+            if n
+            else f"  classDef graph0 fill:#ffffff,stroke:{BREAK_RED},stroke-dasharray:4 3"
+            for n in sorted(used)
+        ]
+        lines.append(f"  classDef graphs fill:{graph_fill(1)},stroke:#555,stroke-dasharray:3 3")
+        lines.append(f"  classDef graphbreak fill:#fdecea,stroke:{BREAK_RED},color:#7b241c")
     return "\n".join(lines) + "\n"
 
 

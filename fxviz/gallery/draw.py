@@ -13,6 +13,7 @@ from pathlib import Path
 from fxviz.drawing import file_bytes
 from fxviz.errors import FxvizError
 from fxviz.exporters import FORMATS
+from fxviz.exporters.dot import compile_summary
 from fxviz.exporters.render import IMAGE_FORMATS
 from fxviz.gallery.manifest import Entry
 from fxviz.graph import Graph
@@ -39,6 +40,8 @@ class Drawn:
     seconds: float = 0.0
     outcome: str = "drawn"
     detail: str = ""
+    # For an entry drawn with `compile = true`: `torch.compile: 2 graphs, 1 graph break`.
+    compiled: str = ""
 
     @property
     def status(self) -> str:
@@ -88,7 +91,10 @@ def draw_entry(entry: Entry) -> Drawn:
         return Drawn(entry, error=str(exc), seconds=seconds, outcome="failed")
     totals = graph.totals
     seconds = time.perf_counter() - start
-    return Drawn(entry, files, totals.params.total, totals.flops, graph.tracer, "", seconds)
+    said = compile_summary(graph.compilation) if graph.compilation is not None else ""
+    return Drawn(
+        entry, files, totals.params.total, totals.flops, graph.tracer, "", seconds, compiled=said
+    )
 
 
 def _resolve(spec: str, folder: Path) -> str:
@@ -161,7 +167,8 @@ def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:
             continue
         title = d.entry.title or d.entry.spec
         counts = f"{format_params(d.params)} | {format_count(d.flops)}"
-        rows.append(f"| {link} | {_md(title)} | {counts} | {d.tracer} |")
+        tracer = f"{d.tracer} · {d.compiled}" if d.compiled else d.tracer
+        rows.append(f"| {link} | {_md(title)} | {counts} | {tracer} |")
         explore = f' · <a href="{html.escape(explorer)}">explore</a>' if explorer else ""
         if picture:
             cards.append(
@@ -169,7 +176,8 @@ def index_files(drawn: Sequence[Drawn]) -> dict[str, bytes]:
                 f'<img src="{html.escape(picture)}" '
                 f'alt="{html.escape(d.entry.name)}" loading="lazy"></a><figcaption>'
                 f"<b>{html.escape(d.entry.name)}</b> · {html.escape(title)} · "
-                f"{format_params(d.params)} params · {format_count(d.flops)} FLOPs{explore}"
+                f"{format_params(d.params)} params · {format_count(d.flops)} FLOPs"
+                f"{' · ' + html.escape(d.compiled) if d.compiled else ''}{explore}"
                 "</figcaption></figure>"
             )
         elif explorer:

@@ -119,6 +119,8 @@ def row(drawn: Drawn, key: str, shard: tuple[int, int] | None) -> dict[str, Any]
         "tracer": drawn.tracer,
         "error": drawn.error,
     }
+    if drawn.compiled:
+        found["compile"] = drawn.compiled
     if shard:
         found["seconds"] = round(drawn.seconds, 3)
     return found
@@ -160,6 +162,7 @@ def from_row(entry: Entry, row: Mapping[str, Any], files: dict[str, bytes]) -> D
         error,
         row.get("seconds", 0.0),
         outcome,
+        compiled=row.get("compile", ""),
     )
 
 

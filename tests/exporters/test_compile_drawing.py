@@ -145,3 +145,15 @@ def test_report_errors() -> None:
         compile_report.render(compiled_chain(), "tabel")
     with pytest.raises(SpecError, match="fxviz compile MODEL"):
         compile_report.render(chain_graph(), "table")
+
+
+def test_mermaid_fills_each_graph_and_notes_each_break() -> None:
+    from fxviz.exporters.mermaid import to_mermaid
+
+    text = to_mermaid(compiled_chain())
+    assert ":::graph1" in text and ":::graph2" in text and ":::graph0" in text
+    assert f"classDef graph1 fill:{graph_fill(1)}" in text
+    assert f"classDef graph0 fill:#ffffff,stroke:{BREAK_RED}" in text
+    assert 'b0>"graph break 1: x.item(): a Python number from a tensor at chain.py:11"]' in text
+    assert "b0 -.- n2" in text
+    assert "graph" not in to_mermaid(chain_graph()).split("classDef")[0].replace("flowchart", "")

@@ -160,3 +160,39 @@ def test_flop_count_counts_a_mixture_of_experts_grouped_matrix_product() -> None
     with internals.FlopCount() as counted:
         torch._grouped_mm(rows, experts, offs=offsets)
     assert counted.total == 2 * 32 * 64 * 256
+
+
+def test_dynamo_records_a_break_on_the_graph_it_ended_and_guard_failures() -> None:
+    class Breaks(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            x = x + 1
+            scale = x.sum().item()
+            return x * scale
+
+    records: list[internals.BreakRecord | None] = []
+
+    def backend(gm: torch.fx.GraphModule, example_inputs: object) -> object:
+        records.append(internals.graph_break_of(gm))
+        return gm.forward
+
+    with internals.dynamo_quiet():
+        internals.dynamo_reset()
+        compiled = torch.compile(Breaks(), backend=backend)
+        compiled(torch.ones(2))
+        first = len(records)
+        assert not internals.guard_failures()
+        compiled(torch.ones(2))
+        failures = internals.guard_failures()
+        internals.dynamo_reset()
+    assert first == 2 and records[1] is None  # the last graph ends with its frame
+    record = records[0]
+    assert record is not None and "item()" in record.reason
+    assert record.frames[-1].code == "scale = x.sum().item()"
+    assert record.frames[-1].file == __file__
+    assert failures and "self.calls" in failures[0]
+    assert internals.guard_failures() == []  # reset forgets them

@@ -143,21 +143,25 @@ def test_a_module_object_on_cpu_compiles() -> None:
             "x.item(): a Python number from a tensor",
         ),
         (
-            "Failed to trace builtin operator\n  Explanation: Dynamo does not know how to trace builtin operator `print`",
+            "Failed to trace builtin operator\n  Explanation: Dynamo does not know how to trace "
+            "builtin operator `print`",
             "print(): output from inside the model",
         ),
         ("generic_jump TensorVariable()", "data-dependent branch"),
         ("Data-dependent branching\n  Explanation: …", "data-dependent branch"),
         (
-            "Dynamic shape operator\n  Explanation: Operator `aten.nonzero.default`'s output shape depends on input Tensor data.",
+            "Dynamic shape operator\n  Explanation: Operator `aten.nonzero.default`'s output "
+            "shape depends on input Tensor data.",
             "an op whose output shape depends on the data (nonzero)",
         ),
         (
-            "Data dependent operator\n  Explanation: Operator `aten._local_scalar_dense.default` has a non-Tensor output",
+            "Data dependent operator\n  Explanation: Operator "
+            "`aten._local_scalar_dense.default` has a non-Tensor output",
             "a Python number from a tensor",
         ),
         (
-            "attempted to trace numpy function unsupported by PyTorch\n  Explanation: Can't find numpy numpy function <function interp at 0x7f> in torch._numpy.",
+            "attempted to trace numpy function unsupported by PyTorch\n  Explanation: Can't "
+            "find numpy numpy function <function interp at 0x7f> in torch._numpy.",
             "a NumPy call torch.compile cannot trace (np.interp)",
         ),
         ("Something torch never said before", "Something torch never said before"),
@@ -195,3 +199,20 @@ def test_a_guard_failure_is_read_into_guard_reason_and_line() -> None:
 )
 def test_op_names_match_across_tracers(target: str, name: str) -> None:
     assert op_name(target) == name
+
+
+def test_a_detection_model_reports_its_breaks_by_reason() -> None:
+    from fxviz import compile_report
+
+    graph = fxviz.compiled("fasterrcnn_mobilenet_v3_large_320_fpn")
+    c = graph.compilation
+    assert c is not None and len(c.breaks) >= 5 and len(c.graphs) > len(c.breaks)
+    reasons = dict(compile_report.by_reason(c.breaks))
+    assert any(r.startswith("an op whose output shape depends on the data") for r in reasons)
+    assert "x.item(): a Python number from a tensor" in reasons
+    assert all(b.source is not None and b.source.file.startswith("torchvision/") for b in c.breaks)
+    # Each break is drawn at a node of the module it broke in (none left at the output).
+    ids = {n.id: n for n in graph.nodes}
+    assert all(b.node is not None and ids[b.node].kind != "output" for b in c.breaks)
+    table = compile_report.to_table(graph)
+    assert "graph breaks by reason:" in table and "torchvision/ops/boxes.py:" in table
