@@ -5,6 +5,7 @@ what `fxviz compile` draws (each captured graph in its colour, each break in red
     fxviz compile examples/graph_breaks.py:Printing
     fxviz compile examples/graph_breaks.py:DataDependentIf
     fxviz compile examples/graph_breaks.py:NumpyMedian
+    fxviz compile examples/graph_breaks.py:RepeatedBlocks  # a break inside a block run 6 times
     fxviz compile examples/graph_breaks.py:CallCounter   # no break, but a recompile per call
     fxviz compile examples/graph_breaks.py:Clean         # one graph
 """
@@ -103,3 +104,25 @@ class CallCounter(Clean):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         return self.head(self.stem(x))
+
+
+class Rescale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(16, 16, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        return x / (x.abs().max().item() + 1)
+
+
+class RepeatedBlocks(Clean):
+    """Six blocks, each with an `.item()`: TorchDynamo breaks in the first two, then runs the
+    graphs it compiled for the second (its frame, cached) in the other four."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*[Rescale() for _ in range(6)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))

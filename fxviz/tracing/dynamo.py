@@ -299,39 +299,84 @@ def _site(node: Node) -> Site | None:
     return (node.source.file, node.source.line) if node.source is not None else None
 
 
-def _calls_at(items: Sequence[tuple[tuple[Site, str] | None, str]]) -> dict[Any, list[list[int]]]:
-    """At each (line, what) key, its calls in the order they ran, as lists of positions in
-    `items`: one module call's ops (consecutive among those at that key, one instance) are
-    one call; every other op is a call of its own (`instance` "")."""
-    calls: dict[Any, list[list[int]]] = defaultdict(list)
-    last: dict[Any, str] = {}
+def _calls_at(
+    items: Sequence[tuple[tuple[Site, str] | None, str]],
+) -> dict[Site, list[tuple[str, list[int]]]]:
+    """At each line, its calls in the order they ran: (what, positions in `items`). One
+    module call's ops (consecutive among those at that line, one instance) are one call;
+    every other op is a call of its own (`instance` "")."""
+    calls: dict[Site, list[tuple[str, list[int]]]] = defaultdict(list)
+    last: dict[Site, tuple[str, str]] = {}
     for position, (key, instance) in enumerate(items):
         if key is None:
             continue
-        if instance and last.get(key) == instance:
-            calls[key][-1].append(position)
+        site, what = key
+        if instance and last.get(site) == (what, instance):
+            calls[site][-1][1].append(position)
         else:
-            calls[key].append([position])
-        last[key] = instance
+            calls[site].append((what, [position]))
+        last[site] = (what, instance)
     return calls
 
 
 def _match(nodes: Sequence[Node], captured: Captured) -> dict[int, int]:
-    """Node position → the number of the captured graph its key's k-th call ran in."""
+    """Node position → the number of the captured graph its call ran in. At each line, the
+    drawn calls and the captured ones are aligned by what they call, in the order they ran
+    (a longest common subsequence): a drawn call with no partner ran in Python, or ran a
+    graph compiled earlier (a frame TorchDynamo had cached), whose number it takes from the
+    last aligned call of the same op at that line."""
     ops = [(op, number) for number, graph in enumerate(captured.graphs, 1) for op in graph]
     captured_calls = _calls_at([(op.key, op.instance) for op, _ in ops])
     drawn = [i for i, n in enumerate(nodes) if _drawn_op(n)]
     drawn_calls = _calls_at([(_key(nodes[i]), "") for i in drawn])
     assigned: dict[int, int] = {}
-    for key, calls in drawn_calls.items():
-        theirs = captured_calls.get(key)
-        if not theirs:
-            continue
-        for k, call in enumerate(calls):
-            number = ops[theirs[min(k, len(theirs) - 1)][0]][1]
-            for position in call:
+    for site, calls in drawn_calls.items():
+        theirs = captured_calls.get(site, [])
+        names = [what for what, _ in calls]
+        partner = _aligned(names, [what for what, _ in theirs])
+        before: dict[str, int] = {}
+        for k, (what, positions) in enumerate(calls):
+            if k in partner:
+                number = ops[theirs[partner[k]][1][0]][1]
+                before[what] = number
+            elif what in before:
+                number = before[what]
+            else:
+                continue
+            for position in positions:
                 assigned[drawn[position]] = number
     return assigned
+
+
+# Past this many cells, a line's alignment pairs calls in order instead (k-th with k-th).
+MAX_ALIGNMENT = 4_000_000
+
+
+def _aligned(ours: Sequence[str], theirs: Sequence[str]) -> dict[int, int]:
+    """A longest common subsequence of two call lists: our index → theirs."""
+    n, m = len(ours), len(theirs)
+    if not n or not m:
+        return {}
+    if ours == theirs:
+        return {k: k for k in range(n)}
+    if n * m > MAX_ALIGNMENT:
+        return {k: min(k, m - 1) for k in range(n) if ours[k] == theirs[min(k, m - 1)]}
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        row, below = table[i], table[i + 1]
+        for j in range(m - 1, -1, -1):
+            row[j] = below[j + 1] + 1 if ours[i] == theirs[j] else max(below[j], row[j + 1])
+    pairs: dict[int, int] = {}
+    i = j = 0
+    while i < n and j < m:
+        if ours[i] == theirs[j]:
+            pairs[i] = j
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
 
 
 def _key(node: Node) -> tuple[Site, str] | None:
@@ -416,13 +461,17 @@ def _breaks(
     that ran before it."""
     in_python: dict[Site, list[int]] = defaultdict(list)
     drawn_at: dict[Site, int] = {}
+    previous_in_python = False  # one stretch of ops run in Python takes one break
     for i, node in enumerate(nodes):
         site = _site(node)
-        if site is None or not _drawn_op(node):
+        if not _drawn_op(node):
             continue
-        drawn_at.setdefault(site, i)
-        if assigned.get(i) == 0:
-            in_python[site].append(i)
+        python = assigned.get(i) == 0
+        if site is not None:
+            drawn_at.setdefault(site, i)
+            if python and not previous_in_python:
+                in_python[site].append(i)
+        previous_in_python = python
     first_of: dict[int, int] = {}
     last_of: dict[int, int] = {}
     for i in sorted(assigned):
@@ -441,8 +490,8 @@ def _breaks(
         on_stack = [
             drawn_at[s] for s in ((f.file, f.line) for f in reversed(stack)) if s in drawn_at
         ]
-        if ops:
-            at = ops[min(seen[site], len(ops) - 1)]
+        if seen[site] < len(ops):
+            at = ops[seen[site]]
             seen[site] += 1
         elif after + 1 in first_of:
             at = first_of[after + 1]

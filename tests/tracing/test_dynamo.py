@@ -45,7 +45,8 @@ BREAKS = {
 @pytest.fixture(scope="module")
 def drawn() -> dict[str, Graph]:
     return {
-        name: fxviz.compiled(f"{EXAMPLES}:{name}") for name in [*BREAKS, "Clean", "CallCounter"]
+        name: fxviz.compiled(f"{EXAMPLES}:{name}")
+        for name in [*BREAKS, "Clean", "CallCounter", "RepeatedBlocks"]
     }
 
 
@@ -84,6 +85,28 @@ def test_an_item_runs_in_python_at_its_line(drawn: dict[str, Graph]) -> None:
     mean = next(n for n in graph.nodes if n.target == "mean")
     assert mean.compiled == (1,)  # on the same line, but captured before the break
     assert any("torch.compile ran on cpu" in note for note in graph.notes)
+
+
+def test_a_block_whose_compiled_frame_is_reused_takes_its_graphs(
+    drawn: dict[str, Graph],
+) -> None:
+    graph = drawn["RepeatedBlocks"]
+    c = graph.compilation
+    assert c is not None
+    explained = torch._dynamo.explain(_examples().RepeatedBlocks().eval())(
+        torch.randn(1, 3, 32, 32)
+    )
+    assert len(c.graphs) == explained.graph_count and len(c.breaks) == len(explained.break_reasons)
+    items = [n for n in graph.nodes if n.target == "item"]
+    assert len(items) == 6
+    assert items[0].compiled == (0,)  # the first block's `.item()` ran in Python
+    # The later blocks ran the graphs compiled for the second: the same numbers each time.
+    later = {n.compiled for n in items[1:]}
+    assert len(later) == 1 and 0 not in next(iter(later))
+    convs = [n for n in graph.nodes if n.target.startswith("blocks.") and n.kind == "module"]
+    assert len({n.compiled for n in convs[1:]}) == 1
+    # Each break is drawn at its own node.
+    assert len({b.node for b in c.breaks}) == len(c.breaks)
 
 
 def test_a_clean_model_is_one_graph_with_every_op_in_it(drawn: dict[str, Graph]) -> None:
