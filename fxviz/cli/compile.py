@@ -21,6 +21,7 @@ from fxviz.cli.common import (
 )
 from fxviz.cli.options import (
     AllOpsOpt,
+    CompileOutputs,
     ConfigOpt,
     Debug,
     DepthOpt,
@@ -30,7 +31,6 @@ from fxviz.cli.options import (
     InputsOpt,
     KwargsOpt,
     LayersOpt,
-    Outputs,
     Quiet,
     RankdirOpt,
     RendererOpt,
@@ -52,7 +52,7 @@ def compile_command(
             autocompletion=complete_model,
         ),
     ],
-    output: Outputs = None,
+    output: CompileOutputs = None,
     fmt: Annotated[
         str,
         typer.Option(

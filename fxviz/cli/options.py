@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,18 +17,25 @@ Debug = Annotated[
         "--debug", help="Show the full traceback of an error.", metavar="", show_default="off"
     ),
 ]
-Outputs = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--output",
-        "-o",
-        metavar="PATH",
-        help="File to write; the format comes from the suffix (.svg .png .pdf .dot .json "
-        ".mmd .md). "
-        "Repeat for several.",
-        show_default="MODEL.svg",
-    ),
-]
+
+
+def outputs_option(default: str) -> Any:
+    """`-o/--output`, repeatable, with what a command writes when it is left out."""
+    return Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="File to write; the format comes from the suffix (.svg .png .pdf .dot .json "
+            ".mmd .md .html). Repeat for several.",
+            show_default=default,
+        ),
+    ]
+
+
+Outputs = outputs_option("MODEL.svg")
+CompileOutputs = outputs_option("MODEL.compile.svg")
 RendererOpt = Annotated[
     str,
     typer.Option(
