@@ -45,6 +45,9 @@ _IDENT = r"[A-Za-z_]\w*"
 _USERFILE = re.compile(rf"^(?P<path>.+?\.py)(?::(?P<attr>{_IDENT})(?:\((?P<args>.*)\))?)?$", re.S)
 _MODEL_NAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
 _PREFIX = re.compile(rf"^(?P<prefix>{_IDENT}):(?P<rest>.*)$", re.S)
+# `REV:path.py[:Name]`: a revision git names (HEAD~1, main, v1.2, a1b2c3d, origin/main), then
+# a file. A drive letter (`C:\\net.py`) is not a revision.
+_REVISION = re.compile(r"^(?P<rev>[^\s:]+):(?P<rest>[^:]+?\.py(?::.*)?)$", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class ModelSpec:
     text: str
     attr: str | None = None
     kwargs: tuple[tuple[str, object], ...] = ()
+    # A file read from git at this revision (`HEAD~1:net.py:Net`), not from the work tree.
+    revision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,22 @@ def parse_model_spec(text: str) -> ModelSpec:
         return ModelSpec("torchvision", name, text)
     if spec.endswith(".pt2"):
         return ModelSpec("exported", spec, text)
+    revision = _REVISION.match(spec)
+    if revision and not _drive_letter(revision["rev"], revision["rest"]):
+        try:
+            found = parse_model_spec(revision["rest"])
+        except SpecError as exc:  # said of the whole spec, as typed
+            raise SpecError(str(exc).replace(repr(revision["rest"]), repr(text))) from None
+        if found.kind != "userfile":  # a file spec; the revision part cannot make it one
+            raise SpecError(f"model spec {text!r}: give REV:path.py:Name, e.g. HEAD~1:net.py:Net")
+        return ModelSpec(
+            "userfile",
+            found.target,
+            text,
+            attr=found.attr,
+            kwargs=found.kwargs,
+            revision=revision["rev"],
+        )
     if match := _USERFILE.match(spec):
         kwargs = _parse_call_args(match["args"], text) if match["args"] is not None else ()
         return ModelSpec("userfile", match["path"], text, attr=match["attr"], kwargs=kwargs)
@@ -127,6 +148,10 @@ def parse_model_spec(text: str) -> ModelSpec:
         f"model spec {text!r} is neither a model name (resnet18), a Python file (net.py:Net), "
         "a Hugging Face model (hf:bert) nor a saved program (model.pt2)"
     )
+
+
+def _drive_letter(rev: str, rest: str) -> bool:
+    return len(rev) == 1 and rev.isalpha() and rest[:1] in ("\\", "/")
 
 
 def _parse_call_args(args: str, text: str) -> tuple[tuple[str, object], ...]:

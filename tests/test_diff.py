@@ -131,7 +131,7 @@ def test_added_and_removed_report_the_top_module_only() -> None:
     assert ("removed", "pre", "") in kinds(d_back)
 
 
-def test_rewiring_that_no_insertion_explains() -> None:
+def test_two_modules_swapped_are_one_swap() -> None:
     class Reordered(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -146,8 +146,8 @@ def test_rewiring_that_no_insertion_explains() -> None:
             return self.a(self.b(x))
 
     d = diff(trace(Reordered()), trace(Swapped()))
-    assert [c.kind for c in d.changes] == ["rewired", "rewired"]
-    assert d.changes[0].details == ("inputs <input x> -> b",)
+    assert [(c.kind, c.facets) for c in d.changes] == [("rewired", ("swapped",))]
+    assert d.changes[0].details == ("b and a swapped: now <input x> -> b -> a",)
 
 
 def test_an_insertion_into_a_sequential_renumbers_rather_than_changes() -> None:

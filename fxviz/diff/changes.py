@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fxviz.diff.match import Matching, is_position, match
-from fxviz.graph import Graph, Module, Node, drawing, lineage, parent_path, split_hparams
+from fxviz.graph import (
+    Graph,
+    Module,
+    Node,
+    drawing,
+    lineage,
+    parent_path,
+    split_hparams,
+    within,
+)
 from fxviz.humanize import format_shape
 
 DIFF_SCHEMA_VERSION = 2
@@ -213,26 +222,69 @@ def _module_changes(a: Graph, b: Graph, m: Matching) -> list[Change]:
     for path_a, path_b in m.pairs.items():
         if not path_a:
             continue  # the root: its class is the model's, its contents are compared below
+        change = _changed(a, b, path_a, path_b)
         if path_a in m.moved:
-            cls = _module(b, path_b).class_name
-            changes.append(Change("renamed", path_a, path_b, cls, (f"{path_a} -> {path_b}",)))
-        elif path_a not in inside_moved and _last(path_a) != _last(path_b):
+            changes.append(_renamed(m, path_a, path_b, _module(b, path_b).class_name, change))
+            continue
+        if path_a not in inside_moved and _last(path_a) != _last(path_b):
             cls = _module(b, path_b).class_name
             changes.append(Change("renumbered", path_a, path_b, cls, (f"{path_a} -> {path_b}",)))
-        change = _changed(a, b, path_a, path_b)
         if change is not None:
             changes.append(change)
+    moved_a, moved_b = set(m.moved), set(m.moved.values())
     for path in m.removed:
         module = _module(a, path)
-        changes.append(
-            Change("removed", path, "", module.class_name, _position(a, path), -module.params.total)
-        )
+        own = module.params.total - _held(a, path, moved_a)
+        changes.append(Change("removed", path, "", module.class_name, _position(a, path), -own))
+    src_b = _sources(b)
     for path in m.added:
         module = _module(b, path)
-        changes.append(
-            Change("added", "", path, module.class_name, _position(b, path), module.params.total)
-        )
+        own = module.params.total - _held(b, path, moved_b)
+        where = _position(b, path) or _branch(m, path, src_b)
+        changes.append(Change("added", "", path, module.class_name, where, own))
     return changes + _rewired(a, b, m)
+
+
+def _branch(m: Matching, path: str, src_b: dict[str, set[str]]) -> tuple[str, ...]:
+    """`a new branch beside block.attn (both read act)`: an added module that reads what a
+    module both models have reads, and whose readers read more than it (a join)."""
+    reads = src_b.get(path, set())
+    kept = set(m.pairs.values()) - {""}
+    readers = [k for k in kept if path in src_b.get(k, set())]
+    if not reads or any(src_b[k] == {path} for k in readers):
+        return ()  # in line: what read its input now reads it
+    beside = sorted(k for k in kept if src_b.get(k, set()) & reads and not within(k, path))
+    if not beside:
+        return ()
+    shared = ", ".join(sorted(reads & src_b[beside[0]]))
+    # The outermost module around it that both models have and that does not hold the branch.
+    around = next(p for p in reversed(lineage(beside[0])) if p in kept and not within(path, p))
+    return (f"a new branch beside {around} (both read {shared})",)
+
+
+# A renamed module's facets that say where it is, not what it computes.
+_NAME_FACETS = ("renamed ", "moved", "class ")
+
+
+def _held(graph: Graph, path: str, moved: set[str]) -> int:
+    """The parameters of the moved modules inside `path`: a new container's are theirs."""
+    return sum(
+        _module(graph, p).params.total for p in moved if p != path and p.startswith(path + ".")
+    )
+
+
+def _renamed(
+    m: Matching, path_a: str, path_b: str, class_name: str, change: Change | None
+) -> Change:
+    """A module renamed (`attn -> self_attn`, in the same place) or moved (`block ->
+    encoder.block`), and what else changed in it, as one change."""
+    same_place = m.pairs.get(parent_path(path_a)) == parent_path(path_b)
+    name = f"renamed {_last(path_a)} -> {_last(path_b)}"
+    facet = name if same_place else "moved"
+    details = (f"{path_a} -> {path_b}", *(change.details if change else ()))
+    facets = (facet, *(change.facets if change else ()))
+    delta = change.params_delta if change else 0
+    return Change("renamed", path_a, path_b, class_name, details, delta, facets)
 
 
 def _changed(a: Graph, b: Graph, path_a: str, path_b: str) -> Change | None:
@@ -296,6 +348,7 @@ _NOT_SIZES = frozenset(
         "eps",
         "momentum",
         "p",
+        "padding_idx",
     }
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -309,7 +362,7 @@ def _sizes_facet(before: str, after: str) -> str:
     if len(tokens_a) != len(tokens_b) or any(
         _NUMBER.sub("#", x) != _NUMBER.sub("#", y) for x, y in zip(tokens_a, tokens_b, strict=True)
     ):
-        return "hyper-parameters"
+        return _keywords_facet(tokens_a, tokens_b)
     positional: list[tuple[str, str]] = []
     named: list[str] = []
     for x, y in zip(tokens_a, tokens_b, strict=True):
@@ -327,6 +380,24 @@ def _sizes_facet(before: str, after: str) -> str:
         ratio = _ratio(positional)
         parts.append(f"sizes {ratio} ({listed})" if ratio else f"sizes {listed}")
     return ", ".join([*parts, *dict.fromkeys(named)])
+
+
+def _keywords_facet(tokens_a: list[str], tokens_b: list[str]) -> str:
+    """Arguments added or dropped, beside the ones that changed: `512 -> 514, +padding_idx=1`;
+    `hyper-parameters` where the two lists do not line up."""
+    keyed_a = {t.partition("=")[0]: t for t in tokens_a if "=" in t}
+    keyed_b = {t.partition("=")[0]: t for t in tokens_b if "=" in t}
+    plain_a = [t for t in tokens_a if "=" not in t]
+    plain_b = [t for t in tokens_b if "=" not in t]
+    if len(plain_a) != len(plain_b):
+        return "hyper-parameters"
+    parts = [f"{x} -> {y}" for x, y in zip(plain_a, plain_b, strict=True) if x != y]
+    for key in keyed_a.keys() & keyed_b.keys():
+        if keyed_a[key] != keyed_b[key]:
+            parts.append(f"{keyed_a[key]} -> {keyed_b[key].partition('=')[2]}")
+    parts += [f"+{keyed_b[k]}" for k in keyed_b if k not in keyed_a]
+    parts += [f"-{keyed_a[k]}" for k in keyed_a if k not in keyed_b]
+    return ", ".join(parts) or "hyper-parameters"
 
 
 def _ratio(pairs: list[tuple[str, str]]) -> str:
@@ -381,6 +452,7 @@ def _shape_changes(
         for i, c in enumerate(causes)
         if c.kind in ("added", "rewired")
         or (c.kind == "changed" and not all(f.startswith("class ") for f in c.facets))
+        or (c.kind == "renamed" and not all(f.startswith(_NAME_FACETS) for f in c.facets))
     }
     located_a = {c.path_a: i for i, c in enumerate(causes) if c.kind == "removed"}
     fed_b = {c.path_b: i for i, c in enumerate(causes) if c.kind == "input" and c.path_b}
@@ -459,10 +531,11 @@ def _first_calls(graph: Graph) -> dict[str, Node]:
 
 def _rewired(a: Graph, b: Graph, m: Matching) -> list[Change]:
     """Matched modules whose inputs now come from other modules, unless an added or removed
-    module explains it (inserting a block rewires its successor)."""
+    module explains it (inserting a block rewires its successor). Two modules that read each
+    other the other way round now are one swap, and so is what only the swap rewired."""
     src_a, src_b = _sources(a), _sources(b)
     added, removed = set(m.added), set(m.removed)
-    changes = []
+    found: dict[str, tuple[str, set[str], set[str]]] = {}
     for path_a, before in src_a.items():
         path_b = m.pairs.get(path_a)
         if path_b is None or path_b not in src_b:
@@ -474,9 +547,29 @@ def _rewired(a: Graph, b: Graph, m: Matching) -> list[Change]:
             _inside(s, removed) for s in before
         )
         if (lost or gained) and not explained:
-            detail = f"inputs {', '.join(sorted(mapped))} -> {', '.join(sorted(after))}"
-            cls = _module(b, path_b).class_name
-            changes.append(Change("rewired", path_a, path_b, cls, (detail,), facets=("inputs",)))
+            found[path_a] = (path_b, mapped, after)
+    changes = []
+    swapped: set[str] = set()
+    for path_a, (path_b, mapped, after) in found.items():
+        for other_a, (other_b, other_mapped, other_after) in found.items():
+            if other_a == path_a or path_a in swapped or other_a in swapped:
+                continue
+            # A: other reads this one; B: this one reads the other.
+            if path_b in other_mapped and other_b in after and other_b not in mapped:
+                swapped |= {path_a, other_a}
+                feeds = ", ".join(sorted(other_after - {path_b}) or ["the input"])
+                detail = f"{other_b} and {path_b} swapped: now {feeds} -> {other_b} -> {path_b}"
+                cls = _module(b, path_b).class_name
+                changes.append(
+                    Change("rewired", path_a, path_b, cls, (detail,), facets=("swapped",))
+                )
+    pairs_b = {m.pairs[p] for p in swapped}
+    for path_a, (path_b, mapped, after) in found.items():
+        if path_a in swapped or (swapped and (mapped ^ after) <= pairs_b):
+            continue
+        detail = f"inputs {', '.join(sorted(mapped))} -> {', '.join(sorted(after))}"
+        cls = _module(b, path_b).class_name
+        changes.append(Change("rewired", path_a, path_b, cls, (detail,), facets=("inputs",)))
     return changes
 
 

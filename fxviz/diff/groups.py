@@ -41,7 +41,9 @@ def _key(change: Change, level: int) -> _Key:
         return (kind, change.path)
     if kind == "shape" or level == 2:
         return (kind,)
-    if kind in ("added", "removed", "renamed"):
+    if kind == "renamed":
+        return (kind, change.class_name, *(change.facets if level < 2 else change.facets[:1]))
+    if kind in ("added", "removed"):
         return (kind, change.class_name)
     if kind == "renumbered":
         return (kind, parent_path(change.path_b))
@@ -81,19 +83,32 @@ def _describe(
         classes = Counter(c.class_name for c in picked)
         if n == 1:
             what = f"{first.path} ({first.class_name})"
+            if first.details and first.details[0].startswith("a new branch"):
+                what += f", {first.details[0]}"
         else:
             what = ", ".join(f"{k} {name}" for name, k in classes.items())
             what += _placement(picked)
             where = pattern(paths)
     elif kind == "renamed":
-        what = f"{n} moved" if n > 1 else f"{first.path_a} -> {first.path_b} ({first.class_name})"
-        if n > 1:
+        also = "; ".join(_facet_text(f, picked) for f in first.facets[1:])
+        also = f", {also}" if also else ""
+        facet = first.facets[0] if first.facets else "moved"
+        if n == 1:
+            verb = "moved " if facet == "moved" else ""
+            what = f"{verb}{first.path_a} -> {first.path_b} ({first.class_name}){also}"
+        elif facet.startswith("renamed "):
+            what = f"{n} {facet} ({first.class_name}){also}"
+            where = pattern([c.path_b for c in picked])
+        else:
+            what = f"{n} moved{also}"
             where = ", ".join(c.details[0] for c in picked[:3]) + (", …" if n > 3 else "")
     elif kind == "renumbered":
         last = picked[-1]
         container = parent_path(first.path_b) if len(key) > 1 else ""
         what = f"{n} renumbered" + (f" in {container}" if container else "")
         where = first.details[0] + (f" … {last.details[0]}" if n > 1 else "")
+    elif kind == "rewired" and first.facets == ("swapped",):
+        what = "; ".join(c.details[0] for c in picked[:3]) + ("; …" if n > 3 else "")
     elif kind == "rewired":
         what = f"{first.path} ({first.class_name}) rewired" if n == 1 else f"{n} rewired"
         where = first.details[0] if n == 1 else pattern(paths)

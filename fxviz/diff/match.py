@@ -1,13 +1,17 @@
 """Which module of A is which module of B, decided top-down from the module trees alone.
 
-- Children with names (`conv1`, `embeddings`) match by name.
+- Children with names (`conv1`, `embeddings`) match by name. Those left over on both sides
+  (`attn` in A, `self_attn` in B) are aligned in order by structure, then by class (a
+  family of classes, `BertSelfAttention` and `RobertaSelfAttention`, counts as one): a
+  module renamed, changed or not, is one module renamed, never one removed and one added.
 - Children that are positions (`features.0`, `features.1`, … of a `Sequential` or `ModuleList`)
   are aligned as diff(1) aligns lines: a longest-common-subsequence over their structure, then
   over their classes inside what is left, then in order where a stretch was replaced one for
   one. Inserting a layer therefore adds one module and renumbers the later ones; it never turns
   them into other classes.
 - What is still unmatched on both sides and built the same (classes, hyper-parameters and
-  parameter counts, names ignored) is one module moved or renamed (`block` -> `stage`).
+  parameter counts, names ignored) is one module moved or renamed (`block` -> `stage`),
+  also into or out of a new container (`block` -> `encoder.block`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from fxviz.graph import Graph, lineage
+from fxviz.graph import Graph, lineage, within
 from fxviz.views import signatures
 
 _Key = Callable[[str], str]
@@ -39,30 +43,42 @@ def match(a: Graph, b: Graph) -> Matching:
     sig_a, sig_b = signatures(a), signatures(b)
     keys = [(sig_a.__getitem__, sig_b.__getitem__), (_class_of(a), _class_of(b))]
     pairs: dict[str, str] = {}
+    moved: dict[str, str] = {}
     if a.module("") is not None and b.module("") is not None:
         pairs[""] = ""
-        _match_below(a, b, "", "", keys, pairs)
+        _match_below(a, b, "", "", keys, pairs, moved)
 
     paths_a = [m.path for m in a.modules if m.path]
     paths_b = [m.path for m in b.modules if m.path]
+    # Built the same, elsewhere: a top-most unmatched module of one side and any unmatched
+    # module of the other (a block moved into a new container is not top-most there).
+    for top_of, other, sig_top, sig_other, flip in (
+        (paths_a, paths_b, sig_a, sig_b, False),
+        (paths_b, paths_a, sig_b, sig_a, True),
+    ):
+        taken_a = set(pairs)
+        taken_b = set(pairs.values())
+        mine, theirs = (taken_b, taken_a) if flip else (taken_a, taken_b)
+        tops = _tops([p for p in top_of if p not in mine])
+        by_signature: dict[str, list[str]] = defaultdict(list)
+        for path in other:
+            if path not in theirs:
+                by_signature[sig_other[path]].append(path)
+        for path in tops:
+            candidates = [c for c in by_signature.get(sig_top[path], ()) if c not in theirs]
+            if not candidates:
+                continue
+            x, y = (candidates[0], path) if flip else (path, candidates[0])
+            moved[x] = y
+            _zip_subtrees(a, b, x, y, pairs)
+            theirs.update(p for p in other if within(p, candidates[0]))
+            mine.update(p for p in top_of if within(p, path))
     matched_b = set(pairs.values())
-    only_a = _tops([p for p in paths_a if p not in pairs])
-    only_b = _tops([p for p in paths_b if p not in matched_b])
-    by_signature: dict[str, list[str]] = defaultdict(list)
-    for path in only_b:
-        by_signature[sig_b[path]].append(path)
-    moved: dict[str, str] = {}
-    for path in only_a:
-        candidates = by_signature.get(sig_a[path])
-        if candidates:
-            moved[path] = candidates.pop(0)
-            _zip_subtrees(a, b, path, moved[path], pairs)
-    targets = set(moved.values())
     return Matching(
         pairs=pairs,
         moved=moved,
-        removed=tuple(p for p in only_a if p not in moved),
-        added=tuple(p for p in only_b if p not in targets),
+        removed=tuple(_tops([p for p in paths_a if p not in pairs])),
+        added=tuple(_tops([p for p in paths_b if p not in matched_b])),
     )
 
 
@@ -72,20 +88,56 @@ def is_position(path: str) -> bool:
 
 
 def _match_below(
-    a: Graph, b: Graph, pa: str, pb: str, keys: list[tuple[_Key, _Key]], pairs: dict[str, str]
+    a: Graph,
+    b: Graph,
+    pa: str,
+    pb: str,
+    keys: list[tuple[_Key, _Key]],
+    pairs: dict[str, str],
+    renamed: dict[str, str],
 ) -> None:
-    for x, y in _pair_children(a.children(pa), b.children(pb), keys):
+    for x, y, by_name in _pair_children(a, b, a.children(pa), b.children(pb), keys):
         pairs[x] = y
-        _match_below(a, b, x, y, keys, pairs)
+        if not by_name:
+            renamed[x] = y
+        _match_below(a, b, x, y, keys, pairs, renamed)
 
 
 def _pair_children(
-    ca: Sequence[str], cb: Sequence[str], keys: list[tuple[_Key, _Key]]
-) -> list[tuple[str, str]]:
+    a: Graph, b: Graph, ca: Sequence[str], cb: Sequence[str], keys: list[tuple[_Key, _Key]]
+) -> list[tuple[str, str, bool]]:
+    """(A's child, B's child, whether they pair by name or position) for every pair."""
     if ca and cb and all(is_position(p) for p in (*ca, *cb)):
-        return _aligned(ca, cb, keys)
+        return [(x, y, True) for x, y in _aligned(ca, cb, keys)]
     names_b = {p.rpartition(".")[2]: p for p in cb}
-    return [(p, names_b[name]) for p in ca if (name := p.rpartition(".")[2]) in names_b]
+    found = [(p, names_b[name], True) for p in ca if (name := p.rpartition(".")[2]) in names_b]
+    left_a = [p for p in ca if p.rpartition(".")[2] not in names_b]
+    named_a = {x for x, _, _ in found}
+    left_b = [p for p in cb if p not in {y for _, y, _ in found}]
+    if left_a and left_b and named_a | set(left_a):
+        found += [(x, y, False) for x, y in _aligned(left_a, left_b, keys) if _akin(a, b, x, y)]
+    return found
+
+
+def _akin(a: Graph, b: Graph, x: str, y: str) -> bool:
+    """Two modules one could be the other renamed: the same class, or one family's
+    (`BertSelfAttention`, `RobertaSelfAttention`)."""
+    ma, mb = a.module(x), b.module(y)
+    if ma is None or mb is None:
+        return False
+    return ma.class_name == mb.class_name or _same_family(ma.class_name, mb.class_name)
+
+
+def _same_family(before: str, after: str) -> bool:
+    """`BertSelfAttention` and `RobertaSelfAttention`: one CamelCase tail after a prefix."""
+    tail_a, tail_b = _tail(before), _tail(after)
+    return bool(tail_a) and tail_a == tail_b
+
+
+def _tail(name: str) -> str:
+    """`SelfAttention` for `BertSelfAttention`: from the second capital on."""
+    capitals = [i for i, c in enumerate(name) if c.isupper()]
+    return name[capitals[1] :] if len(capitals) > 1 else ""
 
 
 def _aligned(

@@ -103,6 +103,9 @@ def _resolve(spec: str, folder: Path) -> str:
 
     parsed = parse_model_spec(spec)
     if parsed.kind in ("userfile", "exported") and not Path(parsed.target).is_absolute():
+        if parsed.revision is not None:  # HEAD~1:net.py:Net: the path after the revision
+            rest = spec.strip()[len(parsed.revision) + 1 :]
+            return f"{parsed.revision}:{folder / rest}"
         return str(folder / spec)
     return spec
 

@@ -8,10 +8,12 @@ user's code happens in `load_userfile`, where every failure of *their* code beco
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -137,6 +139,25 @@ def import_user_file(path: Path) -> ModuleType:
     return module
 
 
+@contextlib.contextmanager
+def _own_imports(folder: Path) -> Iterator[None]:
+    """While a revision's file is imported, what it imports from its folder is that
+    revision's (not a module of the same name another revision or the work tree loaded), and
+    afterwards none of it stays in sys.modules to shadow the next revision's."""
+    names = {p.stem for p in folder.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+
+    def ours(name: str) -> bool:
+        return name.partition(".")[0] in names
+
+    stashed = {name: sys.modules.pop(name) for name in list(sys.modules) if ours(name)}
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if ours(n)]:
+            del sys.modules[name]
+        sys.modules.update(stashed)
+
+
 def _user_line(exc: BaseException, path: Path) -> str:
     """` (net.py:12)`, the deepest frame of the traceback inside the user's file."""
     frames = [
@@ -147,7 +168,14 @@ def _user_line(exc: BaseException, path: Path) -> str:
 
 def load_userfile(spec: ModelSpec, options: LoadOptions, device: str) -> LoadedModel:
     path = Path(spec.target)
-    module = import_user_file(path)
+    if spec.revision is not None:
+        from fxviz.loaders.git import file_at_revision
+
+        path = file_at_revision(spec.revision, spec.target)
+        with _own_imports(path.parent):
+            module = import_user_file(path)
+    else:
+        module = import_user_file(path)
     choice = pick_model(module, spec.attr, spec.target)
     obj = getattr(module, choice.name)
     kwargs = dict(spec.kwargs) | dict(options.kwargs)
