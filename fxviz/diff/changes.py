@@ -220,8 +220,14 @@ def _module_changes(a: Graph, b: Graph, m: Matching) -> list[Change]:
     changes: list[Change] = []
     inside_moved = {p for top in m.moved for p in m.pairs if p == top or p.startswith(top + ".")}
     for path_a, path_b in m.pairs.items():
-        if not path_a:
-            continue  # the root: its class is the model's, its contents are compared below
+        if not path_a:  # the root: its class is the model's; what its config decides counts
+            root_a, root_b = _module(a, ""), _module(b, "")
+            if root_a.hparams != root_b.hparams:
+                before, after = root_a.hparams or "()", root_b.hparams or "()"
+                facet = _sizes_facet(root_a.hparams, root_b.hparams)
+                detail = f"{before} -> {after}"
+                changes.append(Change("changed", "", "", root_b.class_name, (detail,), 0, (facet,)))
+            continue
         change = _changed(a, b, path_a, path_b)
         if path_a in m.moved:
             changes.append(_renamed(m, path_a, path_b, _module(b, path_b).class_name, change))
@@ -296,7 +302,9 @@ def _changed(a: Graph, b: Graph, path_a: str, path_b: str) -> Change | None:
         facets.append(_class_facet(ma.class_name, mb.class_name))
     if ma.hparams != mb.hparams:
         details.append(f"{ma.hparams or '()'} -> {mb.hparams or '()'}")
-        facets.append(_sizes_facet(ma.hparams, mb.hparams))
+        # Another class has other arguments: their numbers mean nothing side by side.
+        same_class = ma.class_name == mb.class_name
+        facets.append(_sizes_facet(ma.hparams, mb.hparams) if same_class else "hyper-parameters")
     own_a, own_b = _own_params(a, path_a), _own_params(b, path_b)
     if own_a != own_b:
         details.append(f"params {own_a:,} -> {own_b:,}")
@@ -569,8 +577,21 @@ def _rewired(a: Graph, b: Graph, m: Matching) -> list[Change]:
             continue
         detail = f"inputs {', '.join(sorted(mapped))} -> {', '.join(sorted(after))}"
         cls = _module(b, path_b).class_name
-        changes.append(Change("rewired", path_a, path_b, cls, (detail,), facets=("inputs",)))
+        now = ", ".join(_source_words(s) for s in sorted(after - mapped)) or "less"
+        was = ", ".join(_source_words(s) for s in sorted(mapped - after)) or "nothing more"
+        facets = ("inputs", f"reading {now} instead of {was}")
+        changes.append(Change("rewired", path_a, path_b, cls, (detail,), facets=facets))
     return changes
+
+
+def _source_words(source: str) -> str:
+    """`input_ids` for `<input input_ids>`, `the buffer embeddings.position_ids` for a
+    constant, a module's path as it is."""
+    if source.startswith("<input "):
+        return source.removeprefix("<input ").removesuffix(">")
+    if source.startswith("<constant "):
+        return "the tensor " + source.removeprefix("<constant ").removesuffix(">")
+    return source
 
 
 def _inside(path: str, tops: set[str]) -> bool:

@@ -47,6 +47,8 @@ def _key(change: Change, level: int) -> _Key:
         return (kind, change.class_name)
     if kind == "renumbered":
         return (kind, parent_path(change.path_b))
+    if kind == "rewired" and change.facets[1:]:  # what it reads now, and what no longer
+        return (kind, re.sub(r"\d+", "#", change.facets[1])) if level < 2 else (kind,)
     if kind == "rewired":
         return (kind, *(re.sub(r"\d+", "#", d) for d in change.details)) if level == 0 else (kind,)
     return (kind, *(_facet_key(f) if level == 0 else _coarse(f) for f in change.facets))
@@ -112,12 +114,16 @@ def _describe(
     elif kind == "rewired":
         what = f"{first.path} ({first.class_name}) rewired" if n == 1 else f"{n} rewired"
         where = first.details[0] if n == 1 else pattern(paths)
+        reading = {c.facets[1] for c in picked if c.facets[1:]}
+        if len(reading) == 1 and len(picked) == len([c for c in picked if c.facets[1:]]):
+            what += f", {reading.pop()}"
+            where = "" if n == 1 else pattern(paths)
     elif kind == "shape":
         what = f"{n} output shape{'s' if n > 1 else ''} changed with no module change before"
         where = f"{pattern(paths)}; first {first.path}: {first.details[0]}"
     else:
         what = "; ".join(_facet_text(f, picked) for f in key[1:]) or "changed"
-        where = pattern(paths) + _counted(picked, b)
+        where = pattern(paths) + _counted(picked, b) if paths != [""] else "the model's config"
     return Group(
         kind=kind,
         what=what,

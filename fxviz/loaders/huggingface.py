@@ -78,6 +78,11 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
             f"{first_line(exc)[:300]}{hint}"
         ) from exc
     model.eval()
+    described = architecture_words(config)
+    if described:
+        # What the config decides that no layer's own repr shows (a sliding window, how far
+        # positions go): the model's own line of the module tree, so a diff compares it.
+        model.extra_repr = lambda: described
     language = default_language(model, config)
     args, kwargs = make_inputs(options.inputs, device) if options.inputs else ((), {})
     if not args:
@@ -532,3 +537,52 @@ def default_inputs(
             f"pass --input {main}=dtype:shape"
         )
     return specs
+
+
+# Config fields that decide how a model computes but that no module's repr shows. Sizes and
+# counts are not here: the layers' shapes show them.
+ARCHITECTURE_FIELDS = (
+    "position_embedding_type",
+    "max_position_embeddings",
+    "n_positions",
+    "rope_parameters",
+    "rope_theta",
+    "rope_scaling",
+    "partial_rotary_factor",
+    "sliding_window",
+    "use_sliding_window",
+    "window_size",
+    "attention_layers",
+    "layer_types",
+    "attn_logit_softcapping",
+    "final_logit_softcapping",
+    "scale_attn_weights",
+    "use_parallel_residual",
+    "is_decoder",
+)
+
+
+def architecture_words(config: Any) -> str:
+    """`max_position_embeddings=131072, rope_theta=10000.0, sliding_window=4096`: the
+    architecture fields a config sets, lists written as runs (`[global, local]×1`)."""
+    data = config.to_dict() if hasattr(config, "to_dict") else {}
+    parts = []
+    for key in ARCHITECTURE_FIELDS:
+        value = data.get(key)
+        if value is None or value is False:
+            continue
+        if isinstance(value, dict):
+            parts += [f"{k}={v}" for k, v in sorted(value.items()) if v is not None]
+        elif isinstance(value, list):
+            parts.append(f"{key}={_runs(value)}")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def _runs(items: list[Any]) -> str:
+    """`[global, local]×6` for a list that repeats one period, else the items with counts."""
+    for period in range(1, len(items) // 2 + 1):
+        if len(items) % period == 0 and items == items[:period] * (len(items) // period):
+            return f"[{' '.join(map(str, items[:period]))}]×{len(items) // period}"
+    return "[" + " ".join(map(str, items)) + "]"
