@@ -98,11 +98,12 @@ def _describe(
         if n == 1:
             verb = "moved " if facet == "moved" else ""
             what = f"{verb}{first.path_a} -> {first.path_b} ({first.class_name}){also}"
-        elif facet.startswith("renamed "):
+        elif facet.startswith("renamed ") and all(c.facets == first.facets for c in picked):
             what = f"{n} {facet} ({first.class_name}){also}"
             where = pattern([c.path_b for c in picked])
         else:
-            what = f"{n} moved{also}"
+            moved = all(c.facets[:1] == ("moved",) for c in picked)
+            what = f"{n} {'moved' if moved else 'renamed'}"
             where = ", ".join(c.details[0] for c in picked[:3]) + (", …" if n > 3 else "")
     elif kind == "renumbered":
         last = picked[-1]
