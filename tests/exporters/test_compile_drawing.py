@@ -3,70 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
+from handmade import chain_graph, compiled_chain
 
 from fxviz import compile_report
 from fxviz.errors import SpecError
 from fxviz.exporters.dot import BREAK_RED, graph_fill, to_dot
 from fxviz.graph import (
-    Compilation,
-    CompiledGraph,
     Graph,
-    GraphBreak,
-    Node,
-    Recompile,
-    SourceLocation,
-    Value,
 )
-from tests.handmade import chain_graph
-
-LINE = SourceLocation("chain.py", 11, "forward", 'x = x * x.mean().item()  # "<b>|{}"')
-
-
-def compiled_chain() -> Graph:
-    """Chain with fc1 in graph 1, an `.item()` run in Python (a break at it), relu in graph 2."""
-    chain = chain_graph()
-    x, fc1, relu, output = chain.nodes
-    item = Node(
-        "item",
-        "method",
-        "item",
-        inputs=("fc1",),
-        outputs=(Value("float", text="0.5"),),
-        source=LINE,
-        compiled=(0,),
-        breaks=(0,),
-    )
-    nodes = (
-        x,
-        replace(fc1, compiled=(1,)),
-        item,
-        replace(relu, inputs=("fc1", "item"), compiled=(2,)),
-        output,
-    )
-    compilation = Compilation(
-        graphs=(CompiledGraph(1, 3, 64), CompiledGraph(2, 2, 0)),
-        breaks=(
-            GraphBreak(
-                reason="x.item(): a Python number from a tensor",
-                detail="Unsupported Tensor.item() call with capture_scalar_outputs=False",
-                after=1,
-                source=LINE,
-                stack=(LINE,),
-                node="item",
-            ),
-        ),
-        recompiles=(
-            Recompile(
-                "self.calls == 1",
-                "a Python number on the model changed between calls",
-                SourceLocation("chain.py", 9, "forward", "self.calls += 1"),
-            ),
-        ),
-    )
-    return replace(chain, name="CompiledChain", nodes=nodes, compilation=compilation)
 
 
 def test_dot_golden(golden) -> None:  # type: ignore[no-untyped-def]

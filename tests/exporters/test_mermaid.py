@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from handmade import hostile_graph, hostile_names_graph
+from handmade import compiled_chain, hostile_graph, hostile_names_graph
 from typer.testing import CliRunner
 
 import fxviz
@@ -90,6 +90,7 @@ def test_mermaids_own_parser_accepts_what_fxviz_writes(tmp_path: Path) -> None:
         "gates": fxviz.trace(f"{REPO}/examples/lstm_tagger.py:LSTMTagger", expand=("LSTM",)),
         "hostile": hostile_graph(),
         "names": hostile_names_graph(),
+        "compiled": compiled_chain(),  # torch.compile's classes and break notes
     }
     files = []
     for name, graph in graphs.items():
