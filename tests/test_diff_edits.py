@@ -28,41 +28,35 @@ class Base(nn.Module):
         self.block = Block()
         self.head = nn.Linear(16, classes)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.stem(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.norm(self.stem(x)))
-        return self.head(self.block(x))
+        return self.head(self.block(self.features(x)))
 
 
-class Renamed(nn.Module):
+class Renamed(Base):
     """`head` is `classifier` now, with `classes` outputs."""
 
     def __init__(self, classes: int = 3) -> None:
         super().__init__()
-        self.stem = nn.Linear(4, 16)
-        self.norm = nn.LayerNorm(16)
-        self.act = nn.GELU()
-        self.block = Block()
+        del self.head
         self.classifier = nn.Linear(16, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.norm(self.stem(x)))
-        return self.classifier(self.block(x))
+        return self.classifier(self.block(self.features(x)))
 
 
-class Moved(nn.Module):
+class Moved(Base):
     """`block` moved into a new container, `encoder.block`."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = nn.Linear(4, 16)
-        self.norm = nn.LayerNorm(16)
-        self.act = nn.GELU()
+        del self.block
         self.encoder = nn.ModuleDict({"block": Block()})
-        self.head = nn.Linear(16, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.norm(self.stem(x)))
-        return self.head(self.encoder["block"](x))
+        return self.head(self.encoder["block"](self.features(x)))
 
 
 class Branched(Base):
@@ -73,7 +67,7 @@ class Branched(Base):
         self.side = nn.Linear(16, 16)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.norm(self.stem(x)))
+        x = self.features(x)
         return self.head(self.block(x) + self.side(x))
 
 
@@ -85,28 +79,14 @@ class Swapped(Base):
         return self.head(self.block(x))
 
 
-class InnerRename(Base):
-    """Inside each block, `attn` is `self_attn`: the same rename in two places."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        del self.block
-        self.blocks = nn.Sequential(RenamedBlock(), RenamedBlock())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.norm(self.stem(x)))
-        return self.head(self.blocks(x))
-
-
 class TwoBlocks(Base):
-    def __init__(self) -> None:
+    def __init__(self, block: type[nn.Module] = Block) -> None:
         super().__init__()
         del self.block
-        self.blocks = nn.Sequential(Block(), Block())
+        self.blocks = nn.Sequential(block(), block())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.norm(self.stem(x)))
-        return self.head(self.blocks(x))
+        return self.head(self.blocks(self.features(x)))
 
 
 class RenamedBlock(nn.Module):
@@ -164,7 +144,7 @@ def test_two_modules_swapped_are_one_swap() -> None:
 
 
 def test_the_same_rename_in_every_block_is_one_line() -> None:
-    _, lines = compare(TwoBlocks(), InnerRename())
+    _, lines = compare(TwoBlocks(), TwoBlocks(RenamedBlock))
     assert lines == [
         "* class Block -> RenamedBlock: blocks.{0,1} (2 modules)",
         "~ 2 renamed attn -> self_attn (Linear): blocks.{0,1}.self_attn",
@@ -179,8 +159,7 @@ def test_a_module_wrapped_in_a_container_is_moved_not_renamed() -> None:
             self.classifier = nn.Sequential(nn.Linear(16, 3))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = self.act(self.norm(self.stem(x)))
-            return self.classifier(self.block(x))
+            return self.classifier(self.block(self.features(x)))
 
     # A Linear and a Sequential are never one renamed module; the Linear inside is `head`.
     _, lines = compare(Base(), Other())
