@@ -165,3 +165,19 @@ def test_revision_specs_parse(
 def test_a_revision_needs_a_python_file() -> None:
     with pytest.raises(SpecError, match=r"model spec 'HEAD:net.py:Net\(1': cannot parse"):
         parse_model_spec("HEAD:net.py:Net(1")
+
+
+def test_a_gallery_entry_at_a_revision(repo: Path) -> None:
+    from fxviz.gallery import draw_entry, read_manifest
+    from fxviz.gallery.records import entry_key
+
+    manifest = repo / "models" / "models.toml"
+    manifest.write_text('[[model]]\nname = "net"\nspec = "main:net.py:Net"\nformats = ["json"]\n')
+    (entry,) = read_manifest(manifest)
+    drawn = draw_entry(entry)
+    assert not drawn.error, drawn.error
+    assert b'"blocks.0.attn"' in drawn.files["net.json"]  # main's blocks.py
+    # The record's key follows the file at that revision, not the work tree's.
+    before = entry_key(entry, {})
+    (repo / "models" / "net.py").write_text(NET.replace("Linear(16, 3)", "Linear(16, 9)"))
+    assert entry_key(entry, {}) == before

@@ -86,6 +86,13 @@ def _model_bytes(entry: Entry) -> str:
         return ""
     target = spec.target if spec.kind in ("userfile", "exported", "hf") else entry.spec
     path = Path(target) if Path(target).is_absolute() else Path(entry.folder) / target
+    if spec.revision is not None:  # the file as that revision has it, not the work tree's
+        from fxviz.loaders.git import file_at_revision
+
+        try:
+            path = file_at_revision(spec.revision, str(path))
+        except SpecError:
+            return ""
     digest = hashlib.sha256()
     try:
         if path.is_file():
