@@ -10,11 +10,12 @@ node it falls at.
 
 Matching: a captured op's line is the innermost frame of its stack outside torch, read as the
 tracers read a drawn node's (`export.source_of`, the frames of the module whose forward ran
-it). At one line, calls are counted in the order they ran, on both sides, a call being the
-consecutive ops of one module instance; the k-th drawn call at a line takes the graph of the
-k-th captured one. What no captured op matches (a `size()` that dynamo folded into a constant)
-takes the graph of the first node that reads it, else of what it reads; what is at a break's
-line and matches nothing ran in Python.
+it). At each line, the drawn calls and the captured ones (an op by name, or one torch.nn
+module's call) are aligned in the order they ran, a longest common subsequence; a drawn call
+left without a partner ran a graph compiled earlier (a frame TorchDynamo cached, the same
+op's last aligned graph), or ran in Python. What no captured op matches (a `size()` that
+dynamo folded into a constant) takes the graph of the first node that reads it, else of what
+it reads; what is at a break's line and matches nothing ran in Python.
 """
 
 from __future__ import annotations
