@@ -3,7 +3,6 @@ on the same models (examples/graph_breaks.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -12,17 +11,15 @@ import torch
 
 import fxviz
 from fxviz.graph import Graph
+from fxviz.loaders.userfile import import_user_file
 from fxviz.tracing.dynamo import _recompile, break_words, op_name
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "graph_breaks.py"
 
 
 def _examples() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("graph_breaks_for_explain", EXAMPLES)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # As fxviz imports a user's file: nothing written beside it (no __pycache__ in examples/).
+    return import_user_file(EXAMPLES)
 
 
 def _line_of(text: str) -> int:
