@@ -64,13 +64,21 @@ def shape_key(
     keys = []
     # Drawn with torch.compile's graphs: blocks fold only where their graphs and breaks fall
     # alike (counted from the block's first graph), so no break is folded out of sight.
-    base = min((g for i in indices for g in graph.nodes[i].compiled if g), default=0)
+    compiled = any(graph.nodes[i].compiled for i in indices)
+    base = (
+        min((g for i in indices for g in graph.nodes[i].compiled if g), default=0)
+        if compiled
+        else 0
+    )
     for i in indices:
         n = graph.nodes[i]
         what = n.target[len(path) :] if n.names_path else n.target
         made = (str(v.shape) for v in n.outputs) if shapes else ()
-        compiled = tuple(g - base if g else -1 for g in n.compiled)
-        keys.append((n.kind, n.module_class or "", what, *made, str(compiled), str(len(n.breaks))))
+        key = (n.kind, n.module_class or "", what, *made)
+        if compiled:
+            graphs = tuple(g - base if g else -1 for g in n.compiled)
+            key += (str(graphs), str(len(n.breaks)))
+        keys.append(key)
     return tuple(keys)
 
 
