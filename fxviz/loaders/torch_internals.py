@@ -100,7 +100,12 @@ _FRAME = re.compile(
 
 def stack_frames(node: torch.fx.Node) -> list[Frame]:
     """The Python frames an export node records (`meta["stack_trace"]`), outermost first."""
-    text = node.meta.get("stack_trace") or ""
+    return frames_in(node.meta.get("stack_trace") or "")
+
+
+def frames_in(text: str) -> list[Frame]:
+    """The frames a traceback-style text names (`File "/x/net.py", line 12, in forward` and
+    its code line), in order."""
     return [
         Frame(m["file"], int(m["line"]), m["func"], m["code"].strip())
         for m in _FRAME.finditer(text)

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from fxviz.errors import CompileError
+from fxviz.errors import CompileError, first_line
 from fxviz.graph import (
     Compilation,
     CompiledGraph,
@@ -44,6 +44,7 @@ from fxviz.loaders.torch_internals import (
     Frame,
     dynamo_quiet,
     dynamo_reset,
+    frames_in,
     graph_break_of,
     guard_failures,
     module_stack,
@@ -103,8 +104,9 @@ def capture(
             try:
                 compiled = torch.compile(model, backend=backend)
             except RuntimeError as exc:  # a Python or platform torch.compile does not support
+                said = first_line(exc, 200)
                 raise CompileError(
-                    f"torch {torch.__version__} cannot run torch.compile here: {_first(exc)}"
+                    f"torch {torch.__version__} cannot run torch.compile here: {said}"
                 ) from exc
             try:
                 compiled(*args, **kwargs)
@@ -113,9 +115,9 @@ def capture(
                 compiled(*args, **kwargs)
             except Exception as exc:  # the model's own code, run under TorchDynamo
                 if on_meta:
-                    raise NeedsValues(_first(exc)) from exc
+                    raise NeedsValues(first_line(exc, 200)) from exc
                 raise CompileError(
-                    f"torch.compile could not run {name}: {_first(exc)}; `fxviz {name}` "
+                    f"torch.compile could not run {name}: {first_line(exc, 200)}; `fxviz {name}` "
                     "draws it without torch.compile",
                 ) from exc
             failures = guard_failures()[failed_before:]
@@ -128,12 +130,6 @@ def _on_meta(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]
     tensors = [*model.parameters(), *model.buffers()]
     tensors += [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
     return any(t.device.type == "meta" for t in tensors)
-
-
-def _first(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _ops(gm: torch.fx.GraphModule, root: type) -> tuple[CapturedOp, ...]:
@@ -173,18 +169,13 @@ def _location(frame: Frame) -> SourceLocation:
 # user's stack (`File "/x/net.py", line 12, in forward` and its code).
 _GUARD = re.compile(r"^\s*(?:\d+/\d+:\s*)?(?P<guard>[^#\n]*?)\s*(?:#|$)", re.MULTILINE)
 _HINT = re.compile(r"\(HINT: (?P<hint>[^)]*)")
-_FILE = re.compile(
-    r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n(?P<code>[^\n]*)'
-)
 
 
 def _recompile(text: str) -> Recompile:
     match = _GUARD.search(text)
     guard = match["guard"].strip() if match else text.splitlines()[0]
-    frames = [
-        Frame(m["file"], int(m["line"]), m["func"], m["code"].strip().removeprefix("- "))
-        for m in _FILE.finditer(text)
-    ]
+    # Its logged form marks each line of the stack with `- `.
+    frames = [f._replace(code=f.code.removeprefix("- ").strip()) for f in frames_in(text)]
     hint = _HINT.search(text)
     users = [f for f in frames if is_outside_torch(f.file)]
     return Recompile(
