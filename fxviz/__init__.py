@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from fxviz.api import compiled, draw, load, trace
+from fxviz.api import compiled, draw, load, memory, trace
 from fxviz.diff import Change, GraphDiff, diff
 from fxviz.drawing import DrawOptions
 from fxviz.errors import (
     CompileError,
     DeviceError,
     FxvizError,
+    MemoryEstimateError,
     ModelLoadError,
     ModelNotFoundError,
     OutputError,
@@ -26,7 +27,9 @@ from fxviz.graph import (
     CompiledGraph,
     Graph,
     GraphBreak,
+    MemoryEstimate,
     Module,
+    ModuleMemory,
     Node,
     ParamCount,
     Recompile,
@@ -50,9 +53,12 @@ __all__ = [
     "Graph",
     "GraphBreak",
     "GraphDiff",
+    "MemoryEstimate",
+    "MemoryEstimateError",
     "ModelLoadError",
     "ModelNotFoundError",
     "Module",
+    "ModuleMemory",
     "Node",
     "OutputError",
     "ParamCount",
@@ -70,5 +76,6 @@ __all__ = [
     "diff",
     "draw",
     "load",
+    "memory",
     "trace",
 ]

@@ -249,3 +249,104 @@ def compiled(
         note = f"torch.compile ran on cpu: the code between its graphs needs values ({exc})"
         graph = replace(graph, notes=(*graph.notes, note))
     return annotate(graph, captured)
+
+
+def memory(
+    model: str | Path | torch.nn.Module | LoadedModel,
+    inputs: Any = None,
+    *,
+    train: str | None = None,
+    batch: int | None = None,
+    dtype: str | None = None,
+    master_weights: bool = False,
+    fit: str | int | None = None,
+    kernels: str = "cpu",
+    kwargs: dict[str, Any] | None = None,
+    model_kwargs: Sequence[str] | dict[str, object] = (),
+    device: str | None = None,
+    weights: str | None = None,
+    config: Sequence[str] = (),
+    layers: int | None = None,
+    tracer: str = "auto",
+    name: str | None = None,
+    expand: Sequence[str] = (),
+) -> Graph:
+    """The graph of `model` (as `trace` draws it) with the memory one step needs at its peak
+    (`graph.memory`: weights, gradients, optimizer state, activations, the module running at
+    the peak) and each module's share (`module.memory`: bytes saved for backward, live peak).
+
+    `train` is None for inference, or the optimizer of a training step: sgd, momentum, adam,
+    adamw; "auto" is an SGD step where anything is trainable, else inference (what
+    `--show memory` draws: the bytes saved for backward do not depend on the optimizer).
+    `batch` sets the inputs' batch size; `fit` (bytes, or a size such as "24GiB") finds the
+    largest batch whose peak fits instead. `dtype` (fp32, bf16, fp16) casts the
+    weights; `master_weights` gives the optimizer fp32 copies of bf16/fp16 ones. The step runs
+    on fake tensors that take `kernels`' kernels (cpu, or cuda where a GPU is present):
+    nothing is allocated, for any model size. Other arguments as for `trace` and `load`."""
+    from fxviz.tracing.memory import (
+        MemorySetup,
+        check_setup,
+        estimate_memory,
+        fit_batch,
+        with_memory,
+    )
+
+    setup = MemorySetup(None if train == "auto" else train, batch, dtype, master_weights, kernels)
+    check_setup(setup)
+    budget = _budget(fit, batch)
+    if isinstance(model, str | Path) and is_saved_graph(model):
+        raise SpecError(
+            f"{model}: a saved graph holds no model to run; give the model (`fxviz memory "
+            "resnet18`), or draw a graph saved by `fxviz memory -o graph.json` with `fxviz`"
+        )
+    if isinstance(model, str | Path):
+        model = load(
+            str(model),
+            inputs=inputs,
+            model_kwargs=model_kwargs,
+            device=device,
+            weights=weights,
+            config=config,
+            layers=layers,
+        )
+    graph = trace(model, inputs, kwargs=kwargs, tracer=tracer, name=name, expand=expand)
+    if isinstance(model, LoadedModel):
+        if model.program is not None:
+            raise SpecError(
+                f"{model.name}: a saved torch.export program cannot be run backward here; "
+                "give the model's own file (`fxviz memory net.py:Net`)"
+            )
+        module, args, kw = model.module, tuple(model.args), dict(model.kwargs)
+    else:
+        module = model
+        args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
+        kw = kwargs or {}
+    if train == "auto" and graph.totals.params.trainable:
+        setup = replace(setup, train="sgd")
+    if budget is not None:
+        best = fit_batch(
+            lambda b: estimate_memory(module, args, kw, replace(setup, batch=b))[0], budget
+        )
+        setup = replace(setup, batch=best.batch)
+    estimate, shares = estimate_memory(module, args, kw, setup)
+    return with_memory(graph, estimate, shares)
+
+
+def _budget(fit: str | int | None, batch: int | None) -> int | None:
+    if fit is not None and batch is not None:
+        raise SpecError("--fit finds the batch size itself: give --fit or --batch, not both")
+    return fit_bytes(fit)
+
+
+def fit_bytes(fit: str | int | None) -> int | None:
+    """`fit` in bytes: an int, or a size as written (24GiB, 80GB, 512m)."""
+    from fxviz.humanize import parse_bytes
+
+    if fit is None:
+        return None
+    size = fit if isinstance(fit, int) and not isinstance(fit, bool) else None
+    if isinstance(fit, str):
+        size = parse_bytes(fit)
+    if size is None or size <= 0:
+        raise SpecError(f"--fit {fit}: give the memory to fit in, such as 24GiB or 80GB")
+    return size

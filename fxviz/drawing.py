@@ -46,10 +46,11 @@ class DrawOptions:
     rankdir: Rankdir = "TB"
     renderer: Renderer = "auto"
     title: str = ""
+    color: str = ""
 
     @property
     def dot(self) -> DotOptions:
-        return DotOptions(rankdir=self.rankdir, show=self.show, title=self.title)
+        return DotOptions(rankdir=self.rankdir, show=self.show, title=self.title, color=self.color)
 
 
 OPTION_NAMES = tuple(f.name for f in fields(DrawOptions))
@@ -86,7 +87,24 @@ def draw_options(spell: Spelling = python_spelling, **options: Any) -> DrawOptio
         rankdir=_rankdir(given.get("rankdir", "TB"), spell),
         renderer=_renderer(given.get("renderer", "auto"), spell),
         title=_title(given.get("title", ""), spell),
+        color=_color(given.get("color", ""), spell),
     )
+
+
+COLORS = ("memory",)
+
+
+def _color(value: object, spell: Spelling) -> str:
+    """What fills the boxes beyond their kind: "" (nothing) or memory (a heat scale of the
+    bytes each module keeps, for a graph with a memory estimate)."""
+    if value in ("", None, "none"):
+        return ""
+    if value not in COLORS:
+        raise SpecError(
+            f"{spell('color')} {value!r}: give memory (a heat scale of the bytes each module "
+            "keeps: `fxviz memory MODEL -o m.svg` draws it), or none"
+        )
+    return str(value)
 
 
 def _title(value: object, spell: Spelling) -> str:

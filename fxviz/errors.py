@@ -7,6 +7,7 @@ FxvizError            anything the user can fix; the CLI prints it in one line a
 ├── DeviceError       the requested --device is not available
 ├── TraceError        no tracer could turn the model into a graph
 ├── CompileError      torch.compile could not run the model, or broke it more than allowed
+├── MemoryEstimateError  the model could not be run to measure its memory, or nothing fits
 ├── ShapeError        shape propagation failed at a node (names the node and its input shapes)
 ├── RenderError       DOT could not become SVG/PNG/PDF (no renderer, renderer failed)
 ├── OutputError       an output path cannot be written (unknown suffix, missing folder, …)
@@ -50,6 +51,11 @@ class TraceError(FxvizError):
 class CompileError(FxvizError):
     """torch.compile (TorchDynamo) could not run the model, or found more graph breaks than
     allowed (`fxviz compile --max-breaks`)."""
+
+
+class MemoryEstimateError(FxvizError):
+    """The model could not be run to measure the memory it needs (`fxviz memory`), it has
+    nothing to train, or no batch fits in the memory given to `--fit`."""
 
 
 class ShapeError(FxvizError):

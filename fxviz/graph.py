@@ -151,6 +151,16 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
+class ModuleMemory:
+    """A module's share of a memory estimate (`fxviz memory`, `--show memory`): the bytes its
+    ops (its submodules' included) saved for backward, and the most activation bytes live
+    while it ran forward."""
+
+    saved: int = 0
+    live: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Module:
     """An entry of the module tree: `path` "" is the root; counts include submodules.
 
@@ -176,6 +186,8 @@ class Module:
     # A run of blocks alike but for their numbers, drawn once (views.fold_ranges): what
     # varies along it (`in 64 → 224 (+32 each)`).
     varies: str = ""
+    # Its share of a memory estimate (`fxviz memory`, `--show memory`); None without one.
+    memory: ModuleMemory | None = None
 
 
 # The class name of a loop's cluster: a module entry the fold_steps view makes (path
@@ -235,6 +247,29 @@ class Compilation:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryEstimate:
+    """The peak memory of one inference or training step (`mode`: inference, sgd, momentum,
+    adam, adamw), split by what the bytes at the peak hold; `saved` is every byte the
+    forward kept for backward, `peak_at` the module running at the peak ("" for the
+    optimizer's step or the model's own code), in `peak_phase` (forward, backward, optimizer
+    step)."""
+
+    mode: str
+    dtype: str
+    batch: int | None
+    peak: int
+    params: int
+    buffers: int
+    grads: int
+    optimizer: int
+    activations: int
+    saved: int
+    peak_at: str
+    peak_phase: str
+    master_weights: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Totals:
     params: ParamCount = ParamCount()
     buffers: int = 0
@@ -254,6 +289,7 @@ class Graph:
     totals: Totals = Totals()
     notes: tuple[str, ...] = ()
     compilation: Compilation | None = None
+    memory: MemoryEstimate | None = None
     schema_version: int = SCHEMA_VERSION
     _index: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
     _tree: dict[str, Module] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -317,8 +353,10 @@ class Graph:
         compiled = (
             {} if self.compilation is None else {"compile": _compilation_to_dict(self.compilation)}
         )
+        memory = {} if self.memory is None else {"memory": _memory_to_dict(self.memory)}
         return {
             **compiled,
+            **memory,
             "schema_version": self.schema_version,
             "name": self.name,
             "source": self.source,
@@ -352,6 +390,7 @@ class Graph:
             modules=tuple(_module_from(m) for m in data["modules"]),
             nodes=tuple(_node_from(n) for n in data["nodes"]),
             compilation=_compilation_from(data["compile"]) if "compile" in data else None,
+            memory=_memory_from(data["memory"]) if "memory" in data else None,
             schema_version=int(data["schema_version"]),
         )
         _check_edges(graph)
@@ -511,6 +550,11 @@ def _module_to_dict(m: Module) -> dict[str, Any]:
         **({"aliases": list(m.aliases)} if m.aliases else {}),
         **({"tied": dict(m.tied)} if m.tied else {}),
         **({"varies": m.varies} if m.varies else {}),
+        **(
+            {"memory": {"saved": m.memory.saved, "live": m.memory.live}}
+            if m.memory is not None
+            else {}
+        ),
     }
 
 
@@ -608,6 +652,32 @@ def _compilation_from(data: dict[str, Any]) -> Compilation:
     )
 
 
+# The JSON keys of a memory estimate, as `fxviz memory --format json` writes them too.
+MEMORY_KEYS = {
+    "mode": "mode",
+    "dtype": "dtype",
+    "batch": "batch",
+    "master_weights": "master_weights",
+    "peak": "peak_bytes",
+    "params": "params_bytes",
+    "buffers": "buffers_bytes",
+    "grads": "grads_bytes",
+    "optimizer": "optimizer_bytes",
+    "activations": "activations_bytes",
+    "saved": "saved_bytes",
+    "peak_at": "peak_at",
+    "peak_phase": "peak_phase",
+}
+
+
+def _memory_to_dict(m: MemoryEstimate) -> dict[str, Any]:
+    return {key: getattr(m, name) for name, key in MEMORY_KEYS.items()}
+
+
+def _memory_from(data: dict[str, Any]) -> MemoryEstimate:
+    return MemoryEstimate(**{name: data[key] for name, key in MEMORY_KEYS.items()})
+
+
 @cache
 def _validator() -> Any:
     import jsonschema
@@ -669,6 +739,9 @@ def _module_from(data: dict[str, Any]) -> Module:
         aliases=tuple(data.get("aliases", ())),
         tied=tuple(sorted(data.get("tied", {}).items())),
         varies=data.get("varies", ""),
+        memory=ModuleMemory(int(data["memory"]["saved"]), int(data["memory"]["live"]))
+        if "memory" in data
+        else None,
     )
 
 

@@ -29,9 +29,14 @@ def format_bytes(n: int) -> str:
     size = float(n)
     for suffix in ("B", "KiB", "MiB", "GiB"):
         if size < 1024:
-            return f"{size:.3g} {suffix}" if suffix != "B" else f"{n} B"
+            return f"{_digits(size)} {suffix}" if suffix != "B" else f"{n} B"
         size /= 1024
-    return f"{size:.3g} TiB"
+    return f"{_digits(size)} TiB"
+
+
+def _digits(size: float) -> str:
+    """Three significant digits, and never an exponent: 1010 MiB, not 1.01e+03 MiB."""
+    return f"{size:.0f}" if size >= 999.5 else f"{size:.3g}"
 
 
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}

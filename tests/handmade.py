@@ -9,7 +9,9 @@ from fxviz.graph import (
     CompiledGraph,
     Graph,
     GraphBreak,
+    MemoryEstimate,
     Module,
+    ModuleMemory,
     Node,
     ParamCount,
     Recompile,
@@ -350,3 +352,26 @@ def compiled_chain() -> Graph:
         ),
     )
     return replace(chain, name="CompiledChain", nodes=nodes, compilation=compilation)
+
+
+def memory_chain(mode: str = "sgd") -> Graph:
+    """Chain with a memory estimate of a training step: fc1 saved 128 bytes for backward and
+    held 160 live; the root's share is fc1's plus relu's."""
+    chain = chain_graph()
+    shares = {"": ModuleMemory(160, 192), "fc1": ModuleMemory(128, 160)}
+    modules = tuple(replace(m, memory=shares[m.path]) for m in chain.modules)
+    estimate = MemoryEstimate(
+        mode=mode,
+        dtype="fp32",
+        batch=1,
+        peak=512,
+        params=160,
+        buffers=0,
+        grads=160,
+        optimizer=0,
+        activations=192,
+        saved=160,
+        peak_at="fc1",
+        peak_phase="backward",
+    )
+    return replace(chain, modules=modules, memory=estimate)

@@ -12,7 +12,17 @@ import importlib
 from fxviz.cli.app import app
 
 # Each module registers its command with `app` when imported, in the order `fxviz --help` lists.
-COMMANDS = ("draw", "diff", "gallery", "summary", "explain", "compile", "render", "listing")
+COMMANDS = (
+    "draw",
+    "diff",
+    "gallery",
+    "summary",
+    "explain",
+    "compile",
+    "memory",
+    "render",
+    "listing",
+)
 for _module in COMMANDS:
     importlib.import_module(f"fxviz.cli.{_module}")
 

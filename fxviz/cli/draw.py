@@ -22,6 +22,7 @@ from fxviz.cli.common import (
 )
 from fxviz.cli.options import (
     AllOpsOpt,
+    ColorOpt,
     ConfigOpt,
     Debug,
     DepthOpt,
@@ -85,6 +86,7 @@ def draw_command(
     depth: DepthOpt = None,
     fold: FoldOpt = True,
     show: ShowOpt = None,
+    color: ColorOpt = None,
     all_ops: AllOpsOpt = False,
     title: Annotated[
         str | None,
@@ -111,6 +113,7 @@ def draw_command(
             rankdir=rankdir,
             renderer=renderer,
             title=title,
+            color=color,
         )
         suffix = (fmt or "svg").lower()
         if is_saved_graph(model):
@@ -132,7 +135,10 @@ def draw_command(
                 )
             paths = paths or default_output(file_stem(loaded.name), suffix)
             with spinner(f"tracing {loaded.name} on {loaded.device}", quiet):
-                graph = api.trace(loaded, tracer=tracer, expand=options.expand)
+                if "memory" in options.show or options.color == "memory":
+                    graph = api.memory(loaded, train="auto", tracer=tracer, expand=options.expand)
+                else:
+                    graph = api.trace(loaded, tracer=tracer, expand=options.expand)
         with spinner("drawing", quiet):
             save(graph, paths, options)
         if not quiet:

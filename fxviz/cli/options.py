@@ -36,6 +36,7 @@ def outputs_option(default: str) -> Any:
 
 Outputs = outputs_option("MODEL.svg")
 CompileOutputs = outputs_option("MODEL.compile.svg")
+MemoryOutputs = outputs_option("none: the report only")
 RendererOpt = Annotated[
     str,
     typer.Option(
@@ -118,6 +119,15 @@ ShowOpt = Annotated[
         help="Annotations to add to the boxes, comma-separated: params, buffers, flops, memory, "
         "source, why (-args hides one; all; none).",
         show_default="shapes,args",
+    ),
+]
+ColorOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="memory|none",
+        help="memory: fill each module's box on a heat scale of the bytes it saves for "
+        "backward (runs a memory estimate, as --show memory does).",
+        show_default="none",
     ),
 ]
 AllOpsOpt = Annotated[

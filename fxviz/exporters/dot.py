@@ -7,6 +7,7 @@ escaped, so names containing `<>{}|"&\\` or unicode render the same in both rend
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -16,7 +17,18 @@ from typing import Literal, cast
 import graphviz
 
 from fxviz.errors import SpecError, did_you_mean
-from fxviz.graph import GROUP, LOOP, Compilation, Graph, Module, Node, Value, children_of, lineage
+from fxviz.graph import (
+    GROUP,
+    LOOP,
+    Compilation,
+    Graph,
+    MemoryEstimate,
+    Module,
+    Node,
+    Value,
+    children_of,
+    lineage,
+)
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
 from fxviz.sharing import sharing_words
 
@@ -45,7 +57,8 @@ ANNOTATIONS = {
     "params": "parameters, with how many are frozen",
     "buffers": "buffer elements",
     "flops": "FLOPs from torch.utils.flop_counter",
-    "memory": "bytes of the output tensors",
+    "memory": "a module's bytes saved for backward and live while it runs (with a memory "
+    "estimate: fxviz memory), else the bytes of the output tensors",
     "source": "file:line of the code that made it",
     "why": "the arithmetic behind each shape and parameter count (fxviz explain)",
 }
@@ -82,6 +95,7 @@ class DotOptions:
     show: frozenset[str] = DEFAULT_SHOW
     title: str = ""
     note: str = ""  # one line under the heading: how the picture was drawn (to fit a screen)
+    color: str = ""  # "memory": boxes filled by the bytes they keep (a graph with an estimate)
 
 
 # Diff statuses (fxviz.diff change kinds), drawn over the node's usual colour.
@@ -124,7 +138,7 @@ def to_dot(
     )
     dot.attr("edge", color="#555555", arrowsize="0.7")
     by_scope = clustered(graph, options.clusters)
-    labels = Labels.of(graph, options.show)
+    labels = Labels.of(graph, options.show, options.color)
     _emit_scope(dot, graph, "", by_scope, children_of(by_scope), status, labels)
     if changes is not None:
         with dot.subgraph(name="cluster_legend") as key:
@@ -138,6 +152,8 @@ def to_dot(
                 key.node("legend_report", label=graphviz.nohtml(text), shape="plaintext", style="")
     elif graph.compilation is None:
         _key(dot, graph)
+    if labels.heat is not None:
+        _heat_key(dot, labels.heat)
     if graph.compilation is not None:
         _compile_key(dot, graph, graph.compilation)
         _break_notes(dot, graph, graph.compilation)
@@ -192,6 +208,8 @@ def _emit_scope(
         style = _node_style(node)
         if graph.compilation is not None:
             style.update(_compiled_style(node))
+        if labels.heat is not None:
+            style.update(labels.heat.style(graph, node))
         if node.id in status:
             style.update(fillcolor=STATUS_COLORS[status[node.id]], penwidth="2")
             if status[node.id] == "removed":
@@ -202,8 +220,11 @@ def _emit_scope(
             module = graph.module(child)
             label = cluster_label(graph, child, module)
             frozen = module is not None and _all_frozen(module)
+            held = memory_text(graph, module) if "memory" in labels.show else ""
             sub.attr(
-                label=_label([label + (" · frozen" if frozen else "")]),
+                label=_label(
+                    [label + (" · frozen" if frozen else "") + (f" · {held}" * bool(held))]
+                ),
                 labeljust="l",
                 fontname=FONT,
                 fontsize="10",
@@ -219,10 +240,13 @@ class Labels:
 
     show: frozenset[str]
     parents: frozenset[str]
+    heat: Heat | None = None
 
     @classmethod
-    def of(cls, graph: Graph, show: frozenset[str]) -> Labels:
-        return cls(show, frozenset(m.path for m in graph.modules if graph.children(m.path)))
+    def of(cls, graph: Graph, show: frozenset[str], color: str = "") -> Labels:
+        parents = frozenset(m.path for m in graph.modules if graph.children(m.path))
+        heat = Heat.of(graph) if color == "memory" else None
+        return cls(show, parents, heat)
 
 
 def _node_label(graph: Graph, node: Node, labels: Labels) -> str:
@@ -241,7 +265,9 @@ def node_lines(graph: Graph, node: Node, labels: Labels) -> list[str]:
         if summary:
             lines.append(f"in {_input_shapes(graph, node)}")
         lines.append(f"out {_shapes(node)}" if summary else _shapes(node))
-    lines.append(_numbers(node, show | {"params", "flops"} if summary else show))
+    held = memory_text(graph, _module_of(graph, node)) if "memory" in show else ""
+    outputs = "memory" in show and graph.memory is None
+    lines.append(_numbers(node, show | {"params", "flops"} if summary else show, outputs, held))
     if "source" in show and node.source is not None:
         lines.append(f"{node.source.file}:{node.source.line}")
     if "why" in show:
@@ -263,7 +289,7 @@ def _input_shapes(graph: Graph, node: Node) -> str:
     return ", ".join(dict.fromkeys(shapes)) or "–"
 
 
-def _numbers(node: Node, show: frozenset[str]) -> str:
+def _numbers(node: Node, show: frozenset[str], outputs: bool = False, held: str = "") -> str:
     """`2.36M params (1.18M frozen) · 512 buffer elements · 1.85G FLOPs · out 784 KiB`."""
     parts = []
     params = node.params
@@ -276,10 +302,63 @@ def _numbers(node: Node, show: frozenset[str]) -> str:
         parts.append(f"{format_count(node.buffers)} buffer elements")
     if "flops" in show and node.flops:
         parts.append(f"{format_count(node.flops)} FLOPs")
-    memory = sum(v.nbytes for v in node.outputs) if "memory" in show else 0
+    memory = sum(v.nbytes for v in node.outputs) if outputs else 0
     if memory and node.kind != "output":
         parts.append(f"out {format_bytes(memory)}")
+    if held:
+        parts.append(held)
     return " · ".join(parts)
+
+
+def _module_of(graph: Graph, node: Node) -> Module | None:
+    return graph.module(node.target) if node.kind == "module" else None
+
+
+def memory_text(graph: Graph, module: Module | None) -> str:
+    """`saved 12 MiB · live 40 MiB`: a module's share of the graph's memory estimate (saved
+    only for a training step)."""
+    if module is None or module.memory is None or graph.memory is None:
+        return ""
+    live = f"live {format_bytes(module.memory.live)}" if module.memory.live else ""
+    if graph.memory.mode == "inference":
+        return live
+    return " · ".join(p for p in (f"saved {format_bytes(module.memory.saved)}", live) if p)
+
+
+# The heat scale of `--color memory`: from a pale yellow (nothing kept) to a deep red (the
+# most any drawn box keeps), by the square root of the bytes, so mid-sized ones still differ.
+HEAT = ("#fff7d6", "#fde3a7", "#fbc07a", "#f59a5b", "#ea6b47", "#d13c34")
+
+
+@dataclass(frozen=True, slots=True)
+class Heat:
+    """`--color memory`: each module box filled by what it keeps (bytes saved for backward
+    in a training step, live bytes in inference), relative to the most any box keeps."""
+
+    key: str
+    most: int
+
+    @classmethod
+    def of(cls, graph: Graph) -> Heat | None:
+        if graph.memory is None:
+            return None
+        key = "live" if graph.memory.mode == "inference" else "saved"
+        drawn = [_module_of(graph, n) for n in graph.nodes]
+        most = max((_held(m, key) for m in drawn if m is not None), default=0)
+        return cls(key, most) if most else None
+
+    def level(self, nbytes: int) -> int:
+        return min(len(HEAT) - 1, round(math.sqrt(nbytes / self.most) * (len(HEAT) - 1)))
+
+    def style(self, graph: Graph, node: Node) -> dict[str, str]:
+        module = _module_of(graph, node)
+        if module is None or module.memory is None:
+            return {}
+        return {"fillcolor": HEAT[self.level(_held(module, self.key))]}
+
+
+def _held(module: Module, key: str) -> int:
+    return 0 if module.memory is None else int(getattr(module.memory, key))
 
 
 def cluster_label(graph: Graph, path: str, module: Module | None) -> str:
@@ -472,6 +551,25 @@ def _key(dot: graphviz.Digraph, graph: Graph) -> None:
                 style="rounded,filled,dashed",
                 fontsize="9",
             )
+
+
+def _heat_key(dot: graphviz.Digraph, heat: Heat) -> None:
+    """The heat scale beside the drawing: its colours, from none to the most a box keeps."""
+    what = "saved for backward" if heat.key == "saved" else "live while it runs"
+    with dot.subgraph(name="cluster_heat") as key:
+        key.attr(label=f"memory: {what}", fontname=FONT, fontsize="10", style="rounded")
+        key.attr(color="#999999")
+        with key.subgraph() as row:
+            row.attr(rank="same")
+            steps = len(HEAT) - 1
+            names = []
+            for level, fill in enumerate(HEAT):
+                nbytes = int(heat.most * (level / steps) ** 2)
+                names.append(f"heat_{level}")
+                text = format_bytes(nbytes) if level in (0, steps // 2, steps) else " "
+                row.node(names[-1], label=text, fillcolor=fill, fontsize="9", width="0.5")
+            for before, after in zip(names, names[1:], strict=False):
+                row.edge(before, after, style="invis")
 
 
 # One fill per torch.compile graph, in the order they ran (cycled past twelve).
@@ -683,6 +781,15 @@ def compile_summary(compilation: Compilation) -> str:
     return "torch.compile: " + ", ".join(parts)
 
 
+def memory_summary(m: MemoryEstimate) -> str:
+    """`memory: 835 MiB at the peak of a training step (adam, fp32, batch 32), in backward`."""
+    step = "inference" if m.mode == "inference" else f"a training step ({m.mode}"
+    details = [m.dtype, *([f"batch {m.batch}"] if m.batch is not None else [])]
+    step += f" ({', '.join(details)})" if m.mode == "inference" else f", {', '.join(details)})"
+    where = f"in {m.peak_phase}" + (f", at {m.peak_at}" if m.peak_at else "")
+    return f"memory: {format_bytes(m.peak)} at the peak of {step}, {where}"
+
+
 def _subtitle(graph: Graph) -> str:
     params = graph.totals.params
     parts = [f"{format_params(params.total)} params"]
@@ -694,6 +801,8 @@ def _subtitle(graph: Graph) -> str:
     text = " · ".join(parts)
     if graph.compilation is not None:
         text += "\n" + compile_summary(graph.compilation)
+    if graph.memory is not None:
+        text += "\n" + memory_summary(graph.memory)
     if graph.tracer == "record":
         text += "\none recorded run: another input could take another path"
     return text

@@ -14,7 +14,7 @@ import inspect
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -24,6 +24,7 @@ from torch._subclasses.fake_tensor import (
     FakeTensorMode,
 )
 from torch.fx.immutable_collections import immutable_dict, immutable_list
+from torch.utils._python_dispatch import TorchDispatchMode
 
 # torch's pytree helpers (how fxviz walks nested inputs and outputs) have no public module yet.
 from torch.utils._pytree import TreeSpec as TreeSpec
@@ -314,6 +315,89 @@ def weights_on_meta(model: torch.nn.Module) -> Iterator[None]:
     ]
     with _reparametrize_module(model, {name: meta(t) for name, t in named}):
         yield
+
+
+@contextlib.contextmanager
+def fake_weights(
+    model: torch.nn.Module, device: str, dtype: torch.dtype | None = None
+) -> Iterator[tuple[Any, Callable[[Any], Any]]]:
+    """The model's parameters and buffers swapped, for the `with` block, for fake tensors that
+    say they are on `device` (so every op takes the kernels that device would: CPU's oneDNN
+    LSTM, its fused attention) with meta storages behind them: nothing is allocated, and the
+    model is left as it was. Floating ones are made `dtype` where given. Yields the mode, and
+    what makes a value's tensors fake the same way (inputs). Tied weights stay tied."""
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    converter = mode.fake_tensor_converter
+    target = torch.device(device)
+
+    def fake(tensor: torch.Tensor) -> torch.Tensor:
+        kind = dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
+        meta = (
+            torch.empty_strided(tensor.shape, tensor.stride(), dtype=kind, device="meta")
+            if kind == tensor.dtype
+            else torch.empty(tensor.shape, dtype=kind, device="meta")
+        )
+        made: torch.Tensor = converter.from_meta_and_device(mode, meta, target)
+        return made
+
+    fakes: dict[int, torch.Tensor] = {}
+
+    def swapped(tensor: torch.Tensor) -> torch.Tensor:
+        if id(tensor) not in fakes:
+            made = fake(tensor)
+            if isinstance(tensor, torch.nn.Parameter):
+                made = torch.nn.Parameter(made, requires_grad=tensor.requires_grad)
+            fakes[id(tensor)] = made
+        return fakes[id(tensor)]
+
+    def inputs(value: Any) -> Any:
+        return tree_map(lambda x: fake(x) if isinstance(x, torch.Tensor) else x, value)
+
+    named = [
+        *model.named_parameters(remove_duplicate=False),
+        *model.named_buffers(remove_duplicate=False),
+    ]
+    log = logging.getLogger("torch._subclasses.fake_tensor")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        with _reparametrize_module(model, {name: swapped(t) for name, t in named}):
+            yield mode, inputs
+    finally:
+        log.setLevel(level)
+
+
+class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """torch's `TorchDispatchMode` (torch.utils._python_dispatch, private): a subclass sees
+    every ATen op below autograd, in `__torch_dispatch__`."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def no_dispatch_modes() -> Iterator[None]:
+    """Every TorchDispatchMode (a FakeTensorMode too) off for the block: ops run for real."""
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    with _disable_current_modes():
+        yield
+
+
+def workspace_outputs() -> dict[Any, int]:
+    """Ops whose meta kernel says its workspace output is empty while the real kernel's is
+    not, each with that output's index: oneDNN's LSTM layer (CPU), whose size has no formula
+    outside oneDNN (it pads and aligns every buffer)."""
+    ops: dict[Any, int] = {}
+    layer = getattr(torch.ops.aten, "mkldnn_rnn_layer", None)
+    if layer is not None:
+        ops[layer.default] = 3
+    return ops
 
 
 class BreakRecord(NamedTuple):

@@ -10,6 +10,7 @@ from dataclasses import replace
 from fxviz.graph import (
     Graph,
     Module,
+    ModuleMemory,
     Node,
     lineage,
     within,
@@ -145,6 +146,14 @@ def fold_run(
         if within(m.path, first):
             m = replace(m, path=relabel(m.path, first, label))
             if m.path == label:
-                m = entry(m)
+                m = replace(entry(m), memory=run_memory(graph, run))
         modules.append(m)
     return replace(graph, nodes=tuple(nodes), modules=tuple(modules))
+
+
+def run_memory(graph: Graph, run: list[str]) -> ModuleMemory | None:
+    """The memory of a run of blocks drawn as one: what they all saved, the most any held."""
+    shares = [m.memory for p in run if (m := graph.module(p)) is not None and m.memory]
+    if not shares:
+        return None
+    return ModuleMemory(saved=sum(s.saved for s in shares), live=max(s.live for s in shares))
