@@ -27,6 +27,9 @@ class Row:
     params: ParamCount
     flops: int
     shared: str = ""
+    # A module's share of the graph's memory estimate (bytes), where it has one.
+    saved: int | None = None
+    live: int | None = None
 
 
 FORMATS = ("table", "csv", "markdown", "json")
@@ -63,6 +66,8 @@ def summary_rows(graph: Graph, depth: int | None = None) -> list[Row]:
                 params=module.params,
                 flops=sum(n.flops for n in inside),
                 shared="; ".join(_shared(graph, module, calls)),
+                saved=module.memory.saved if module.memory else None,
+                live=module.memory.live if module.memory else None,
             )
         )
     return rows
@@ -101,9 +106,11 @@ def _shapes(ids: list[str], by_id: dict[str, Node]) -> str:
 
 
 def columns(rows: list[Row]) -> tuple[str, ...]:
-    """The table's columns: `shared` too when a module is called twice, held under two
-    names or ties a parameter to another's."""
-    return (*COLUMNS, "shared") if any(row.shared for row in rows) else COLUMNS
+    """The table's columns: `saved` and `live` bytes with a memory estimate; `shared` too
+    when a module is called twice, held under two names or ties a parameter to another's."""
+    memory = ("saved", "live") if any(row.saved is not None for row in rows) else ()
+    shared = ("shared",) if any(row.shared for row in rows) else ()
+    return (*COLUMNS, *memory, *shared)
 
 
 def render_rows(graph: Graph, rows: list[Row], fmt: str) -> str:
@@ -118,6 +125,7 @@ def render_rows(graph: Graph, rows: list[Row], fmt: str) -> str:
             "params": row.params.total,
             "trainable": row.params.trainable,
             "FLOPs": row.flops,
+            **({"saved": row.saved or 0, "live": row.live or 0} if "saved" in shown else {}),
             **({"shared": row.shared} if "shared" in shown else {}),
         }
         for row in rows
@@ -142,10 +150,12 @@ def render_rows(graph: Graph, rows: list[Row], fmt: str) -> str:
         writer.writeheader()
         writer.writerows(records)
         return out.getvalue()
-    extra = "---|" * (len(shown) - len(COLUMNS))
+    extra = "---:|" * ("saved" in shown) * 2 + "---|" * ("shared" in shown)
     lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * 3 + "---|" + "---:|" * 3 + extra]
     for record in records:
         cells = [str(record[c]).replace("|", "\\|") for c in shown]
         cells[4:7] = [f"{int(c):,}" for c in cells[4:7]]
+        if "saved" in shown:
+            cells[7:9] = [f"{int(c):,}" for c in cells[7:9]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

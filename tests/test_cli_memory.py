@@ -138,3 +138,25 @@ def test_a_real_subprocess() -> None:
     report = json.loads(done.stdout)
     assert report["params_bytes"] == 11_689_512 * 4 and report["grads_bytes"] > 0
     assert report["batch"] == 1 and report["peak_phase"] in ("forward", "backward")
+
+
+def test_summary_gains_saved_and_live_columns(tmp_path: Path) -> None:
+    spec = f"{EXAMPLES}/lstm_tagger.py:LSTMTagger"
+    result = runner.invoke(app, ["summary", spec, "--memory", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["module"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["lstm"]["saved"] > 0 and rows["(total)"]["saved"] >= rows["lstm"]["saved"]
+    plain = json.loads(runner.invoke(app, ["summary", spec, "-f", "json"]).stdout)
+    assert "saved" not in plain["rows"][0]
+    # A graph saved by `fxviz memory` has the columns without running anything.
+    saved = tmp_path / "g.json"
+    runner.invoke(app, ["memory", spec, "--train", "sgd", "-o", str(saved)])
+    table = runner.invoke(app, ["summary", str(saved), "-f", "markdown"]).stdout
+    assert table.splitlines()[0].endswith("| saved | live |")
+
+
+def test_the_html_page_shows_each_modules_share(tmp_path: Path) -> None:
+    page = tmp_path / "m.html"
+    result = runner.invoke(app, ["memory", LOOP, "--train", "sgd", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    assert '"held":"saved ' in page.read_text()

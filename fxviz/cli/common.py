@@ -61,8 +61,10 @@ def graph_for(
     device: str | None,
     tracer: str,
     layers: int | None = None,
+    memory: bool = False,
 ) -> Any:
-    """A saved graph (.json, read without torch) or a model traced now."""
+    """A saved graph (.json, read without torch) or a model traced now (with a memory
+    estimate of a training step, or of inference where nothing is trainable)."""
     if is_saved_graph(spec):
         no_model_options(spec, inputs, kwargs, config, device, layers)
         return load_graph(spec)
@@ -76,6 +78,8 @@ def graph_for(
         config=config or (),
         layers=layers,
     )
+    if memory:
+        return api.memory(loaded, train="auto", tracer=tracer)
     return api.trace(loaded, tracer=tracer)
 
 

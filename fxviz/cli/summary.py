@@ -49,6 +49,16 @@ def summary_command(
             help="table for a terminal; csv, markdown and json keep every name whole.",
         ),
     ] = "table",
+    memory: Annotated[
+        bool,
+        typer.Option(
+            "--memory",
+            help="Add each module's bytes saved for backward and live while it runs (a memory "
+            "estimate of one SGD step; a graph saved by `fxviz memory` has them already).",
+            metavar="",
+            show_default="off",
+        ),
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """A table of the module tree: class, input and output shapes, parameters, FLOPs."""
@@ -64,7 +74,12 @@ def summary_command(
         if depth is not None and depth < 0:
             raise SpecError(f"--depth {depth}: give 0 (totals only) or more")
         with spinner(f"tracing {model}", False):
-            graph = graph_for(model, inputs, kwargs, config, device, tracer, layers)
+            if memory and model.lower().endswith(".json"):
+                raise SpecError(
+                    f"--memory runs the model; {model} is a saved graph (a graph saved by "
+                    "`fxviz memory -o graph.json` shows its memory without it)"
+                )
+            graph = graph_for(model, inputs, kwargs, config, device, tracer, layers, memory)
         rows = summary_rows(graph, depth)
         if fmt != "table":
             typer.echo(render_rows(graph, rows, fmt), nl=False)
@@ -80,12 +95,13 @@ def _print_table(graph: Any, rows: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from fxviz.humanize import format_bytes
     from fxviz.summary import columns
 
     table = Table(title=f"{graph.name} · traced with {graph.tracer} on {graph.device}")
     shown = columns(rows)
     for column in shown:
-        numeric = column in ("params", "trainable", "FLOPs")
+        numeric = column in ("params", "trainable", "FLOPs", "saved", "live")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for row in rows:
         name = "  " * max(row.depth - 1, 0) + (
@@ -99,6 +115,11 @@ def _print_table(graph: Any, rows: list[Any]) -> None:
             f"{row.params.total:,}",
             f"{row.params.trainable:,}",
             f"{row.flops:,}",
+            *(
+                [format_bytes(row.saved or 0), format_bytes(row.live or 0)]
+                if "saved" in shown
+                else []
+            ),
             *([row.shared] if "shared" in shown else []),
             end_section=not row.path,
         )

@@ -35,6 +35,7 @@ from fxviz.exporters.dot import (
     DotOptions,
     Labels,
     cluster_label,
+    memory_text,
     node_lines,
     to_dot,
 )
@@ -271,6 +272,8 @@ def _node_data(
         "flops": format_count(node.flops) if node.flops else "",
         "memory": _memory(node.outputs),
     }
+    if held := memory_text(graph, module):  # its share of the graph's memory estimate
+        data["held"] = held
     if module is not None:
         data["hparams"] = module.hparams
         data["repeat"] = module.repeat

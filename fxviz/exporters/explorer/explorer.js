@@ -434,6 +434,7 @@
       ["buffers", d.buffers ? d.buffers.toLocaleString("en-US") + " elements" : ""],
       ["FLOPs", d.flops],
       ["memory", d.memory ? d.memory + " (outputs)" : ""],
+      ["memory estimate", d.held || ""],
       ["source", d.source],
     ]));
     if (d.code) parts.push(el("code", d.code));
