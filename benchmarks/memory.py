@@ -55,6 +55,14 @@ class Case:
     config: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     kind: str = ""
+    # Inference keeps far less than training: it runs at a larger batch, so its activations
+    # dominate the process's own noise in RSS (a few tens of MiB).
+    inference_batch: int = 0
+
+    def batch_for(self, mode: str) -> int:
+        if mode == "inference":
+            return self.inference_batch or 4 * self.batch
+        return self.batch
 
 
 CASES = [
@@ -63,7 +71,14 @@ CASES = [
     Case("mobilenet_v3_large", "mobilenet_v3_large", 32, kind="depthwise CNN"),
     Case("efficientnet_b0", "efficientnet_b0", 16, kind="CNN, squeeze-excite"),
     Case("vit_b_16", "vit_b_16", 8, kind="vision transformer"),
-    Case("lstm", f"{EXAMPLES}/lstm_tagger.py:LSTMTagger", 64, inputs=("int64:1,256",), kind="LSTM"),
+    Case(
+        "lstm",
+        f"{EXAMPLES}/lstm_tagger.py:LSTMTagger",
+        64,
+        inputs=("int64:1,256",),
+        kind="LSTM",
+        inference_batch=1024,
+    ),
     Case(
         "bert-base",
         "hf:bert",
@@ -73,7 +88,13 @@ CASES = [
     ),
     Case("gpt2", "hf:gpt2", 4, inputs=("input_ids=int64:1,256",), kind="decoder (config)"),
     Case("finetune", f"{EXAMPLES}/finetune.py:FineTune", 32, kind="frozen backbone"),
-    Case("shared_loop", f"{EXAMPLES}/shared_loop.py:SharedLoop", 64, kind="a layer reused 8×"),
+    Case(
+        "shared_loop",
+        f"{EXAMPLES}/shared_loop.py:SharedLoop",
+        64,
+        kind="a layer reused 8×",
+        inference_batch=1024,
+    ),
 ]
 MODES = ("inference", "sgd", "adam")
 
@@ -87,10 +108,11 @@ def predict(case: Case) -> dict[str, Any]:
     module, args, kwargs = load(case, "meta")
     out: dict[str, Any] = {}
     for mode in MODES:
-        setup = MemorySetup(train=None if mode == "inference" else mode, batch=case.batch)
+        batch = case.batch_for(mode)
+        setup = MemorySetup(train=None if mode == "inference" else mode, batch=batch)
         started = time.perf_counter()
         estimate, _ = estimate_memory(module, args, kwargs, setup)
-        inputs = _bytes(resize_batch((args, kwargs), case.batch))
+        inputs = _bytes(resize_batch((args, kwargs), batch))
         out[mode] = {
             "peak": estimate.peak,
             "above_baseline": estimate.peak
@@ -171,7 +193,7 @@ def measure(case: Case, mode: str, device: str) -> dict[str, Any]:
     """One real step (after a first one, for a training step), in this process."""
     torch.manual_seed(0)
     module, args, kwargs = load(case, device)
-    args, kwargs = resize_batch((args, kwargs), case.batch)
+    args, kwargs = resize_batch((args, kwargs), case.batch_for(mode))
     module.train(mode != "inference")
     trainable = [p for p in module.parameters() if p.requires_grad]
     optimizer = None
@@ -230,13 +252,13 @@ def measured(case: Case, mode: str, device: str) -> dict[str, Any]:
     return result
 
 
-def torchinfo_estimate(case: Case) -> int | None:
+def torchinfo_estimate(case: Case, batch: int) -> int | None:
     try:
         import torchinfo
     except ImportError:
         return None
     module, args, kwargs = load(case, "cpu")
-    args, kwargs = resize_batch((args, kwargs), case.batch)
+    args, kwargs = resize_batch((args, kwargs), batch)
     stats = torchinfo.summary(
         module, input_data=list(args) or None, verbose=0, mode="train", **kwargs
     )
@@ -250,7 +272,7 @@ class Row:
     case: Case
     predicted: dict[str, Any]
     truth: dict[str, dict[str, Any]] = field(default_factory=dict)
-    torchinfo: int | None = None
+    torchinfo: dict[str, int | None] = field(default_factory=dict)
 
 
 def _ratio(a: float, b: float) -> str:
@@ -283,14 +305,14 @@ def report(rows: list[Row], device: str) -> str:
             cells = [
                 row.case.name,
                 row.case.kind,
-                str(row.case.batch),
+                str(row.case.batch_for(mode)),
                 mode,
                 f"{p['peak'] / mib:.0f} MiB",
                 f"{t['tracked'] / mib:.0f} MiB",
                 _ratio(p["peak"], t["tracked"]),
                 rss,
                 *([_ratio(p["peak"], t["cuda"])] if device == "cuda" else []),
-                _ratio(row.torchinfo, t["tracked"]) if row.torchinfo else "–",
+                _ratio(info, t["tracked"]) if (info := row.torchinfo.get(mode)) else "–",
                 f"{p['seconds']:.2f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -314,7 +336,8 @@ def main() -> None:
         row = Row(case, predict(case))
         for mode in MODES:
             row.truth[mode] = measured(case, mode, options.device)
-        row.torchinfo = torchinfo_estimate(case)
+        for mode in MODES:
+            row.torchinfo[mode] = torchinfo_estimate(case, case.batch_for(mode))
         rows.append(row)
         print(report([row], options.device).splitlines()[-1], file=sys.stderr)
     print(report(rows, options.device))

@@ -3,15 +3,12 @@ arithmetic of small models and against a real CPU step measured by its live stor
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from fxviz import api
 from fxviz.errors import MemoryEstimateError, SpecError
@@ -155,39 +152,8 @@ def test_a_layer_reused_in_a_loop_saves_per_call_and_its_weights_count_once() ->
     assert shares_b["step"].saved == 2 * shares_a["step"].saved > 0
 
 
-class LiveStorages(TorchDispatchMode):
-    """The truth: the peak of bytes of live storages in a real run (the held ones, and each
-    one an op makes), independent of fxviz's ledger."""
-
-    def __init__(self, held: list[torch.Tensor]) -> None:
-        super().__init__()
-        self.refs: dict[int, Any] = {}
-        self.live = 0
-        for t in held:
-            self.see(t)
-        self.peak = self.live
-
-    def see(self, t: torch.Tensor) -> None:
-        storage = t.untyped_storage()
-        known = self.refs.get(id(storage))
-        if known is not None and known() is storage:
-            return
-        size = storage.nbytes()
-        self.live += size
-
-        def gone(_: Any, size: int = size, key: int = id(storage)) -> None:
-            self.live -= size
-            self.refs.pop(key, None)
-
-        self.refs[id(storage)] = weakref.ref(storage, gone)
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                self.see(t)
-        self.peak = max(self.peak, self.live)
-        return out
+# The truth: benchmarks/memory.py's own tracker of live storages, independent of fxviz's.
+LiveStorages = import_user_file(Path(__file__).parents[2] / "benchmarks" / "memory.py").LiveStorages
 
 
 def _real_peak(model: nn.Module, args: tuple[Any, ...], train: str | None) -> int:
