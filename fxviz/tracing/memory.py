@@ -573,21 +573,28 @@ def _optimizer(trainable: list[torch.Tensor], setup: MemorySetup) -> _Optimizer:
 
         return _Optimizer(step, lambda: _state_tensors(optimizer), [*shadows, *grads])
     masters = [_meta_like(p, torch.float32) for p in trainable]
-    optimizers = [_build_optimizer(setup.train, [m]) for m in masters]
-    for optimizer, master in zip(optimizers, masters, strict=True):
-        _first_step(optimizer, [master])
+    optimizer = _build_optimizer(setup.train, masters)
+    _first_step(optimizer, masters)
+    group = optimizer.param_groups[0]
 
     def step_each() -> None:
-        for param, master, optimizer in zip(trainable, masters, optimizers, strict=True):
-            if param.grad is None:
-                continue
-            master.grad = _meta_like(param, torch.float32)  # param.grad.float()
-            param.grad = None
-            optimizer.step()
-            master.grad = None
+        # One optimizer, its group narrowed to one master at a time: its state is keyed by
+        # tensor, so each step finds its own moments (one optimizer per parameter costs a
+        # first step each).
+        try:
+            for param, master in zip(trainable, masters, strict=True):
+                if param.grad is None:
+                    continue
+                master.grad = _meta_like(param, torch.float32)  # param.grad.float()
+                param.grad = None
+                group["params"] = [master]
+                optimizer.step()
+                master.grad = None
+        finally:
+            group["params"] = masters
 
     def state() -> list[torch.Tensor]:
-        return [*masters, *(t for o in optimizers for t in _state_tensors(o))]
+        return [*masters, *_state_tensors(optimizer)]
 
     return _Optimizer(step_each, state, [])
 
