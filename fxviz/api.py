@@ -91,6 +91,8 @@ def trace(
     tracer: str = "auto",
     name: str | None = None,
     expand: Sequence[str] = (),
+    symbolic: bool = False,
+    dims: Sequence[str] = (),
 ) -> Graph:
     """Trace a model into a Graph with shapes on every node.
 
@@ -100,7 +102,54 @@ def trace(
     is built: meta by default), or a graph saved as JSON (read, not traced).
     `tracer` is auto (fx, then torch.export, then a recorded run), fx, export or record.
     `expand` names module classes to draw from inside, e.g. ("LSTM",) shows its gates.
+    `symbolic` gives each shape its dims as expressions of named input dims (`B×L×768`):
+    batch B, tokens L (a decoder's S), an image's H and W, audio's T; `dims` names others
+    as "NAME=INPUT.AXIS" ("N=x.0"). `graph.symbolic` holds the names and the constraints
+    found (`H, W = 224`, `L ≤ 512`).
     """
+    if not (symbolic or dims):
+        return _trace(model, inputs, kwargs, device, weights, config, layers, tracer, name, expand)
+    from fxviz.tracing import with_symbolic_shapes
+
+    if isinstance(model, str | Path) and is_saved_graph(model):
+        raise SpecError(
+            f"{model}: a saved graph holds no model to run with symbolic shapes; give the "
+            "model itself, or save it with `fxviz MODEL --symbolic -o graph.json`"
+        )
+    if isinstance(model, str | Path):
+        model = load(
+            str(model), inputs=inputs, device=device, weights=weights, config=config, layers=layers
+        )
+    if isinstance(model, LoadedModel) and model.program is not None:
+        raise SpecError(
+            f"{model.name}: a saved torch.export program is fixed to its sizes; give the "
+            "model's own code to draw it with --symbolic"
+        )
+    graph = _trace(model, inputs, kwargs, device, weights, config, layers, tracer, name, expand)
+    return with_symbolic_shapes(graph, *_run_inputs(model, inputs, kwargs), tuple(dims))
+
+
+def _run_inputs(
+    model: torch.nn.Module | LoadedModel, inputs: Any, kwargs: dict[str, Any] | None
+) -> tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]]:
+    if isinstance(model, LoadedModel):
+        return model.module, tuple(model.args), dict(model.kwargs)
+    args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
+    return model, args, dict(kwargs or {})
+
+
+def _trace(
+    model: str | Path | torch.nn.Module | LoadedModel,
+    inputs: Any,
+    kwargs: dict[str, Any] | None,
+    device: str | None,
+    weights: str | None,
+    config: Sequence[str],
+    layers: int | None,
+    tracer: str,
+    name: str | None,
+    expand: Sequence[str],
+) -> Graph:
     from fxviz.tracing import trace_module, trace_program
 
     if isinstance(model, str | Path) and is_saved_graph(model):

@@ -53,6 +53,6 @@ def _flow(node: Node, by_id: dict[str, Node]) -> str:
 
 
 def _shapes(node: Node) -> str:
-    return ", ".join(format_shape(v.shape or ()) for v in node.outputs if v.is_tensor) or (
+    return ", ".join(format_shape(v.shape or (), v.expr) for v in node.outputs if v.is_tensor) or (
         ", ".join(v.text or v.kind for v in node.outputs)
     )

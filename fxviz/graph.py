@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from fxviz.errors import SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: shapes as expressions (`expr`), `symbolic` (dims, constraints)
 
 # Bytes per element, by the dtype names Values carry (torch's, without the `torch.` prefix).
 DTYPE_BYTES = {
@@ -59,6 +59,9 @@ class Value:
     dtype: str | None = None
     device: str | None = None
     text: str | None = None
+    # Each dim as an expression of the named input dims (`B`, `⌈H/2⌉`, `L·12`), where the
+    # graph was traced with symbolic shapes; `shape` holds this call's numbers.
+    expr: tuple[str, ...] | None = None
 
     @property
     def is_tensor(self) -> bool:
@@ -73,6 +76,34 @@ class Value:
         for d in self.shape:
             count *= d
         return count * DTYPE_BYTES.get(self.dtype or "float32", 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Dim:
+    """A named input dimension of a symbolic trace: `name` (B, L, H, …) is axis `axis` of the
+    input `input`, `size` in this call."""
+
+    name: str
+    input: str
+    axis: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """A size the model only works for, in words (`H, W = 224`, `L ≤ 512`), and the node
+    whose op required it ("" where none did: a bound from rounding down)."""
+
+    text: str
+    node: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Symbolic:
+    """What a symbolic trace found: the named dims, and the constraints on them."""
+
+    dims: tuple[Dim, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +321,7 @@ class Graph:
     notes: tuple[str, ...] = ()
     compilation: Compilation | None = None
     memory: MemoryEstimate | None = None
+    symbolic: Symbolic | None = None
     schema_version: int = SCHEMA_VERSION
     _index: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
     _tree: dict[str, Module] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -354,9 +386,11 @@ class Graph:
             {} if self.compilation is None else {"compile": _compilation_to_dict(self.compilation)}
         )
         memory = {} if self.memory is None else {"memory": _memory_to_dict(self.memory)}
+        symbolic = {} if self.symbolic is None else {"symbolic": _symbolic_to_dict(self.symbolic)}
         return {
             **compiled,
             **memory,
+            **symbolic,
             "schema_version": self.schema_version,
             "name": self.name,
             "source": self.source,
@@ -391,6 +425,7 @@ class Graph:
             nodes=tuple(_node_from(n) for n in data["nodes"]),
             compilation=_compilation_from(data["compile"]) if "compile" in data else None,
             memory=_memory_from(data["memory"]) if "memory" in data else None,
+            symbolic=_symbolic_from(data["symbolic"]) if "symbolic" in data else None,
             schema_version=int(data["schema_version"]),
         )
         _check_edges(graph)
@@ -471,7 +506,7 @@ def indexed(groups: Sequence[tuple[Value, ...]]) -> tuple[Value, ...]:
     if len(groups) == 1:
         return groups[0]
     return tuple(
-        Value(v.kind, f"[{i}]{v.path}", v.shape, v.dtype, v.device, v.text)
+        Value(v.kind, f"[{i}]{v.path}", v.shape, v.dtype, v.device, v.text, v.expr)
         for i, values in enumerate(groups)
         for v in values
     )
@@ -565,7 +600,27 @@ def _value_to_dict(v: Value) -> dict[str, Any]:
     for key in ("dtype", "device", "text"):
         if (item := getattr(v, key)) is not None:
             out[key] = item
+    if v.expr is not None:
+        out["expr"] = list(v.expr)
     return out
+
+
+def _symbolic_to_dict(s: Symbolic) -> dict[str, Any]:
+    return {
+        "dims": [
+            {"name": d.name, "input": d.input, "axis": d.axis, "size": d.size} for d in s.dims
+        ],
+        "constraints": [{"text": c.text, "node": c.node} for c in s.constraints],
+    }
+
+
+def _symbolic_from(data: dict[str, Any]) -> Symbolic:
+    return Symbolic(
+        dims=tuple(
+            Dim(d["name"], d["input"], int(d["axis"]), int(d["size"])) for d in data["dims"]
+        ),
+        constraints=tuple(Constraint(c["text"], c["node"]) for c in data["constraints"]),
+    )
 
 
 def _node_to_dict(n: Node) -> dict[str, Any]:
@@ -754,6 +809,7 @@ def _value_from(data: dict[str, Any]) -> Value:
         dtype=data.get("dtype"),
         device=data.get("device"),
         text=data.get("text"),
+        expr=tuple(data["expr"]) if "expr" in data else None,
     )
 
 

@@ -7,8 +7,10 @@ import re
 from collections.abc import Sequence
 
 
-def format_shape(shape: Sequence[int]) -> str:
-    return "×".join(str(d) for d in shape) if shape else "scalar"
+def format_shape(shape: Sequence[int], expr: Sequence[str] | None = None) -> str:
+    """`1×3×224×224`; with a symbolic trace's expressions, those (`B×3×H×W`)."""
+    dims = expr if expr is not None else shape
+    return "×".join(str(d) for d in dims) if dims else "scalar"
 
 
 def format_count(n: int) -> str:

@@ -54,7 +54,9 @@ def summary_rows(graph: Graph, depth: int | None = None) -> list[Row]:
         if not module.path:
             last = next((n for n in graph.nodes if n.kind == "output"), last)
         shapes = [
-            format_shape(v.shape or ()) for v in (last.outputs if last else ()) if v.is_tensor
+            format_shape(v.shape or (), v.expr)
+            for v in (last.outputs if last else ())
+            if v.is_tensor
         ]
         rows.append(
             Row(
@@ -96,7 +98,7 @@ def _entering(graph: Graph, inside: list[Node], calls: list[Node]) -> list[str]:
 
 def _shapes(ids: list[str], by_id: dict[str, Node]) -> str:
     shapes = [
-        format_shape(v.shape or ())
+        format_shape(v.shape or (), v.expr)
         for i in ids
         if i in by_id and by_id[i].kind != "constant"
         for v in by_id[i].outputs[:1]

@@ -27,6 +27,7 @@ from fxviz.cli.options import (
     Debug,
     DepthOpt,
     DeviceOpt,
+    DimOpt,
     ExpandOpt,
     FoldOpt,
     InputsOpt,
@@ -37,9 +38,11 @@ from fxviz.cli.options import (
     RankdirOpt,
     RendererOpt,
     ShowOpt,
+    SymbolicOpt,
     TracerOpt,
     complete_model,
 )
+from fxviz.errors import SpecError
 
 
 @app.command("draw")
@@ -95,6 +98,8 @@ def draw_command(
         ),
     ] = None,
     expand: ExpandOpt = None,
+    symbolic: SymbolicOpt = False,
+    dim: DimOpt = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -116,7 +121,19 @@ def draw_command(
             color=color,
         )
         suffix = (fmt or "svg").lower()
+        symbolic = symbolic or bool(dim)
+        memory = "memory" in options.show or options.color == "memory"
+        if symbolic and memory:
+            raise SpecError(
+                "--symbolic draws shapes for every size, --show/--color memory one step's "
+                "bytes at this call's sizes: give one of them"
+            )
         if is_saved_graph(model):
+            if symbolic:
+                raise SpecError(
+                    f"{model}: a saved graph holds no model to run with symbolic shapes; draw "
+                    "the model itself with --symbolic (save that: -o graph.json)"
+                )
             no_model_options(model, inputs, kwargs, config, device, weights, layers)
             graph = load_graph(model)
             paths = paths or default_output(Path(model).stem, suffix)
@@ -135,10 +152,16 @@ def draw_command(
                 )
             paths = paths or default_output(file_stem(loaded.name), suffix)
             with spinner(f"tracing {loaded.name} on {loaded.device}", quiet):
-                if "memory" in options.show or options.color == "memory":
+                if memory:
                     graph = api.memory(loaded, train="auto", tracer=tracer, expand=options.expand)
                 else:
-                    graph = api.trace(loaded, tracer=tracer, expand=options.expand)
+                    graph = api.trace(
+                        loaded,
+                        tracer=tracer,
+                        expand=options.expand,
+                        symbolic=symbolic,
+                        dims=dim or (),
+                    )
         with spinner("drawing", quiet):
             save(graph, paths, options)
         if not quiet:

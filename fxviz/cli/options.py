@@ -147,6 +147,24 @@ TracerOpt = Annotated[
         help="auto tries fx, then torch.export, then a recorded run.",
     ),
 ]
+SymbolicOpt = Annotated[
+    bool,
+    typer.Option(
+        "--symbolic",
+        help="Shapes as expressions of named input dims (B×L×768, B×64×⌈H/2⌉×⌈W/2⌉): the "
+        "batch B, tokens L (a decoder's S), an image's H and W, audio's T; and the sizes the "
+        "model only works for (H, W = 224, L ≤ 512).",
+    ),
+]
+DimOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dim",
+        metavar="NAME=INPUT.AXIS",
+        help="Name an input dim for --symbolic (N=x.0), or rename one; implies --symbolic.",
+        show_default="none",
+    ),
+]
 ExpandOpt = Annotated[
     list[str] | None,
     typer.Option(

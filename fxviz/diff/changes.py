@@ -523,7 +523,7 @@ def _value_change(before: Node, after: Node) -> str:
 
 
 def _value_text(node: Node, dtype: bool = True) -> str:
-    shapes = ", ".join(format_shape(v.shape or ()) for v in node.outputs if v.is_tensor)
+    shapes = ", ".join(format_shape(v.shape or (), v.expr) for v in node.outputs if v.is_tensor)
     dtypes = sorted({v.dtype for v in node.outputs if v.is_tensor and v.dtype})
     return f"{shapes} {','.join(dtypes)}" if dtypes and dtype else shapes
 

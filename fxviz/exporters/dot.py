@@ -25,6 +25,7 @@ from fxviz.graph import (
     MemoryEstimate,
     Module,
     Node,
+    Symbolic,
     Value,
     children_of,
     lineage,
@@ -274,6 +275,8 @@ def node_lines(graph: Graph, node: Node, labels: Labels) -> list[str]:
         lines += node.why
     if graph.compilation is not None:
         lines.append(_compiled_text(node))
+    if graph.symbolic is not None:
+        lines += [f"needs {c.text}" for c in graph.symbolic.constraints if c.node == node.id]
     return [line for line in lines if line]
 
 
@@ -470,7 +473,7 @@ def _shapes(node: Node) -> str:
 
 
 def _value_text(value: Value, with_path: bool) -> str:
-    text = format_shape(value.shape or ())
+    text = format_shape(value.shape or (), value.expr)
     if value.dtype and value.dtype != "float32":
         text += f" {value.dtype}"
     return f"{_path_text(value.path)} {text}" if with_path and value.path else text
@@ -790,6 +793,13 @@ def memory_summary(m: MemoryEstimate) -> str:
     return f"memory: {format_bytes(m.peak)} at the peak of {step}, {where}"
 
 
+def symbols_summary(symbolic: Symbolic) -> str:
+    """`symbols: B = x dim 0 (here 1) · H = x dim 2 (here 224) · needs H, W = 224`."""
+    named = " · ".join(f"{d.name} = {d.input} dim {d.axis} (here {d.size})" for d in symbolic.dims)
+    needs = "; ".join(c.text for c in symbolic.constraints)
+    return f"symbols: {named}" + (f"\nneeds {needs}" if needs else "")
+
+
 def _subtitle(graph: Graph) -> str:
     params = graph.totals.params
     parts = [f"{format_params(params.total)} params"]
@@ -803,6 +813,8 @@ def _subtitle(graph: Graph) -> str:
         text += "\n" + compile_summary(graph.compilation)
     if graph.memory is not None:
         text += "\n" + memory_summary(graph.memory)
+    if graph.symbolic is not None:
+        text += "\n" + symbols_summary(graph.symbolic)
     if graph.tracer == "record":
         text += "\none recorded run: another input could take another path"
     return text

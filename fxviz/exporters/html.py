@@ -371,7 +371,7 @@ def _input_text(graph: Graph, source: str) -> dict[str, str]:
 
 def _value(value: Value) -> dict[str, str]:
     if value.is_tensor:
-        shape = format_shape(value.shape or ())
+        shape = format_shape(value.shape or (), value.expr)
         return {"path": value.path, "shape": shape, "dtype": value.dtype or ""}
     return {"path": value.path, "shape": value.text or value.kind, "dtype": ""}
 

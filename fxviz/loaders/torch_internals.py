@@ -249,16 +249,17 @@ def _grouped_mm_formulas() -> dict[Any, Any]:
 
 
 @contextlib.contextmanager
-def fake_tensors() -> Iterator[Any]:
+def fake_tensors(shape_env: Any = None) -> Iterator[Any]:
     """A FakeTensorMode (what torch.export traces with) that takes the model's weights as they
     are, meta or real: every op computes shapes only, and code that asks whether it is being
     traced (a Hugging Face mask that would read its values) is told that it is. Its logger's
-    report of an op it cannot run is silenced: the caller reports the failure its own way."""
+    report of an op it cannot run is silenced: the caller reports the failure its own way.
+    With a `shape_env`, sizes may be its symbols."""
     log = logging.getLogger("torch._subclasses.fake_tensor")
     level = log.level
     log.setLevel(logging.CRITICAL)
     try:
-        with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        with FakeTensorMode(allow_non_fake_inputs=True, shape_env=shape_env) as mode:
             yield mode
     finally:
         log.setLevel(level)

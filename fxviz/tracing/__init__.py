@@ -233,3 +233,120 @@ def _graph(
 
 _TRACER_NAMES = {"export": "torch.export", "record": "a recorded run"}
 SHAPES_ONLY = "a run on fake tensors"  # the recorder's first try: shapes, no values
+
+
+def with_symbolic_shapes(
+    graph: Graph,
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    given: tuple[str, ...] = (),
+) -> Graph:
+    """`graph` with each tensor's dims as expressions of named input dims, from a run on
+    symbolic shapes (`record_symbolic`), and the constraints that run found. A node's
+    expressions are kept where, at this call's sizes, they give the shapes `graph` has; where
+    the run on symbolic shapes fails (a size read from values), `graph` keeps its numbers
+    and a note says why."""
+    from fxviz.graph import Symbolic
+    from fxviz.tracing.record import _named_inputs, record_symbolic
+    from fxviz.tracing.symbolic import constraints, fixed_dims, name_dims, specialized
+
+    dims = name_dims(_named_inputs(model, tuple(args), kwargs), given)
+    if not dims:
+        note = "--symbolic: no input has a dim to name (give one: --dim N=x.0)"
+        return replace(graph, notes=(*graph.notes, note))
+    try:
+        recorded, symbols, guards = record_symbolic(model, args, kwargs, dims)
+    except (TraceError, ShapeError) as exc:
+        note = (
+            f"--symbolic: the model cannot run on symbolic sizes ({exc.reason}); drawn with numbers"
+        )
+        return replace(graph, notes=(*graph.notes, note))
+    ops = _fixed_by_ops(model, args, kwargs, dims, fixed_dims(symbols))
+    recorded = specialized(recorded, symbols, ops)
+    notes = list(graph.notes)
+    if ops:
+        where = {n: next((i for i, g in guards if _fixes(g, n, symbols)), "?") for n in ops}
+        said = ", ".join(f"{n} (at {where[n]})" for n in sorted(ops))
+        notes.append(
+            f"--symbolic: an op reads these dims as numbers, so shapes from there on are "
+            f"drawn with this call's sizes: {said}"
+        )
+    read = next((n.id for n in recorded for v in n.outputs if v.expr and "?" in v.expr), None)
+    if read is not None:
+        notes.append(
+            f"--symbolic: a size at {read} depends on the tensor's values, so shapes from "
+            "there on are drawn with this call's numbers"
+        )
+    by_id = {n.id: n for n in recorded}
+    nodes: list[Node] = []
+    done: dict[str, Node] = {}
+    for node in graph.nodes:
+        made = _with_exprs(node, by_id.get(node.id))
+        if made is node and node.id not in by_id and len(node.inputs) == 1:
+            # No op ran for it in the recorded run: fx's `out[0]` of a tuple, a function
+            # that returns its input as it is (torchvision's stochastic_depth in eval).
+            made = _picked(node, done.get(node.inputs[0]))
+        nodes.append(made)
+        done[node.id] = made
+    named = tuple(d for i, d in enumerate(dims) if d.name not in {x.name for x in dims[:i]})
+    found = constraints(symbols, guards, nodes, frozenset(ops))
+    return replace(graph, nodes=tuple(nodes), notes=tuple(notes), symbolic=Symbolic(named, found))
+
+
+def _fixed_by_ops(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    dims: Sequence[Any],
+    fixed: dict[str, int],
+) -> set[str]:
+    """Of the dims a run fixed, those an op fixed at whatever size it was given (an LSTM's
+    kernel on fake tensors loops over the sequence): a second run, each of them one larger,
+    fixes them at the new size. A size the model checks (a ViT's `H == 224`) stays, or the
+    second run fails at the check."""
+    from fxviz.tracing.record import record_symbolic
+    from fxviz.tracing.symbolic import fixed_dims
+
+    if not fixed:
+        return set()
+    try:
+        _, again, _ = record_symbolic(model, args, kwargs, dims, other=frozenset(fixed))
+    except (TraceError, ShapeError):
+        return set()
+    now = fixed_dims(again)
+    return {name for name, size in fixed.items() if now.get(name, size) != size}
+
+
+def _fixes(guard: Any, name: str, symbols: Any) -> bool:
+    return any(symbols.names.get(s) == name for s in guard.free_symbols)
+
+
+def _picked(node: Node, source: Node | None) -> Node:
+    """The expressions of the one value of `node`'s source that its value can be."""
+    if source is None or len(node.outputs) != 1 or not node.outputs[0].is_tensor:
+        return node
+    value = node.outputs[0]
+    same = [
+        v
+        for v in source.outputs
+        if v.is_tensor and v.expr is not None and (v.shape, v.dtype) == (value.shape, value.dtype)
+    ]
+    if len({v.expr for v in same}) != 1:
+        return node
+    return replace(node, outputs=(replace(value, expr=same[0].expr),))
+
+
+def _with_exprs(node: Node, recorded: Node | None) -> Node:
+    """`node` with the expressions of the same node in a run on symbolic shapes, where that
+    run's values agree with its own (the same tensors, the same numbers)."""
+    if recorded is None:
+        return node
+    mine = [v for v in node.outputs if v.is_tensor]
+    theirs = {v.path: v for v in recorded.outputs if v.is_tensor and v.expr is not None}
+    if not mine or any(v.path not in theirs or theirs[v.path].shape != v.shape for v in mine):
+        return node
+    outputs = tuple(
+        replace(v, expr=theirs[v.path].expr) if v.is_tensor else v for v in node.outputs
+    )
+    return replace(node, outputs=outputs)

@@ -23,7 +23,7 @@ from torch import fx
 from torch.overrides import TorchFunctionMode
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Node
+from fxviz.graph import Dim, Node
 from fxviz.humanize import format_bytes
 from fxviz.loaders.torch_internals import (
     FlopCount,
@@ -49,6 +49,7 @@ from fxviz.tracing.shapes import (
     tensors_in,
     to_meta,
 )
+from fxviz.tracing.symbolic import Symbols, make_symbols, symbolic_value
 
 # What a recorded run runs on: the tensors given ("real", values read freely; "device",
 # ended at the first value read), meta tensors or fake tensors.
@@ -68,8 +69,15 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         device: str,
         *,
         reads: bool = True,
+        symbols: Symbols | None = None,
     ) -> None:
         LeafCalls.__init__(self, model, leaf_types)
+        # A run on symbolic shapes: each value's dims are read as expressions, the guards
+        # each op records are kept by node, and no FLOPs are counted (they would be
+        # expressions too, and the numbers come from the plain trace).
+        self.symbols = symbols
+        self.guards: list[tuple[str, Any]] = []
+        self._seen_guards = 0
         self.device = device  # what values are said to be on (a run on meta stands for it)
         # Without `reads`, the first call that reads a tensor's values ends the run: its
         # path could depend on them, and a run on shapes alone would take another.
@@ -100,8 +108,13 @@ class _Recorder(LeafCalls, TorchFunctionMode):
     ) -> fx.Node:
         node = self.graph.create_node(op, target, tuple(inputs), kwargs, name=name or "op")
         node.meta["fxviz_name"] = name or "op"  # fx's namespace would rename `and`, `max`
-        node.meta[VALUE] = summarize(value, device=self.device)
+        sizes = self.symbols.value if self.symbols is not None else None
+        node.meta[VALUE] = summarize(value, device=self.device, sizes=sizes)
         self.track(value, node)
+        if self.symbols is not None:
+            made = self.symbols.env.guards[self._seen_guards :]
+            self._seen_guards += len(made)
+            self.guards += [(node.meta["fxviz_name"], g.expr) for g in made]
         return node
 
     def track(self, value: Any, node: fx.Node) -> None:
@@ -158,6 +171,8 @@ class _Recorder(LeafCalls, TorchFunctionMode):
             self.read = self.read or name
             raise TraceError(f"the model reads a tensor's values ({name})")
         before = self.flops.total
+        if self.symbols is not None:
+            counted, formula = False, None
         # Only calls that can do counted work (matrix products, convolutions, attention)
         # run under the counting dispatch mode, which costs each ATen op a trip through
         # Python, and the commonest are counted from shapes with none; inside a leaf
@@ -202,8 +217,26 @@ class _Recorder(LeafCalls, TorchFunctionMode):
 
     def linked(self, value: Any) -> Any:
         """`value` with each tensor replaced by the node that made it, or by Undrawn (an
-        anchor, an arange: made from nothing, not data flow)."""
-        return map_tensors(value, lambda x: self.producer.get(id(x)) or Undrawn())
+        anchor, an arange: made from nothing, not data flow). A size of a run on symbolic
+        shapes is its expression (`B`, `L·12`)."""
+        linked = map_tensors(value, lambda x: self.producer.get(id(x)) or Undrawn())
+        if self.symbols is None:
+            return linked
+        symbols = self.symbols
+        return tree_map(
+            lambda x: _Expression(symbols.value(x)[1]) if isinstance(x, torch.SymInt) else x,
+            linked,
+        )
+
+
+class _Expression:
+    """A size in a recorded call's arguments, written as its expression."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 _Call = tuple[str, str, Any, bool, CallFlops | None]
@@ -375,6 +408,35 @@ def _record(
             continue
         return fx_nodes(recorder.graph, model)
     raise AssertionError("no run to record")  # `runs` is never empty
+
+
+def record_symbolic(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    dims: Sequence[Dim],
+    leaf_types: tuple[type, ...] = (),
+    other: frozenset[str] = frozenset(),
+) -> tuple[tuple[Node, ...], Symbols, list[tuple[str, Any]]]:
+    """A run on fake tensors whose `dims` are symbols: (nodes whose values carry each dim's
+    expression, the symbols, the guards recorded by node id). Nothing is allocated."""
+    device = device_of(model, args, kwargs)
+    symbols, where = make_symbols(dims, other)
+    with as_exported(), fake_tensors(symbols.env) as mode:
+        args_, kwargs_ = tree_map(
+            lambda x: mode.from_tensor(x, static_shapes=True) if isinstance(x, torch.Tensor) else x,
+            (tuple(args), kwargs),
+        )
+        names = forward_argument_names(model, len(args_))
+        args_ = tuple(symbolic_value(a, n, where) for a, n in zip(args_, names, strict=True))
+        kwargs_ = {k: symbolic_value(v, k, where) for k, v in kwargs_.items()}
+        recorder = _Recorder(model, leaf_types, device, symbols=symbols)
+        for name, value in _named_inputs(model, args_, kwargs_):
+            recorder.add_input(name, value)
+        result = _run(recorder, model, args_, kwargs_, device)
+        output = recorder.graph.output(tuple(recorder.sources(result)))
+        output.meta[VALUE] = summarize(result, device=device, sizes=symbols.value)
+        return fx_nodes(recorder.graph, model), symbols, recorder.guards
 
 
 @contextlib.contextmanager

@@ -477,28 +477,38 @@ def to_meta(x: Any) -> Any:
     return torch.empty_like(x, device="meta")
 
 
-def summarize(value: Any, path: str = "", device: str | None = None) -> tuple[Value, ...]:
+def summarize(
+    value: Any,
+    path: str = "",
+    device: str | None = None,
+    sizes: Callable[[Any], tuple[int, str]] | None = None,
+) -> tuple[Value, ...]:
     """Flatten a node's result into Values: tensors, scalars, and tuples/dicts of them.
-    `device`: the device to say tensors are on, for a run on meta that stands for another."""
+    `device`: the device to say tensors are on, for a run on meta that stands for another.
+    `sizes`: for a run on symbolic shapes, each dim's (number in this call, expression)."""
     if isinstance(value, torch.Tensor):
+        dims = [sizes(d) for d in value.shape] if sizes is not None else None
         return (
             Value(
                 "tensor",
                 path,
-                shape=tuple(int(d) for d in value.shape),
+                shape=tuple(d[0] for d in dims) if dims else tuple(int(d) for d in value.shape),
                 dtype=str(value.dtype).removeprefix("torch."),
                 device=device or value.device.type,
+                expr=tuple(d[1] for d in dims) if dims is not None else None,
             ),
         )
     if isinstance(value, torch.Size):
         return (Value("other", path, text=f"size({', '.join(map(str, value))})"),)
     if isinstance(value, tuple | list):
         return tuple(
-            v for i, item in enumerate(value) for v in summarize(item, f"{path}[{i}]", device)
+            v
+            for i, item in enumerate(value)
+            for v in summarize(item, f"{path}[{i}]", device, sizes)
         )
     if isinstance(value, dict):
         return tuple(
-            v for k, item in value.items() for v in summarize(item, f"{path}[{k!r}]", device)
+            v for k, item in value.items() for v in summarize(item, f"{path}[{k!r}]", device, sizes)
         )
     if value is None:
         return (Value("none", path),)

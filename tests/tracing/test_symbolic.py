@@ -1,0 +1,239 @@
+"""Symbolic shapes: each dim an expression of named input dims, checked against real traces.
+
+The central check: for every node of a model drawn with `--symbolic`, its expressions
+evaluated at three other input sizes give the shapes a plain trace at those sizes propagates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sympy
+import torch
+from torch.utils._sympy.functions import FloorDiv
+from typer.testing import CliRunner
+
+import fxviz
+from fxviz.cli import app
+from fxviz.graph import Graph
+from fxviz.tracing.symbolic import evaluate, name_dims, readable
+
+REPO = Path(__file__).parents[2]
+H, W, L = sympy.symbols("s0 s1 s2", integer=True, positive=True)
+NAMES = {H: "H", W: "W", L: "L"}
+
+
+@pytest.mark.parametrize(
+    ("expr", "text"),
+    [
+        (FloorDiv(H - 1, 2) + 1, "⌈H/2⌉"),  # a 7×7 conv, stride 2, padding 3
+        (FloorDiv(FloorDiv(H - 1, 2), 2) + 1, "⌈H/4⌉"),  # then a 3×3 max pool, stride 2
+        (FloorDiv(H - 16, 16) + 1, "⌊H/16⌋"),  # a 16×16 patch embedding
+        (FloorDiv(H, 2), "⌊H/2⌋"),
+        (FloorDiv(H + 1, 3), "⌊(H + 1)/3⌋"),
+        (FloorDiv(H, 4) + 5, "⌊H/4⌋ + 5"),
+        (12 * L, "L·12"),
+        (FloorDiv(4 * L, 2), "L·2"),
+        (L + 1, "L + 1"),
+        (H * W, "H·W"),
+        ((FloorDiv(H - 1, 2) + 1) * (FloorDiv(W - 1, 2) + 1), "⌈H/2⌉·⌈W/2⌉"),
+        (sympy.Integer(768), "768"),
+        (sympy.Max(L, 4), "max(L, 4)"),
+    ],
+)
+def test_expressions_read_as_people_write_them(expr: sympy.Expr, text: str) -> None:
+    assert readable(expr, NAMES) == text
+    for h, w, n in ((1, 1, 1), (7, 9, 5), (224, 160, 512), (97, 131, 3)):
+        sizes = {H: h, W: w, L: n}
+        number = expr.xreplace({s: sympy.Integer(v) for s, v in sizes.items()})
+        assert evaluate(text, {"H": h, "W": w, "L": n}) == int(number)
+
+
+def test_evaluate_refuses_what_is_not_an_expression() -> None:
+    with pytest.raises(ValueError, match="not an fxviz shape expression"):
+        evaluate("__import__('os')", {})
+    with pytest.raises(ValueError, match="not a whole number"):
+        evaluate("H/2", {"H": 3})
+
+
+def test_dims_are_named_by_what_the_inputs_are() -> None:
+    image = torch.empty(1, 3, 224, 224)
+    tokens = torch.empty(2, 16, dtype=torch.int64)
+    named = name_dims([("x", image)])
+    assert [(d.name, d.axis, d.size) for d in named] == [("B", 0, 1), ("H", 2, 224), ("W", 3, 224)]
+    text = name_dims([("input_ids", tokens), ("decoder_input_ids", tokens[:, :4])])
+    assert [(d.name, d.input, d.axis) for d in text] == [
+        ("B", "input_ids", 0),
+        ("L", "input_ids", 1),
+        ("B", "decoder_input_ids", 0),
+        ("S", "decoder_input_ids", 1),
+    ]
+    audio = name_dims([("input_features", torch.empty(1, 80, 3000))])
+    assert [(d.name, d.axis) for d in audio] == [("B", 0), ("T", 2)]
+    renamed = name_dims([("x", image)], ["N=x.0", "C=x.1"])
+    assert {(d.name, d.axis) for d in renamed} == {("N", 0), ("C", 1), ("H", 2), ("W", 3)}
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("N", "write NAME=INPUT.AXIS"),
+        ("N=y.0", "no tensor input 'y' (it has x)"),
+        ("N=x.7", "x has 4 dims (1×3×224×224); give an axis below 4"),
+    ],
+)
+def test_bad_dims_say_what_to_write(given: str, said: str) -> None:
+    with pytest.raises(fxviz.SpecError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        name_dims([("x", torch.empty(1, 3, 224, 224))], [given])
+
+
+# (spec, config, inputs at three other sizes, the sizes by symbol)
+MODELS = {
+    "resnet18": ("resnet18", [], [(2, 3, 64, 96), (3, 3, 97, 131), (1, 3, 33, 17)]),
+    "convnext_tiny": ("convnext_tiny", [], [(2, 3, 64, 96), (1, 3, 97, 131), (3, 3, 224, 32)]),
+    "vit_b_16": ("vit_b_16", [], [(2, 3, 224, 224), (3, 3, 224, 224), (5, 3, 224, 224)]),
+}
+TEXT = {
+    "bert": ("hf:bert", ["num_hidden_layers=2"], [(2, 7), (3, 64), (1, 512)]),
+    "gpt2": ("hf:gpt2", ["num_hidden_layers=2"], [(2, 7), (3, 64), (1, 100)]),
+}
+
+
+def _checked(symbolic: Graph, plain: Graph, sizes: dict[str, int]) -> int:
+    """How many tensor values of `plain` the expressions of `symbolic` were checked on."""
+    mine = {n.id: n for n in symbolic.nodes}
+    checked = 0
+    for node in plain.nodes:
+        other = mine.get(node.id)
+        if other is None:
+            continue
+        by_path = {v.path: v for v in other.outputs if v.is_tensor and v.expr is not None}
+        for value in node.outputs:
+            if value.is_tensor and value.path in by_path:
+                expr = by_path[value.path].expr
+                assert expr is not None
+                got = tuple(evaluate(t, sizes) for t in expr)
+                assert got == value.shape, f"{node.id}{value.path}: {expr} at {sizes}"
+                checked += 1
+    return checked
+
+
+def _tensors(graph: Graph) -> int:
+    return sum(v.is_tensor for n in graph.nodes for v in n.outputs)
+
+
+def _coverage(graph: Graph) -> float:
+    tensors = [v for n in graph.nodes for v in n.outputs if v.is_tensor]
+    return sum(v.expr is not None for v in tensors) / len(tensors)
+
+
+@pytest.mark.parametrize("case", sorted(MODELS))
+def test_image_models_expressions_give_the_shapes_at_other_sizes(case: str) -> None:
+    spec, config, others = MODELS[case]
+    graph = fxviz.trace(spec, config=config, symbolic=True)
+    assert _coverage(graph) > 0.99
+    for shape in others:
+        plain = fxviz.trace(spec, ",".join(map(str, shape)), config=config)
+        sizes = {"B": shape[0], "H": shape[2], "W": shape[3]}
+        assert _checked(graph, plain, sizes) >= 0.99 * _tensors(plain)
+
+
+@pytest.mark.parametrize("case", sorted(TEXT))
+def test_text_models_expressions_give_the_shapes_at_other_sizes(case: str) -> None:
+    spec, config, others = TEXT[case]
+    graph = fxviz.trace(spec, config=config, symbolic=True)
+    assert _coverage(graph) > 0.99
+    for b, n in others:
+        inputs = [f"input_ids=int64:{b},{n}", f"attention_mask=int64:{b},{n}"]
+        plain = fxviz.trace(fxviz.load(spec, inputs=inputs, config=config))
+        assert _checked(graph, plain, {"B": b, "L": n}) >= 0.99 * _tensors(plain)
+
+
+def test_constraints_are_findings_on_the_node_that_needs_them() -> None:
+    vit = fxviz.trace("vit_b_16", symbolic=True)
+    assert vit.symbolic is not None
+    assert [(c.text, c.node) for c in vit.symbolic.constraints] == [("H, W = 224", "conv_proj")]
+    # A dim the model fixes does not vary: drawn as its number from the input on.
+    assert vit.node("x").outputs[0].expr == ("B", "3", "224", "224")
+    bert = fxviz.trace("hf:bert", config=["num_hidden_layers=2"], symbolic=True)
+    assert bert.symbolic is not None
+    assert [c.text for c in bert.symbolic.constraints] == ["L ≤ 512"]
+    assert bert.node(bert.symbolic.constraints[0].node).kind == "constant"  # position ids
+    resnet = fxviz.trace("resnet18", symbolic=True)
+    assert resnet.symbolic is not None and resnet.symbolic.constraints == ()
+    convnext = fxviz.trace("convnext_tiny", symbolic=True)
+    assert convnext.symbolic is not None
+    assert [c.text for c in convnext.symbolic.constraints] == [
+        "H ≥ 32 (⌊H/32⌋ ≥ 1)",
+        "W ≥ 32 (⌊W/32⌋ ≥ 1)",
+    ]
+
+
+def test_an_op_that_fixes_a_dim_draws_numbers_and_says_where() -> None:
+    graph = fxviz.trace(f"{REPO}/examples/lstm_tagger.py:LSTMTagger", symbolic=True)
+    assert graph.symbolic is not None and graph.symbolic.constraints == ()
+    assert graph.node("sentence").outputs[0].expr == ("B", "L")
+    assert graph.node("embedding").outputs[0].expr == ("B", "L", "32")
+    assert graph.node("hidden2tag").outputs[0].expr is None  # after the LSTM: numbers
+    assert any("B (at lstm), L (at lstm)" in note for note in graph.notes)
+
+
+class _ReadsValues(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = x[x > 0]
+        return kept * 2
+
+
+def test_a_size_read_from_values_keeps_numbers() -> None:
+    graph = fxviz.trace(_ReadsValues(), torch.randn(2, 8), symbolic=True)
+    assert graph.node("gt").outputs[0].expr == ("B", "8")
+    assert [graph.node(n).outputs[0].expr for n in ("getitem", "mul")] == [None, None]
+    assert any("a size at getitem depends on the tensor's values" in n for n in graph.notes)
+
+
+def test_json_keeps_numbers_and_gains_expressions(tmp_path: Path) -> None:
+    graph = fxviz.trace("resnet18", symbolic=True)
+    data = json.loads(graph.to_json())
+    assert data["schema_version"] == 2
+    conv = next(n for n in data["nodes"] if n["id"] == "conv1")
+    assert conv["outputs"][0]["shape"] == [1, 64, 112, 112]
+    assert conv["outputs"][0]["expr"] == ["B", "64", "⌈H/2⌉", "⌈W/2⌉"]
+    assert data["symbolic"]["dims"][0] == {"name": "B", "input": "x", "axis": 0, "size": 1}
+    assert Graph.from_json(graph.to_json()) == graph
+    old = json.loads(fxviz.trace("resnet18").to_json())
+    old["schema_version"] = 1
+    assert Graph.from_dict(old).symbolic is None  # a version 1 graph reads as it was
+
+
+runner = CliRunner()
+
+
+def test_cli_draws_expressions_and_constraints(tmp_path: Path) -> None:
+    out = tmp_path / "vit.dot"
+    result = runner.invoke(app, ["vit_b_16", "--symbolic", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "B×768×14×14" in text  # conv_proj: H and W are fixed, B is not
+    assert "needs H, W = 224" in text
+    assert "symbols: B = x dim 0 (here 1)" in text
+    out = tmp_path / "r.dot"
+    result = runner.invoke(app, ["resnet18", "--dim", "N=x.0", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "N×64×⌈H/2⌉×⌈W/2⌉" in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["resnet18", "--dim", "N"], "--dim N: write NAME=INPUT.AXIS, such as N=x.0"),
+        (["resnet18", "--symbolic", "--show", "memory"], "give one of them"),
+    ],
+)
+def test_cli_bad_symbolic_use_is_one_line(args: list[str], said: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "x.svg")])
+    assert result.exit_code == 2
+    assert said in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.svg").exists()
