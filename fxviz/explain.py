@@ -13,6 +13,18 @@ from fxviz.sharing import sharing_words
 def explain_lines(graph: Graph) -> list[str]:
     by_id = {n.id: n for n in graph.nodes}
     lines = [f"{graph.name}, traced with {graph.tracer} on {graph.device}"]
+    if graph.symbolic is not None:
+        lines += [
+            "shapes in symbols: "
+            + ", ".join(f"{d.name} = {d.input} dim {d.axis}" for d in graph.symbolic.dims)
+            + "; each line gives them, then this call's numbers ("
+            + ", ".join(f"{d.name} = {d.size}" for d in graph.symbolic.dims)
+            + ")",
+            *(
+                f"needs {c.text} (at {c.node or 'the rounding'})"
+                for c in graph.symbolic.constraints
+            ),
+        ]
     for node in graph.nodes:
         if node.kind == "constant":
             continue
@@ -49,10 +61,17 @@ def _flow(node: Node, by_id: dict[str, Node]) -> str:
     inputs = ", ".join(text for text in read if text)
     if node.kind == "output":
         return inputs
-    return f"{inputs or '–'} → {out}"
+    flow = f"{inputs or '–'} → {out}"
+    if not any(v.expr for v in node.outputs):
+        return flow
+    numbers = [_shapes(by_id[i], False) for i in node.inputs if i in by_id]
+    here = ", ".join(t for t in numbers if t)
+    return f"{flow}  (here {here or '–'} → {_shapes(node, False)})"
 
 
-def _shapes(node: Node) -> str:
-    return ", ".join(format_shape(v.shape or (), v.expr) for v in node.outputs if v.is_tensor) or (
-        ", ".join(v.text or v.kind for v in node.outputs)
-    )
+def _shapes(node: Node, symbolic: bool = True) -> str:
+    return ", ".join(
+        format_shape(v.shape or (), v.expr if symbolic else None)
+        for v in node.outputs
+        if v.is_tensor
+    ) or (", ".join(v.text or v.kind for v in node.outputs))

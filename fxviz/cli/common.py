@@ -62,10 +62,24 @@ def graph_for(
     tracer: str,
     layers: int | None = None,
     memory: bool = False,
+    symbolic: bool = False,
+    dims: list[str] | None = None,
 ) -> Any:
     """A saved graph (.json, read without torch) or a model traced now (with a memory
-    estimate of a training step, or of inference where nothing is trainable)."""
+    estimate of a training step, or of inference where nothing is trainable; or with its
+    shapes as expressions of named input dims)."""
+    symbolic = symbolic or bool(dims)
+    if symbolic and memory:
+        raise SpecError(
+            "--symbolic gives shapes for every size, --memory one step's bytes at this "
+            "call's sizes: give one of them"
+        )
     if is_saved_graph(spec):
+        if symbolic:
+            raise SpecError(
+                f"{spec}: a saved graph holds no model to run with symbolic shapes; give the "
+                "model, or a graph saved with `fxviz MODEL --symbolic -o graph.json`"
+            )
         no_model_options(spec, inputs, kwargs, config, device, layers)
         return load_graph(spec)
     from fxviz import api
@@ -80,7 +94,7 @@ def graph_for(
     )
     if memory:
         return api.memory(loaded, train="auto", tracer=tracer)
-    return api.trace(loaded, tracer=tracer)
+    return api.trace(loaded, tracer=tracer, symbolic=symbolic, dims=dims or ())
 
 
 def checked(output: list[Path] | None, tracer: str, **drawing: Any) -> tuple[list[Path], Any]:

@@ -12,6 +12,7 @@ from fxviz.cli.options import (
     ConfigOpt,
     Debug,
     DeviceOpt,
+    DimOpt,
     InputsOpt,
     KwargsOpt,
     LayersOpt,
@@ -19,6 +20,7 @@ from fxviz.cli.options import (
     Quiet,
     RankdirOpt,
     RendererOpt,
+    SymbolicOpt,
     TracerOpt,
     complete_model,
 )
@@ -88,6 +90,8 @@ def diff_command(
             show_default="off",
         ),
     ] = False,
+    symbolic: SymbolicOpt = False,
+    dim: DimOpt = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -107,8 +111,20 @@ def diff_command(
             ),
         ):
             with spinner(f"tracing {spec}", quiet):
+                # With --symbolic, output shapes compare as expressions: a dim that grew
+                # from L to L + 1 differs even where this call's numbers agree.
                 sides.append(
-                    graph_for(spec, side_inputs, kwargs, side_config, device, tracer, layers)
+                    graph_for(
+                        spec,
+                        side_inputs,
+                        kwargs,
+                        side_config,
+                        device,
+                        tracer,
+                        layers,
+                        symbolic=symbolic,
+                        dims=dim,
+                    )
                 )
         a, b = sides
         if options.depth is not None:

@@ -10,10 +10,12 @@ from fxviz.cli.options import (
     ConfigOpt,
     Debug,
     DeviceOpt,
+    DimOpt,
     InputsOpt,
     KwargsOpt,
     LayersOpt,
     SavedOrModel,
+    SymbolicOpt,
     TracerOpt,
 )
 from fxviz.specs import check_tracer
@@ -28,6 +30,8 @@ def explain_command(
     layers: LayersOpt = None,
     device: DeviceOpt = None,
     tracer: TracerOpt = "auto",
+    symbolic: SymbolicOpt = False,
+    dim: DimOpt = None,
     debug: Debug = False,
 ) -> None:
     """Walk through MODEL layer by layer: why each shape and parameter count is what it is."""
@@ -36,5 +40,7 @@ def explain_command(
 
         check_tracer(tracer)
         with spinner(f"tracing {model}", False):
-            graph = graph_for(model, inputs, kwargs, config, device, tracer, layers)
+            graph = graph_for(
+                model, inputs, kwargs, config, device, tracer, layers, symbolic=symbolic, dims=dim
+            )
         typer.echo("\n".join(explain_lines(graph)))

@@ -154,6 +154,8 @@ SymbolicOpt = Annotated[
         help="Shapes as expressions of named input dims (B×L×768, B×64×⌈H/2⌉×⌈W/2⌉): the "
         "batch B, tokens L (a decoder's S), an image's H and W, audio's T; and the sizes the "
         "model only works for (H, W = 224, L ≤ 512).",
+        metavar="",
+        show_default="off: this call's numbers",
     ),
 ]
 DimOpt = Annotated[

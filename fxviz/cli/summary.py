@@ -13,10 +13,12 @@ from fxviz.cli.options import (
     ConfigOpt,
     Debug,
     DeviceOpt,
+    DimOpt,
     InputsOpt,
     KwargsOpt,
     LayersOpt,
     SavedOrModel,
+    SymbolicOpt,
     TracerOpt,
 )
 from fxviz.errors import SpecError
@@ -32,6 +34,8 @@ def summary_command(
     layers: LayersOpt = None,
     device: DeviceOpt = None,
     tracer: TracerOpt = "auto",
+    symbolic: SymbolicOpt = False,
+    dim: DimOpt = None,
     depth: Annotated[
         int | None,
         typer.Option(
@@ -79,7 +83,9 @@ def summary_command(
                     f"--memory runs the model; {model} is a saved graph (a graph saved by "
                     "`fxviz memory -o graph.json` shows its memory without it)"
                 )
-            graph = graph_for(model, inputs, kwargs, config, device, tracer, layers, memory)
+            graph = graph_for(
+                model, inputs, kwargs, config, device, tracer, layers, memory, symbolic, dim
+            )
         rows = summary_rows(graph, depth)
         if fmt != "table":
             typer.echo(render_rows(graph, rows, fmt), nl=False)
@@ -126,3 +132,7 @@ def _print_table(graph: Any, rows: list[Any]) -> None:
     terminal = sys.stdout.isatty() or "COLUMNS" in os.environ
     width = max(100, Console().width) if terminal else 10_000
     Console(width=width).print(table, crop=False)
+    if graph.symbolic is not None:
+        from fxviz.exporters.dot import symbols_summary
+
+        typer.echo(symbols_summary(graph.symbolic))

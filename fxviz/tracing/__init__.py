@@ -278,12 +278,17 @@ def with_symbolic_shapes(
             f"--symbolic: a size at {read} depends on the tensor's values, so shapes from "
             "there on are drawn with this call's numbers"
         )
+    # The run's nodes by what they are (kind, scope, target, and the how-manieth such in
+    # its scope), then by id: the two tracers name functions each their own way (fx
+    # numbers every `getitem`, of shapes and tuples too), and agree on modules.
     by_id = {n.id: n for n in recorded}
+    by_key = dict(zip(_keys(recorded), recorded, strict=True))
     nodes: list[Node] = []
     done: dict[str, Node] = {}
-    for node in graph.nodes:
-        made = _with_exprs(node, by_id.get(node.id))
-        if made is node and node.id not in by_id and len(node.inputs) == 1:
+    for node, key in zip(graph.nodes, _keys(graph.nodes), strict=True):
+        same = by_key.get(key) or by_id.get(node.id)
+        made = _with_exprs(node, same)
+        if made is node and same is None and len(node.inputs) == 1:
             # No op ran for it in the recorded run: fx's `out[0]` of a tuple, a function
             # that returns its input as it is (torchvision's stochastic_depth in eval).
             made = _picked(node, done.get(node.inputs[0]))
@@ -320,6 +325,16 @@ def _fixed_by_ops(
 
 def _fixes(guard: Any, name: str, symbols: Any) -> bool:
     return any(symbols.names.get(s) == name for s in guard.free_symbols)
+
+
+def _keys(nodes: Sequence[Node]) -> list[tuple[str, str, str, int]]:
+    seen: dict[tuple[str, str, str], int] = {}
+    keys = []
+    for n in nodes:
+        what = (n.kind, n.scope, n.target)
+        seen[what] = seen.get(what, -1) + 1
+        keys.append((*what, seen[what]))
+    return keys
 
 
 def _picked(node: Node, source: Node | None) -> Node:

@@ -7,6 +7,7 @@ evaluated at three other input sizes give the shapes a plain trace at those size
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 import fxviz
 from fxviz.cli import app
 from fxviz.graph import Graph
+from fxviz.loaders import LoadedModel
 from fxviz.tracing.symbolic import evaluate, name_dims, readable
 
 REPO = Path(__file__).parents[2]
@@ -95,10 +97,38 @@ MODELS = {
     "convnext_tiny": ("convnext_tiny", [], [(2, 3, 64, 96), (1, 3, 97, 131), (3, 3, 224, 32)]),
     "vit_b_16": ("vit_b_16", [], [(2, 3, 224, 224), (3, 3, 224, 224), (5, 3, 224, 224)]),
 }
-TEXT = {
-    "bert": ("hf:bert", ["num_hidden_layers=2"], [(2, 7), (3, 64), (1, 512)]),
-    "gpt2": ("hf:gpt2", ["num_hidden_layers=2"], [(2, 7), (3, 64), (1, 100)]),
+# Models whose inputs are tokens, audio frames or both: (spec, config, sizes to check).
+SEQUENCES = {
+    "bert": ("hf:bert", ["num_hidden_layers=2"], [{"B": 2, "L": 7}, {"B": 3, "L": 64}]),
+    "gpt2": ("hf:gpt2", ["num_hidden_layers=2"], [{"B": 2, "L": 7}, {"B": 1, "L": 100}]),
+    "t5": ("hf:t5", ["num_layers=2"], [{"B": 2, "L": 7, "S": 3}, {"B": 3, "L": 40, "S": 9}]),
+    "whisper": (
+        "hf:whisper",
+        ["encoder_layers=2", "decoder_layers=2"],
+        [{"B": 2, "T": 3000, "S": 5}, {"B": 3, "T": 3000, "S": 30}],
+    ),
+    "llama": ("hf:llama", ["num_hidden_layers=2"], [{"B": 2, "L": 7}, {"B": 3, "L": 33}]),
 }
+
+
+def _resized(loaded: LoadedModel, sizes: dict[str, int]) -> LoadedModel:
+    """`loaded` with each named input dim at `sizes` (new tensors of the same kinds)."""
+    from fxviz.tracing.record import _named_inputs
+
+    named = _named_inputs(loaded.module, loaded.args, loaded.kwargs)
+    axes = {(d.input, d.axis): sizes[d.name] for d in name_dims(named)}
+
+    def resized(name: str, value: object) -> object:
+        if not isinstance(value, torch.Tensor):
+            return value
+        shape = [axes.get((name, a), n) for a, n in enumerate(value.shape)]
+        if value.is_floating_point():
+            return torch.zeros(shape, dtype=value.dtype, device=value.device)
+        return torch.ones(shape, dtype=value.dtype, device=value.device)
+
+    assert not loaded.args
+    kwargs = {k: resized(k, v) for k, v in loaded.kwargs.items()}
+    return replace(loaded, kwargs=kwargs)
 
 
 def _checked(symbolic: Graph, plain: Graph, sizes: dict[str, int]) -> int:
@@ -140,15 +170,16 @@ def test_image_models_expressions_give_the_shapes_at_other_sizes(case: str) -> N
         assert _checked(graph, plain, sizes) >= 0.99 * _tensors(plain)
 
 
-@pytest.mark.parametrize("case", sorted(TEXT))
-def test_text_models_expressions_give_the_shapes_at_other_sizes(case: str) -> None:
-    spec, config, others = TEXT[case]
-    graph = fxviz.trace(spec, config=config, symbolic=True)
+@pytest.mark.parametrize("case", sorted(SEQUENCES))
+def test_sequence_models_expressions_give_the_shapes_at_other_sizes(case: str) -> None:
+    spec, config, others = SEQUENCES[case]
+    loaded = fxviz.load(spec, config=config)
+    graph = fxviz.trace(loaded, symbolic=True)
     assert _coverage(graph) > 0.99
-    for b, n in others:
-        inputs = [f"input_ids=int64:{b},{n}", f"attention_mask=int64:{b},{n}"]
-        plain = fxviz.trace(fxviz.load(spec, inputs=inputs, config=config))
-        assert _checked(graph, plain, {"B": b, "L": n}) >= 0.99 * _tensors(plain)
+    base = {d.name: d.size for d in graph.symbolic.dims} if graph.symbolic else {}
+    for sizes in [*others, {n: v + 3 for n, v in base.items()} if case != "whisper" else base]:
+        plain = fxviz.trace(_resized(loaded, sizes))
+        assert _checked(graph, plain, sizes) >= 0.99 * _tensors(plain)
 
 
 def test_constraints_are_findings_on_the_node_that_needs_them() -> None:
