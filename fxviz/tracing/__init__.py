@@ -329,9 +329,9 @@ def _fixes(guard: Any, name: str, symbols: Any) -> bool:
 
 def _keys(nodes: Sequence[Node]) -> list[tuple[str, str, str, int]]:
     seen: dict[tuple[str, str, str], int] = {}
-    keys = []
+    keys: list[tuple[str, str, str, int]] = []
     for n in nodes:
-        what = (n.kind, n.scope, n.target)
+        what: tuple[str, str, str] = (n.kind, n.scope, n.target)
         seen[what] = seen.get(what, -1) + 1
         keys.append((*what, seen[what]))
     return keys
