@@ -8,9 +8,22 @@ from collections.abc import Sequence
 
 
 def format_shape(shape: Sequence[int], expr: Sequence[str] | None = None) -> str:
-    """`1×3×224×224`; with a symbolic trace's expressions, those (`B×3×H×W`)."""
-    dims = expr if expr is not None else shape
-    return "×".join(str(d) for d in dims) if dims else "scalar"
+    """`1×3×224×224`; with a symbolic trace's expressions, those (`B×3×H×W`), a sum in
+    parentheses (`B×6×(H − 4)×(W − 4)`)."""
+    if expr is not None:
+        return "×".join(f"({d})" if _sum(d) else d for d in expr) if expr else "scalar"
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def _sum(expr: str) -> bool:
+    """Whether an expression is a sum outside any parentheses (`H − 4`, not `(H − 4)·2`)."""
+    depth = 0
+    for char in expr:
+        depth += char in "(⌊⌈"
+        depth -= char in ")⌋⌉"
+        if char == " " and depth == 0:
+            return True
+    return False
 
 
 def format_count(n: int) -> str:

@@ -351,6 +351,8 @@ def _guard_text(guard: Any, names: dict[sympy.Symbol, str]) -> list[str]:
         if type(left).__name__ in ("Mod", "PythonMod") and right == 0:
             base, divisor = left.args
             return [f"{readable(base, names)}: a multiple of {readable(divisor, names)}"]
+        if left.free_symbols or right.free_symbols:  # a product the model checks (fc1's 400)
+            return [f"{readable(left, names)} = {readable(right, names)}"]
     return []
 
 

@@ -268,3 +268,63 @@ def test_cli_bad_symbolic_use_is_one_line(args: list[str], said: str, tmp_path: 
     assert said in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "x.svg").exists()
+
+
+def test_lenet_says_what_its_first_linear_layer_needs() -> None:
+    graph = fxviz.trace(f"{REPO}/examples/lenet.py:LeNet", symbolic=True)
+    assert graph.symbolic is not None
+    found = {c.text: c.node for c in graph.symbolic.constraints}
+    assert found["(⌊H/4⌋ − 3)·(⌊W/4⌋ − 3)·16 = 400"] == "fc1"
+    assert found["H ≥ 16 (⌊H/4⌋ − 3 ≥ 1)"] == "pool2"
+    assert graph.node("conv1").outputs[0].expr == ("B", "6", "H − 4", "W − 4")
+    dot = graph.to_dot()
+    assert "B×6×(H − 4)×(W − 4)" in dot  # a sum is bracketed in a shape
+    assert "needs (⌊H/4⌋ − 3)·(⌊W/4⌋ − 3)·16 = 400" in dot
+
+
+def test_whisper_says_its_encoder_needs_3000_frames() -> None:
+    graph = fxviz.trace(
+        "hf:whisper", config=["encoder_layers=1", "decoder_layers=1"], symbolic=True
+    )
+    assert graph.symbolic is not None
+    assert [c.text for c in graph.symbolic.constraints] == ["T = 3000"]
+    assert [d.name for d in graph.symbolic.dims] == ["B", "T", "S"]
+
+
+def test_summary_explain_and_diff_read_expressions() -> None:
+    spec = f"{REPO}/examples/lenet.py:LeNet"
+    result = runner.invoke(app, ["summary", spec, "--symbolic"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "B×6×(H − 4)×(W − 4)" in result.output
+    assert "symbols: B = x dim 0 (here 1)" in result.output
+    result = runner.invoke(app, ["explain", spec, "--symbolic"])
+    assert result.exit_code == 0, result.output
+    assert "B×1×H×W → B×6×(H − 4)×(W − 4)  (here 1×1×32×32 → 1×6×28×28)" in result.output
+    assert "needs (⌊H/4⌋ − 3)·(⌊W/4⌋ − 3)·16 = 400 (at fc1)" in result.output
+    args = ["diff", "hf:bert", "hf:bert", "--config", "num_hidden_layers=1", "--symbolic"]
+    more = ["--config-b", "hidden_size=1024", "--config-b", "num_attention_heads=16"]
+    result = runner.invoke(app, [*args, *more])
+    assert result.exit_code == 1, result.output
+    assert "B×L×768 -> B×L×1024" in result.output
+
+
+def test_a_saved_graph_keeps_its_expressions_and_refuses_to_rerun(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    saved = tmp_path / "lenet.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "fxviz", f"{REPO}/examples/lenet.py:LeNet", "--symbolic"]
+        + ["-o", str(saved), "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "again.dot"
+    result = runner.invoke(app, [str(saved), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "B×6×(H − 4)×(W − 4)" in out.read_text()
+    result = runner.invoke(app, [str(saved), "--symbolic", "-o", str(tmp_path / "x.svg")])
+    assert result.exit_code == 2
+    assert "a saved graph holds no model to run with symbolic shapes" in result.output
