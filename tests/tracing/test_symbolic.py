@@ -250,9 +250,12 @@ def test_cli_draws_expressions_and_constraints(tmp_path: Path) -> None:
     assert "needs H, W = 224" in text
     assert "symbols: B = x dim 0 (here 1)" in text
     out = tmp_path / "r.dot"
-    result = runner.invoke(app, ["resnet18", "--dim", "N=x.0", "-o", str(out), "-q"])
+    pages = [tmp_path / "r.mmd", tmp_path / "r.html"]
+    args = ["resnet18", "--dim", "N=x.0", "-o", str(out), *(f"-o{p}" for p in pages), "-q"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "N×64×⌈H/2⌉×⌈W/2⌉" in out.read_text()
+    for drawn in (out, *pages):
+        assert "N×64×⌈H/2⌉×⌈W/2⌉" in drawn.read_text(), drawn.suffix
 
 
 @pytest.mark.parametrize(
