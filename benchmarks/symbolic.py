@@ -61,9 +61,11 @@ def main() -> None:
     chosen = [m for m in MODELS if not options.only or m[0] in options.only.split(",")]
     print("## `--symbolic` against the plain draw: `python benchmarks/symbolic.py`\n")
     print(
-        f"torch {torch.__version__}, {platform.machine()}, {options.runs} runs each, "
-        "alternating, after a first draw of each; the whole draw to SVG (trace, views, "
-        "Graphviz). `with expr`: the share of tensor values drawn as expressions.\n"
+        f"torch {torch.__version__}, {platform.machine()}, median of {options.runs} runs "
+        "each, alternating: `fxviz MODEL -o m.svg` and with `--symbolic`, each a new "
+        "process; then in this process, after a first draw of each, the whole draw to SVG "
+        "(trace, views, Graphviz). `with expr`: the share of tensor values drawn as "
+        "expressions.\n"
     )
     print(
         "| model | `fxviz` s | `--symbolic` s | ratio | in process: plain s | symbolic s "
