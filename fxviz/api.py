@@ -111,15 +111,16 @@ def trace(
         return _trace(model, inputs, kwargs, device, weights, config, layers, tracer, name, expand)
     from fxviz.tracing import with_symbolic_shapes
 
-    if isinstance(model, str | Path) and is_saved_graph(model):
-        raise SpecError(
-            f"{model}: a saved graph holds no model to run with symbolic shapes; give the "
-            "model itself, or save it with `fxviz MODEL --symbolic -o graph.json`"
-        )
-    if isinstance(model, str | Path):
-        model = load(
-            str(model), inputs=inputs, device=device, weights=weights, config=config, layers=layers
-        )
+    model = _runnable(
+        model,
+        " with symbolic shapes; give the model itself, or save it with `fxviz MODEL "
+        "--symbolic -o graph.json`",
+        inputs=inputs,
+        device=device,
+        weights=weights,
+        config=config,
+        layers=layers,
+    )
     if isinstance(model, LoadedModel) and model.program is not None:
         raise SpecError(
             f"{model.name}: a saved torch.export program is fixed to its sizes; give the "
@@ -127,6 +128,34 @@ def trace(
         )
     graph = _trace(model, inputs, kwargs, device, weights, config, layers, tracer, name, expand)
     return with_symbolic_shapes(graph, *_run_inputs(model, inputs, kwargs), tuple(dims))
+
+
+def _runnable(
+    model: str | Path | torch.nn.Module | LoadedModel,
+    refusal: str,
+    *,
+    inputs: Any,
+    model_kwargs: Sequence[str] | dict[str, object] = (),
+    device: str | None,
+    weights: str | None,
+    config: Sequence[str],
+    layers: int | None,
+) -> torch.nn.Module | LoadedModel:
+    """`model` built where it is a spec; a saved graph holds no model to run, and is refused
+    with `refusal` said after that."""
+    if isinstance(model, str | Path) and is_saved_graph(model):
+        raise SpecError(f"{model}: a saved graph holds no model to run{refusal}")
+    if not isinstance(model, str | Path):
+        return model
+    return load(
+        str(model),
+        inputs=inputs,
+        model_kwargs=model_kwargs,
+        device=device,
+        weights=weights,
+        config=config,
+        layers=layers,
+    )
 
 
 def _run_inputs(
@@ -343,21 +372,17 @@ def memory(
     setup = MemorySetup(None if train == "auto" else train, batch, dtype, master_weights, kernels)
     check_setup(setup)
     budget = _budget(fit, batch)
-    if isinstance(model, str | Path) and is_saved_graph(model):
-        raise SpecError(
-            f"{model}: a saved graph holds no model to run; give the model (`fxviz memory "
-            "resnet18`), or draw a graph saved by `fxviz memory -o graph.json` with `fxviz`"
-        )
-    if isinstance(model, str | Path):
-        model = load(
-            str(model),
-            inputs=inputs,
-            model_kwargs=model_kwargs,
-            device=device,
-            weights=weights,
-            config=config,
-            layers=layers,
-        )
+    model = _runnable(
+        model,
+        "; give the model (`fxviz memory resnet18`), or draw a graph saved by `fxviz memory "
+        "-o graph.json` with `fxviz`",
+        inputs=inputs,
+        model_kwargs=model_kwargs,
+        device=device,
+        weights=weights,
+        config=config,
+        layers=layers,
+    )
     graph = trace(model, inputs, kwargs=kwargs, tracer=tracer, name=name, expand=expand)
     if isinstance(model, LoadedModel):
         if model.program is not None:
