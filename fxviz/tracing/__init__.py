@@ -251,9 +251,17 @@ def with_symbolic_shapes(
     from fxviz.tracing.record import _named_inputs, record_symbolic
     from fxviz.tracing.symbolic import constraints, fixed_dims, name_dims, specialized
 
-    dims = name_dims(_named_inputs(model, tuple(args), kwargs), given)
+    named_inputs = _named_inputs(model, tuple(args), kwargs)
+    dims = name_dims(named_inputs, given)
     if not dims:
-        note = "--symbolic: no input has a dim to name (give one: --dim N=x.0)"
+        tensors = [n for n, v in named_inputs if isinstance(v, torch.Tensor)]
+        note = (
+            f"--symbolic: no dim of {', '.join(tensors)} is one fxviz names; give one "
+            f"(--dim N={tensors[0]}.0); drawn with numbers"
+            if tensors
+            else "--symbolic: the inputs are not tensors (lists or dicts of them are not "
+            "named); drawn with numbers"
+        )
         return replace(graph, notes=(*graph.notes, note))
     try:
         recorded, symbols, guards = record_symbolic(model, args, kwargs, dims)

@@ -331,3 +331,16 @@ def test_a_saved_graph_keeps_its_expressions_and_refuses_to_rerun(tmp_path: Path
     result = runner.invoke(app, [str(saved), "--symbolic", "-o", str(tmp_path / "x.svg")])
     assert result.exit_code == 2
     assert "a saved graph holds no model to run with symbolic shapes" in result.output
+
+
+def test_an_input_with_no_dim_to_name_says_how_to_name_one() -> None:
+    graph = fxviz.trace(torch.nn.Linear(8, 4), torch.randn(8), symbolic=True)
+    assert graph.symbolic is None
+    assert any(
+        "no dim of input is one fxviz names; give one (--dim N=input.0)" in n for n in graph.notes
+    )
+    # Named, the one dim is the Linear layer's features: the model fixes it.
+    named = fxviz.trace(torch.nn.Linear(8, 4), torch.randn(8), dims=["N=input.0"])
+    assert named.symbolic is not None
+    assert [c.text for c in named.symbolic.constraints] == ["N = 8"]
+    assert named.node("input").outputs[0].expr == ("8",)
