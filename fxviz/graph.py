@@ -81,12 +81,13 @@ class Value:
 @dataclass(frozen=True, slots=True)
 class Dim:
     """A named input dimension of a symbolic trace: `name` (B, L, H, …) is axis `axis` of the
-    input `input`, `size` in this call."""
+    input `input`, `size` in this call; `fixed` where the model only works at that size."""
 
     name: str
     input: str
     axis: int
     size: int
+    fixed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,7 +609,9 @@ def _value_to_dict(v: Value) -> dict[str, Any]:
 def _symbolic_to_dict(s: Symbolic) -> dict[str, Any]:
     return {
         "dims": [
-            {"name": d.name, "input": d.input, "axis": d.axis, "size": d.size} for d in s.dims
+            {"name": d.name, "input": d.input, "axis": d.axis, "size": d.size}
+            | ({"fixed": True} if d.fixed else {})
+            for d in s.dims
         ],
         "constraints": [{"text": c.text, "node": c.node} for c in s.constraints],
     }
@@ -617,7 +620,8 @@ def _symbolic_to_dict(s: Symbolic) -> dict[str, Any]:
 def _symbolic_from(data: dict[str, Any]) -> Symbolic:
     return Symbolic(
         dims=tuple(
-            Dim(d["name"], d["input"], int(d["axis"]), int(d["size"])) for d in data["dims"]
+            Dim(d["name"], d["input"], int(d["axis"]), int(d["size"]), bool(d.get("fixed")))
+            for d in data["dims"]
         ),
         constraints=tuple(Constraint(c["text"], c["node"]) for c in data["constraints"]),
     )

@@ -794,8 +794,11 @@ def memory_summary(m: MemoryEstimate) -> str:
 
 
 def symbols_summary(symbolic: Symbolic) -> str:
-    """`symbols: B = x dim 0 (here 1) · H = x dim 2 (here 224) · needs H, W = 224`."""
-    named = " · ".join(f"{d.name} = {d.input} dim {d.axis} (here {d.size})" for d in symbolic.dims)
+    """`symbols: B = x dim 0 (here 1) · H = x dim 2 (fixed at 224)`, `needs H, W = 224`."""
+    named = " · ".join(
+        f"{d.name} = {d.input} dim {d.axis} ({'fixed at' if d.fixed else 'here'} {d.size})"
+        for d in symbolic.dims
+    )
     needs = "; ".join(c.text for c in symbolic.constraints)
     return f"symbols: {named}" + (f"\nneeds {needs}" if needs else "")
 

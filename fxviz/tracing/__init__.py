@@ -302,7 +302,12 @@ def with_symbolic_shapes(
             made = _picked(node, done.get(node.inputs[0]))
         nodes.append(made)
         done[node.id] = made
-    named = tuple(d for i, d in enumerate(dims) if d.name not in {x.name for x in dims[:i]})
+    kept = fixed_dims(symbols).keys() - ops
+    named = tuple(
+        replace(d, fixed=d.name in kept)
+        for i, d in enumerate(dims)
+        if d.name not in {x.name for x in dims[:i]}
+    )
     found = constraints(symbols, guards, nodes, frozenset(ops))
     return replace(graph, nodes=tuple(nodes), notes=tuple(notes), symbolic=Symbolic(named, found))
 

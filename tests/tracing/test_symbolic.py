@@ -248,7 +248,7 @@ def test_cli_draws_expressions_and_constraints(tmp_path: Path) -> None:
     text = out.read_text()
     assert "B×768×14×14" in text  # conv_proj: H and W are fixed, B is not
     assert "needs H, W = 224" in text
-    assert "symbols: B = x dim 0 (here 1)" in text
+    assert "symbols: B = x dim 0 (here 1) · H = x dim 2 (fixed at 224)" in text
     out = tmp_path / "r.dot"
     pages = [tmp_path / "r.mmd", tmp_path / "r.html"]
     args = ["resnet18", "--dim", "N=x.0", "-o", str(out), *(f"-o{p}" for p in pages), "-q"]
