@@ -344,7 +344,12 @@ def _keys(nodes: Sequence[Node]) -> list[tuple[str, str, str, int]]:
     seen: dict[tuple[str, str, str], int] = {}
     keys: list[tuple[str, str, str, int]] = []
     for n in nodes:
-        what: tuple[str, str, str] = (n.kind, n.scope, n.target)
+        # A function by its own name: tracers qualify it differently (`operator.add`, `add`),
+        # and `out += x` is fx's `add` where a recorded run sees the method `add_`.
+        kind, target = n.kind, n.target
+        if kind in ("function", "method"):
+            kind, target = "function", target.rpartition(".")[2].rstrip("_")
+        what: tuple[str, str, str] = (kind, n.scope, target)
         seen[what] = seen.get(what, -1) + 1
         keys.append((*what, seen[what]))
     return keys

@@ -23,7 +23,7 @@ from torch import fx
 from torch.overrides import TorchFunctionMode
 
 from fxviz.errors import TraceError, first_line
-from fxviz.graph import Dim, Node
+from fxviz.graph import Dim, Node, within
 from fxviz.humanize import format_bytes
 from fxviz.loaders.torch_internals import (
     FlopCount,
@@ -31,12 +31,19 @@ from fxviz.loaders.torch_internals import (
     fake_failure,
     fake_inputs,
     fake_tensors,
+    tree_flatten,
     tree_map,
     weights_on_meta,
 )
 from fxviz.tracing.annotate import Undrawn, fx_nodes
 from fxviz.tracing.export import LeafCalls, forward_argument_names, leaf_call_hooks
-from fxviz.tracing.fx import failing_line, raised_by_an_op, raised_by_fxviz, user_source
+from fxviz.tracing.fx import (
+    failing_line,
+    is_leaf,
+    raised_by_an_op,
+    raised_by_fxviz,
+    user_source,
+)
 from fxviz.tracing.keys import FLOPS, VALUE
 from fxviz.tracing.shapes import (
     CallFlops,
@@ -419,7 +426,8 @@ def record_symbolic(
     other: frozenset[str] = frozenset(),
 ) -> tuple[tuple[Node, ...], Symbols, list[tuple[str, Any]]]:
     """A run on fake tensors whose `dims` are symbols: (nodes whose values carry each dim's
-    expression, the symbols, the guards recorded by node id). Nothing is allocated."""
+    expression, the symbols, the guards recorded by node id). Nothing is allocated. Of
+    blocks alike (`_Twins`), each kind runs once per input: the others copy its nodes."""
     device = device_of(model, args, kwargs)
     symbols, where = make_symbols(dims, other)
     with as_exported(), fake_tensors(symbols.env) as mode:
@@ -433,10 +441,153 @@ def record_symbolic(
         recorder = _Recorder(model, leaf_types, device, symbols=symbols)
         for name, value in _named_inputs(model, args_, kwargs_):
             recorder.add_input(name, value)
-        result = _run(recorder, model, args_, kwargs_, device)
+        twins = _Twins(model, recorder, leaf_types)
+        with twins:
+            result = _run(recorder, model, args_, kwargs_, device)
         output = recorder.graph.output(tuple(recorder.sources(result)))
         output.meta[VALUE] = summarize(result, device=device, sizes=symbols.value)
-        return fx_nodes(recorder.graph, model), symbols, recorder.guards
+        nodes = twins.copied(fx_nodes(recorder.graph, model))
+        return nodes, symbols, recorder.guards
+
+
+class _Twins:
+    """Blocks alike, run once: a module with submodules whose structure (classes, settings,
+    parameter and buffer shapes, plain attributes) another one shares, called with inputs of
+    the same expressions as that one was, does not run. Its outputs are new fake tensors of
+    the first one's sizes (or its own inputs, where the first one returned its inputs), and
+    after the run its nodes are the first one's, renamed. A transformer's 12 layers run one;
+    ConvNeXt's 18 blocks, four (one per stage, the first of each differing)."""
+
+    def __init__(
+        self, model: torch.nn.Module, recorder: _Recorder, leaf_types: tuple[type, ...]
+    ) -> None:
+        self.recorder = recorder
+        self.paths = {m: path for path, m in model.named_modules() if path}
+        kinds: dict[Any, list[torch.nn.Module]] = {}
+        for module, path in self.paths.items():
+            if any(True for _ in module.children()) and not is_leaf(module, path, leaf_types):
+                kinds.setdefault(_structure(module), []).append(module)
+        self.kind = {m: k for k, ms in kinds.items() if len(ms) > 1 for m in ms}
+        self.seen: dict[tuple[Any, ...], tuple[str, list[Any], Any]] = {}
+        self.copies: list[tuple[str, str, str]] = []  # (first, twin, the twin's copy node)
+        self.calls: dict[str, int] = {}
+
+    def __enter__(self) -> _Twins:
+        for module in self.kind:
+            original = module.forward
+            module.__dict__["forward"] = self._forward(module, original)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for module in self.kind:
+            module.__dict__.pop("forward", None)
+
+    def _forward(self, module: torch.nn.Module, original: Callable[..., Any]) -> Any:
+        path = self.paths[module]
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            self.calls[path] = self.calls.get(path, 0) + 1
+            key = (self.kind[module], _call_signature((args, kwargs)))
+            known = self.seen.get(key)
+            if known is None or known[0] == path or _nested(known[0], path):
+                result = original(*args, **kwargs)
+                if known is None:
+                    leaves = list(tree_flatten((args, kwargs))[0])
+                    self.seen[key] = (path, leaves, result)
+                return result
+            first, first_inputs, first_result = known
+            mine = tree_flatten((args, kwargs))[0]
+            by_id = {id(x): i for i, x in enumerate(first_inputs) if isinstance(x, torch.Tensor)}
+
+            def made(t: torch.Tensor) -> torch.Tensor:
+                if id(t) in by_id:
+                    same: torch.Tensor = mine[by_id[id(t)]]
+                    return same
+                return torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device)
+
+            result = tree_map(lambda x: made(x) if isinstance(x, torch.Tensor) else x, first_result)
+            name = f"{path.replace('.', '_')}_as_{first.replace('.', '_')}"
+            self.recorder.add(
+                "call_function", _same_as, self.recorder.linked(tuple(mine)), name, result
+            )
+            self.copies.append((first, path, name))
+            return result
+
+        return forward
+
+    def copied(self, nodes: tuple[Node, ...]) -> tuple[Node, ...]:
+        """`nodes` with each twin's copy node replaced by the first one's nodes, renamed."""
+        from dataclasses import replace
+
+        if not self.copies:
+            return nodes
+        at = {name: (first, twin) for first, twin, name in self.copies}
+        out: list[Node] = []
+        for node in nodes:
+            if node.id not in at:
+                out.append(node)
+                continue
+            first, twin = at[node.id]
+            if self.calls.get(first, 0) != 1:
+                continue  # a block run more than once: which call's nodes is unclear
+            for n in nodes:
+                named = n.kind in ("module", "constant")  # a target that is a path in the model
+                inside = within(n.owner, first) or (named and within(n.target, first))
+                if not inside or n.id in at:
+                    continue
+                target = _moved(n.target, first, twin) if named else n.target
+                out.append(
+                    replace(
+                        n, id=f"{n.id}@{twin}", target=target, scope=_moved(n.scope, first, twin)
+                    )
+                )
+        return tuple(out)
+
+
+def _same_as(*inputs: Any) -> None:
+    """What a twin block's copy node calls: never called, it names the node."""
+
+
+def _moved(path: str, first: str, twin: str) -> str:
+    return twin + path[len(first) :] if within(path, first) else path
+
+
+def _nested(a: str, b: str) -> bool:
+    return within(a, b) or within(b, a)
+
+
+def _structure(module: torch.nn.Module) -> tuple[Any, ...]:
+    """What a module's shapes can depend on besides its inputs: each submodule's class,
+    settings (`extra_repr`) and plain attributes, and each parameter's and buffer's shape
+    and dtype, by relative path."""
+    parts: list[Any] = []
+    for path, sub in module.named_modules():
+        plain = tuple(
+            (k, v)
+            for k, v in sorted(vars(sub).items())
+            if not k.startswith("_") and isinstance(v, int | float | bool | str | type(None))
+        )
+        parts.append((path, type(sub).__qualname__, sub.extra_repr(), plain))
+    for path, t in [*module.named_parameters(), *module.named_buffers()]:
+        parts.append((path, tuple(t.shape), t.dtype, t.requires_grad))
+    return tuple(parts)
+
+
+def _call_signature(value: Any) -> tuple[Any, ...]:
+    """A call's inputs as far as shapes go: each tensor's dims (expressions), dtype and
+    device; each number, string or None itself; anything else, the object (by identity)."""
+    out: list[Any] = []
+    for x in tree_flatten(value)[0]:
+        if isinstance(x, torch.Tensor):
+            dims = tuple(
+                str(d.node.expr) if isinstance(d, torch.SymInt) else int(d) for d in x.shape
+            )
+            out.append((dims, x.dtype, x.device.type))
+        elif isinstance(x, int | float | bool | str | type(None)):
+            out.append((type(x).__name__, x))
+        else:
+            out.append(("object", id(x)))
+    return tuple(out)
 
 
 @contextlib.contextmanager

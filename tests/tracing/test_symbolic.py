@@ -344,3 +344,29 @@ def test_an_input_with_no_dim_to_name_says_how_to_name_one() -> None:
     assert named.symbolic is not None
     assert [c.text for c in named.symbolic.constraints] == ["N = 8"]
     assert named.node("input").outputs[0].expr == ("8",)
+
+
+@pytest.mark.parametrize(
+    ("spec", "config"),
+    [("convnext_tiny", []), ("hf:t5", ["num_layers=2"]), ("hf:bert", ["num_hidden_layers=4"])],
+)
+def test_blocks_alike_run_once_and_give_what_running_each_gives(
+    spec: str, config: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fxviz.tracing import record
+
+    copies: list[tuple[str, str]] = []
+    leave = record._Twins.__exit__
+
+    def counted(self: record._Twins, *exc: object) -> None:
+        copies.extend((first, twin) for first, twin, _ in self.copies)
+        leave(self, *exc)
+
+    monkeypatch.setattr(record._Twins, "__exit__", counted)
+    loaded = fxviz.load(spec, config=config)
+    once = fxviz.trace(loaded, symbolic=True)
+    assert copies  # some blocks did not run
+    monkeypatch.setattr(record._Twins, "__enter__", lambda self: self)
+    each = fxviz.trace(loaded, symbolic=True)
+    assert [n.outputs for n in once.nodes] == [n.outputs for n in each.nodes]
+    assert once.symbolic == each.symbolic
