@@ -53,6 +53,24 @@ def no_model_options(spec: str, *given: object) -> None:
         )
 
 
+def check_symbolic(spec: str, symbolic: bool, memory: str = "") -> None:
+    """--symbolic runs the model, for every size: refused with a saved graph (no model to
+    run), and beside a memory estimate (`memory`: the option that asked for one), which is
+    one step's bytes at this call's sizes."""
+    if not symbolic:
+        return
+    if memory:
+        raise SpecError(
+            f"--symbolic gives shapes for every size, {memory} one step's bytes at this "
+            "call's sizes: give one of them"
+        )
+    if is_saved_graph(spec):
+        raise SpecError(
+            f"{spec}: a saved graph holds no model to run with symbolic shapes; give the "
+            "model, or a graph saved with `fxviz MODEL --symbolic -o graph.json`"
+        )
+
+
 def graph_for(
     spec: str,
     inputs: list[str] | None,
@@ -69,17 +87,8 @@ def graph_for(
     estimate of a training step, or of inference where nothing is trainable; or with its
     shapes as expressions of named input dims)."""
     symbolic = symbolic or bool(dims)
-    if symbolic and memory:
-        raise SpecError(
-            "--symbolic gives shapes for every size, --memory one step's bytes at this "
-            "call's sizes: give one of them"
-        )
+    check_symbolic(spec, symbolic, "--memory" if memory else "")
     if is_saved_graph(spec):
-        if symbolic:
-            raise SpecError(
-                f"{spec}: a saved graph holds no model to run with symbolic shapes; give the "
-                "model, or a graph saved with `fxviz MODEL --symbolic -o graph.json`"
-            )
         no_model_options(spec, inputs, kwargs, config, device, layers)
         return load_graph(spec)
     from fxviz import api

@@ -9,6 +9,7 @@ import typer
 
 from fxviz.cli.app import app
 from fxviz.cli.common import (
+    check_symbolic,
     checked,
     default_output,
     exit_on_error,
@@ -42,7 +43,6 @@ from fxviz.cli.options import (
     TracerOpt,
     complete_model,
 )
-from fxviz.errors import SpecError
 
 
 @app.command("draw")
@@ -123,17 +123,8 @@ def draw_command(
         suffix = (fmt or "svg").lower()
         symbolic = symbolic or bool(dim)
         memory = "memory" in options.show or options.color == "memory"
-        if symbolic and memory:
-            raise SpecError(
-                "--symbolic draws shapes for every size, --show/--color memory one step's "
-                "bytes at this call's sizes: give one of them"
-            )
+        check_symbolic(model, symbolic, "--show/--color memory" if memory else "")
         if is_saved_graph(model):
-            if symbolic:
-                raise SpecError(
-                    f"{model}: a saved graph holds no model to run with symbolic shapes; draw "
-                    "the model itself with --symbolic (save that: -o graph.json)"
-                )
             no_model_options(model, inputs, kwargs, config, device, weights, layers)
             graph = load_graph(model)
             paths = paths or default_output(Path(model).stem, suffix)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -37,6 +37,9 @@ from fxviz.tracing.export import (
 from fxviz.tracing.fx import symbolic_trace
 from fxviz.tracing.record import record_module
 from fxviz.tracing.shapes import ShapePropagation, device_of
+
+if TYPE_CHECKING:
+    from fxviz.tracing.symbolic import Symbols
 
 
 def trace_module(
@@ -270,7 +273,8 @@ def with_symbolic_shapes(
             f"--symbolic: the model cannot run on symbolic sizes ({exc.reason}); drawn with numbers"
         )
         return replace(graph, notes=(*graph.notes, note))
-    ops = _fixed_by_ops(model, args, kwargs, dims, fixed_dims(symbols))
+    fixed = fixed_dims(symbols)
+    ops = _fixed_by_ops(model, args, kwargs, dims, fixed)
     recorded = specialized(recorded, symbols, ops)
     notes = list(graph.notes)
     if ops:
@@ -302,7 +306,7 @@ def with_symbolic_shapes(
             made = _picked(node, done.get(node.inputs[0]))
         nodes.append(made)
         done[node.id] = made
-    kept = fixed_dims(symbols).keys() - ops
+    kept = fixed.keys() - ops
     named = tuple(
         replace(d, fixed=d.name in kept)
         for i, d in enumerate(dims)
@@ -336,7 +340,7 @@ def _fixed_by_ops(
     return {name for name, size in fixed.items() if now.get(name, size) != size}
 
 
-def _fixes(guard: Any, name: str, symbols: Any) -> bool:
+def _fixes(guard: Any, name: str, symbols: Symbols) -> bool:
     return any(symbols.names.get(s) == name for s in guard.free_symbols)
 
 
