@@ -278,25 +278,13 @@ def to_mermaid(graph: Graph, options: DrawOptions | None = None, fmt: str = "mer
 
 
 def to_html(graph: Graph, options: DrawOptions | None = None) -> str:
-    """The picture of `graph` as one page to explore, with the same picture at each shallower
-    depth for its depth control."""
+    """The picture of `graph` as one page to explore: every box of the whole picture, every
+    module closed or open in place."""
     from fxviz.exporters import html  # not on the start-up path: a page is rarely asked for
 
     options = options or DrawOptions()
-
-    def drawn_at(depth: int | None) -> Graph:
-        return picture(graph, replace(options, depth=depth, fit=False))
-
-    pictures = [
-        html.Picture(name, drawn, dot_source(drawn, options.dot))
-        for name, drawn in html.depth_levels(drawn_at, lambda g: g, options.depth)
-    ]
-    levels, left_out = html.laid_out(
-        pictures,
-        lambda dot, timeout: export(dot, "svg", options.renderer, timeout),
-        options.renderer,
-    )
-    return html.page(options.title or graph.name, levels, left_out=left_out)
+    drawn = picture(graph, replace(options, fit=False))
+    return html.page(drawn, options.dot, title=options.title or graph.name)
 
 
 def notebook_html(graph: Graph, options: DrawOptions | None = None) -> str:

@@ -50,7 +50,12 @@ class Opened:
     to open and the errors its script raised."""
 
     def __init__(
-        self, browser: Any, path: Path, scheme: str = "light", ready: str = "html[data-ready]"
+        self,
+        browser: Any,
+        path: Path,
+        scheme: str = "light",
+        ready: str = "html[data-ready]",
+        fragment: str = "",
     ) -> None:
         self.requests: list[str] = []
         self.dialogs: list[str] = []
@@ -62,11 +67,11 @@ class Opened:
         self.page.on("request", self._request)
         self.page.on("dialog", self._dialog)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.goto(path.as_uri())
+        self.page.goto(path.as_uri() + fragment)
         self.page.wait_for_selector(ready)
 
     def _request(self, request: Any) -> None:
-        if not request.url.startswith(("file:", "data:", "about:")):
+        if not request.url.startswith(("file:", "data:", "about:", "blob:")):
             self.requests.append(request.url)
 
     def _dialog(self, dialog: Any) -> None:
@@ -98,15 +103,35 @@ def _in_viewport(page: Any, selector: str) -> bool:
     )
 
 
+def _screen(page: Any, selector: str) -> list[float]:
+    return [
+        round(v)
+        for v in page.eval_on_selector(
+            selector, "g => { const r = g.getBoundingClientRect(); return [r.left, r.top]; }"
+        )
+    ]
+
+
+def _drawn(page: Any, seq: int) -> None:
+    """Wait until the page has drawn layout `seq` or a later one."""
+    page.wait_for_function(f"() => Number(document.documentElement.dataset.layout) >= {seq}")
+
+
+def _layout(page: Any) -> int:
+    return int(page.evaluate("Number(document.documentElement.dataset.layout)"))
+
+
 def _explore_resnet(opened: Opened, name: str) -> None:
     page = opened.page
     page.fill("#search", "layer3.1.conv2")
     page.press("#search", "Enter")
     current = "#canvas g.node.current"
+    page.wait_for_selector(current)
     assert page.locator(current).count() == 1
-    assert page.locator(f"{current} > title").text_content() == "layer3_1_conv2"
+    assert page.locator(current).get_attribute("data-id") == "layer3_1_conv2"
     assert _in_viewport(page, current)
     assert page.inner_text("#count") == "1 of 1"
+    assert page.evaluate("location.hash") == "#layer3.1.conv2"
     page.click(current)
     details = page.inner_text("#details")
     assert "layer3.1.conv2 · Conv2d" in details
@@ -114,23 +139,6 @@ def _explore_resnet(opened: Opened, name: str) -> None:
     assert "589,824, all trainable" in details
     assert "torchvision/models/resnet.py:96" in details
     opened.screenshot(f"{name}-search")
-
-    convs = "#canvas g.node[data-id^='layer2_']"
-    assert page.locator(convs).count() > 10
-    assert page.locator(f"{convs}.hidden").count() == 0
-    page.click("#fit")
-    page.click("#canvas g.cluster[data-path='layer2'] > text")
-    hidden = page.eval_on_selector_all(
-        "#canvas g.node",
-        "gs => gs.filter(g => (g.dataset.id || '').startsWith('layer2_'))"
-        ".map(g => getComputedStyle(g).display)",
-    )
-    assert hidden and set(hidden) == {"none"}
-    assert page.locator("#canvas g.cover").count() == 1
-    assert "layer2: Sequential" in page.inner_text("#details")
-    opened.screenshot(f"{name}-collapsed")
-    page.click("#canvas g.cover")  # opens again
-    assert page.locator(f"{convs}.hidden").count() == 0
 
 
 def test_resnet18_page(browser: Any, tmp_path: Path) -> None:
@@ -140,30 +148,97 @@ def test_resnet18_page(browser: Any, tmp_path: Path) -> None:
     opened = Opened(browser, path)
     page = opened.page
     assert page.title() == "resnet18"
+    assert page.evaluate("fxvizExplorer.worker()")  # laid out off the page's thread
+    # It opens with every module open: 71 boxes, one screen at a readable size.
+    assert page.evaluate("fxvizExplorer.visible()") == len(picture(graph, DrawOptions()).nodes)
     opened.screenshot("resnet18")
     _explore_resnet(opened, "resnet18")
-    # The depth control swaps in the picture Graphviz laid out at that depth.
-    page.select_option("#depth", label="depth 1")
-    shallow = picture(graph, DrawOptions(depth=1))
-    assert page.locator("#canvas g.node[data-id]").count() == len(shallow.nodes) == 13
-    assert page.locator("#canvas g.node > title", has_text="layer3").count() == 1
-    opened.screenshot("resnet18-depth1")
-    assert page.inner_text("#details").startswith("Click a box")  # the old selection is gone
-    # A name drawn only deeper: the count says where, and Enter goes there.
-    page.fill("#search", "layer3.1.conv2")
-    page.wait_for_function("document.getElementById('count').textContent.startsWith('none')")
-    assert page.inner_text("#count") == "none here; Enter: depth 3"  # the shallowest with it
+
+    # Closing a module in place: its boxes leave, one box stands for it, what is around it
+    # stays where it was on screen.
+    page.fill("#search", "layer2")
     page.press("#search", "Enter")
-    assert page.eval_on_selector("#depth", "d => d.selectedOptions[0].textContent") == ("depth 3")
-    assert page.locator("#canvas g.node.current > title").text_content() == "layer3_1_conv2"
-    page.select_option("#depth", label="depth 1")
-    # Keyboard: zoom in, then fit.
+    page.wait_for_selector("#canvas g.cluster.current[data-path='layer2']")
+    above = _screen(page, "#canvas g.cluster[data-path='layer1']")
+    seq = _layout(page)
+    page.click("#canvas g.cluster[data-path='layer2'] > text")
+    _drawn(page, seq + 1)
+    assert page.locator("#canvas g.node[data-id^='layer2_']").count() == 0
+    assert page.locator("#canvas g.block[data-path='layer2']").count() == 1
+    block = page.text_content("#canvas g.block[data-path='layer2']") or ""
+    assert "layer2: Sequential" in block and "1×64×56×56 → 1×128×28×28" in block
+    assert "layer2: Sequential" in page.inner_text("#details")
+    assert _screen(page, "#canvas g.cluster[data-path='layer1']") == above
+    opened.screenshot("resnet18-closed")
+    seq = _layout(page)
+    page.click("#canvas g.block[data-path='layer2']")  # opens again
+    _drawn(page, seq + 1)
+    assert page.locator("#canvas g.node[data-id^='layer2_']").count() > 10
+    assert _screen(page, "#canvas g.cluster[data-path='layer1']") == above
+
+    # Search finds a box inside a closed module, and opens the modules around it.
+    page.evaluate("fxvizExplorer.toggle('layer4', false)")
+    assert page.locator("#canvas g.node[data-id^='layer4_']").count() == 0
+    page.fill("#search", "layer4.1.bn2")
+    page.press("#search", "Enter")
+    page.wait_for_selector("#canvas g.node.current[data-id='layer4_1_bn2']")
+    assert _in_viewport(page, "#canvas g.node.current")
+
+    # The depth control closes everything below a depth.
+    page.select_option("#depth", label="open to depth 1")
+    page.wait_for_function("() => fxvizExplorer.visible() === 13")
+    assert page.locator("#canvas g.block").count() == 4  # layer1 … layer4
+    opened.screenshot("resnet18-depth1")
+
+    # Keyboard: j/k walk the boxes in the order the model ran, Enter opens the selected
+    # module, Backspace closes the one around the selection.
+    page.click("#canvas g.node[data-id='maxpool']")
+    page.focus("#viewport")
+    page.keyboard.press("j")
+    assert "layer1: Sequential" in page.inner_text("#details")
+    seq = _layout(page)
+    page.keyboard.press("Enter")
+    _drawn(page, seq + 1)
+    assert page.locator("#canvas g.block[data-path='layer1.0']").count() == 1
+    page.keyboard.press("j")
+    assert "layer1.0: BasicBlock" in page.inner_text("#details")
+    seq = _layout(page)
+    page.keyboard.press("Backspace")
+    _drawn(page, seq + 1)
+    assert page.locator("#canvas g.block[data-path='layer1']").count() == 1
     page.click("#fit")
     before = page.eval_on_selector("#canvas", "c => c.style.transform")
     page.keyboard.press("+")
     assert page.eval_on_selector("#canvas", "c => c.style.transform") != before
     page.keyboard.press("0")
     assert page.eval_on_selector("#canvas", "c => c.style.transform") == before
+
+    # The minimap moves the view to where it is clicked.
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    before = page.eval_on_selector("#canvas", "c => c.style.transform")
+    box = page.locator("#minimap").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] - 3)
+    assert page.eval_on_selector("#canvas", "c => c.style.transform") != before
+    opened.close()
+
+
+def test_a_deep_link_opens_the_page_there(browser: Any, tmp_path: Path) -> None:
+    path = tmp_path / "resnet18.html"
+    path.write_text(to_html(fxviz.trace("resnet18"), DrawOptions()))
+    link = tmp_path / "link.html"
+    link.write_text(path.read_text())
+    opened = Opened(browser, link, fragment="#layer4.0.downsample.0")
+    page = opened.page
+    current = "#canvas g.node.selected[data-id='layer4_0_downsample_0']"
+    page.wait_for_selector(current)
+    assert _in_viewport(page, current)
+    assert "layer4.0.downsample.0 · Conv2d" in page.inner_text("#details")
+    # A module's path opens the page on its frame.
+    page.evaluate("location.hash = '#layer2.1'")
+    page.wait_for_function("() => location.hash === '#layer2.1'")
+    page.wait_for_function("() => document.getElementById('details').innerText.includes('2.1')")
+    assert "BasicBlock" in page.inner_text("#details")
     opened.close()
 
 
@@ -172,13 +247,81 @@ def test_resnet18_page_in_the_dark(browser: Any, tmp_path: Path) -> None:
     path.write_text(to_html(fxviz.trace("resnet18")))
     opened = Opened(browser, path, scheme="dark")
     page = opened.page
-    background = page.eval_on_selector("body", "b => getComputedStyle(b).backgroundColor")
-    module_fill = page.eval_on_selector(
-        "#canvas g.node[data-id='conv1'] > path, #canvas g.node[data-id='conv1'] > polygon",
-        "p => getComputedStyle(p).fill",
-    )
-    assert background == "rgb(22, 24, 29)" and module_fill == "rgb(31, 58, 90)"
+
+    def colours() -> tuple[str, str]:
+        background = page.eval_on_selector("body", "b => getComputedStyle(b).backgroundColor")
+        fill = page.eval_on_selector(
+            "#canvas g.node[data-id='conv1'] > rect", "r => getComputedStyle(r).fill"
+        )
+        return background, fill
+
+    assert colours() == ("rgb(22, 24, 29)", "rgb(31, 58, 90)")
     opened.screenshot("resnet18-dark")
+    page.click("#theme")  # the reader's own choice over the system's
+    assert colours() == ("rgb(255, 255, 255)", "rgb(219, 232, 246)")
+    opened.close()
+
+
+def test_the_current_view_saves_as_svg_and_png(browser: Any, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    path = tmp_path / "resnet18.html"
+    path.write_text(to_html(fxviz.trace("resnet18")))
+    opened = Opened(browser, path)
+    page = opened.page
+    page.evaluate("fxvizExplorer.toggle('layer3', false)")
+    with page.expect_download() as got:
+        page.click("#save-svg")
+    saved = tmp_path / "saved.svg"
+    got.value.save_as(saved)
+    assert got.value.suggested_filename == "resnet18.svg"
+    tree = ET.parse(saved)
+    ns = "{http://www.w3.org/2000/svg}"
+    groups = [g for g in tree.iter(f"{ns}g") if "node" in (g.get("class") or "").split()]
+    assert len(groups) == page.evaluate("fxvizExplorer.visible()")  # all of it, not the window
+    assert any("block" in (g.get("class") or "") for g in groups)  # layer3, closed
+    with page.expect_download() as got:
+        page.click("#save-png")
+    png = tmp_path / "saved.png"
+    got.value.save_as(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    opened.close()
+
+
+def test_a_big_page_draws_only_the_window(browser: Any, tmp_path: Path) -> None:
+    """Hundreds of boxes open: near, the document holds what is in or near the window;
+    far, a canvas draws every box; a name deep inside opens its path."""
+    graph = fxviz.trace(
+        "hf:llama",
+        config=[
+            "num_hidden_layers=12",
+            "hidden_size=64",
+            "num_attention_heads=4",
+            "num_key_value_heads=2",
+            "intermediate_size=128",
+            "vocab_size=1000",
+        ],
+    )
+    path = tmp_path / "llama.html"
+    path.write_text(to_html(graph, DrawOptions(all_ops=True, fold=False)))
+    opened = Opened(browser, path)
+    page = opened.page
+    first = page.evaluate("fxvizExplorer.visible()")
+    assert 20 < first < 200
+    page.evaluate("fxvizExplorer.openTo(Infinity)")
+    boxes = page.evaluate("fxvizExplorer.visible()")
+    assert boxes == len(picture(graph, DrawOptions(all_ops=True, fold=False, fit=False)).nodes)
+    page.evaluate("document.getElementById('canvas').style.transform")
+    page.keyboard.press("0")  # fit: every box far away
+    assert page.evaluate("!document.getElementById('overview').hidden")
+    assert page.locator("#canvas g.node").count() == 0
+    opened.screenshot("llama-12-far")
+    assert page.evaluate("fxvizExplorer.find('layers.7.mlp.down_proj')") == 1
+    page.wait_for_selector("#canvas g.node.current")
+    assert page.evaluate("document.getElementById('overview').hidden")
+    assert 0 < page.locator("#canvas g.node").count() < boxes / 2
+    assert "layers.7.mlp.down_proj · Linear" in page.inner_text("#details")
+    opened.screenshot("llama-12-near")
     opened.close()
 
 
@@ -194,16 +337,28 @@ def test_the_diff_page(browser: Any, tmp_path: Path) -> None:
     report = page.inner_text("#report")
     assert "8 added" in report and "+10,108,160" in report
     added = page.eval_on_selector(
-        "#canvas g.node[data-id='layer1_2_conv1'] > path",
-        "p => getComputedStyle(p).fill",
+        "#canvas g.node[data-id='layer1_2_conv1'] > rect", "r => getComputedStyle(r).fill"
     )
     assert added == "rgb(183, 228, 176)"  # dot.STATUS_COLORS["added"]
     opened.screenshot("diff-resnet18-resnet34")
     _explore_resnet(opened, "diff-resnet18-resnet34")
+    # A closed block says what changed inside; opening it shows both sides' boxes at once.
+    page.evaluate("fxvizExplorer.openTo(1)")
+    block = "#canvas g.block.changed-inside[data-path='layer1']"
+    page.wait_for_selector(block)
+    assert "added inside" in (page.text_content(block) or "")
+    assert page.locator("#canvas g.block[data-path='layer1']:not(.changed-inside)").count() == 0
+    seq = _layout(page)
+    page.click(block)
+    _drawn(page, seq + 1)
+    page.evaluate("fxvizExplorer.toggle('layer1.2', true)")
+    assert page.locator("#canvas g.node.added[data-id='layer1_2_conv1']").count() == 1
+    assert page.locator("#canvas g.block[data-path='layer1.1']:not(.changed-inside)").count() == 1
+    page.evaluate("fxvizExplorer.openTo(1)")
     page.click("#report-lines li:nth-child(2)")  # "+ 8 BasicBlock: layer1.2, …": goes there
-    assert "layer1.2" in page.inner_text("#details")
-    page.click("#canvas g.node.current")
-    assert "added" in page.inner_text("#details")
+    page.wait_for_function("() => location.hash === '#layer1.2'")
+    assert page.locator("#canvas g.block.changed-inside.current[data-path='layer1.2']").count() == 1
+    assert _in_viewport(page, "#canvas g.block.current")
     opened.close()
 
 
@@ -241,7 +396,7 @@ def test_hostile_names_run_nothing(browser: Any, tmp_path: Path, name: str) -> N
     page = opened.page
     assert page.title() == graph.name
     assert page.locator("img").count() == 0
-    assert page.locator("script").count() == 2
+    assert page.locator("script").count() == 3
     for node in picture(graph, DrawOptions()).nodes:  # each name reaches the panel as text
         page.eval_on_selector(
             "#canvas",

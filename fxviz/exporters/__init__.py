@@ -88,7 +88,7 @@ def save_diff(
         result.to_json,
         lambda: diff_to_dot(a, b, result, dot_options),
         renderer,
-        {"html": lambda: diff_page(a, b, result, dot_options, renderer)},
+        {"html": lambda: diff_page(a, b, result, dot_options)},
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -206,26 +206,13 @@ def _emit_scope(
     labels: Labels,
 ) -> None:
     for node in by_scope.get(scope, ()):
-        style = _node_style(node)
-        if graph.compilation is not None:
-            style.update(_compiled_style(node))
-        if labels.heat is not None:
-            style.update(labels.heat.style(graph, node))
-        if node.id in status:
-            style.update(fillcolor=STATUS_COLORS[status[node.id]], penwidth="2")
-            if status[node.id] == "removed":
-                style.update(style="rounded,filled,dashed")
+        style = node_style(graph, node, status, labels)
         dot.node(graphviz.escape(node.id), label=_node_label(graph, node, labels), **style)
     for child in children.get(scope, ()):
         with dot.subgraph(name=graphviz.escape(f"cluster_{child}")) as sub:
-            module = graph.module(child)
-            label = cluster_label(graph, child, module)
-            frozen = module is not None and _all_frozen(module)
-            held = memory_text(graph, module) if "memory" in labels.show else ""
+            text, frozen = cluster_heading(graph, child, labels)
             sub.attr(
-                label=_label(
-                    [label + (" · frozen" if frozen else "") + (f" · {held}" * bool(held))]
-                ),
+                label=_label([text]),
                 labeljust="l",
                 fontname=FONT,
                 fontsize="10",
@@ -233,6 +220,33 @@ def _emit_scope(
                 color="#888888" if frozen else "#9aaabb",
             )
             _emit_scope(sub, graph, child, by_scope, children, status, labels)
+
+
+def node_style(
+    graph: Graph, node: Node, status: Mapping[str, str], labels: Labels
+) -> dict[str, str]:
+    """A box's Graphviz attributes: its kind's fill, frozen, torch.compile's graphs, the
+    memory heat, and a diff's change kind over all of them."""
+    style = _node_style(node)
+    if graph.compilation is not None:
+        style.update(_compiled_style(node))
+    if labels.heat is not None:
+        style.update(labels.heat.style(graph, node))
+    if node.id in status:
+        style.update(fillcolor=STATUS_COLORS[status[node.id]], penwidth="2")
+        if status[node.id] == "removed":
+            style.update(style="rounded,filled,dashed")
+    return style
+
+
+def cluster_heading(graph: Graph, path: str, labels: Labels) -> tuple[str, bool]:
+    """A module's frame heading (`layer1: Sequential · frozen · 12 MiB held`), and whether
+    its parameters are all frozen (the frame is dashed)."""
+    module = graph.module(path)
+    frozen = module is not None and _all_frozen(module)
+    held = memory_text(graph, module) if "memory" in labels.show else ""
+    text = cluster_label(graph, path, module)
+    return text + (" · frozen" if frozen else "") + (f" · {held}" * bool(held)), frozen
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,18 @@
-"""Pictures -> one self-contained HTML page to explore them: pan and zoom, search, a details
-panel, modules that collapse, light and dark schemes. Builds the page and nothing else.
+"""Pictures -> one self-contained HTML page to explore them: open and close any module in
+place, search every level, a details panel, a minimap, deep links, light and dark schemes,
+the current view saved as SVG or PNG. Builds the page and nothing else.
 
-The layout is Graphviz's, done here in Python: the page holds one SVG per depth level (the
-same picture `-o x.svg` writes at each `--depth`), so it opens with no layout work and draws
-exactly what every other entry point draws. Clicking a module's cluster collapses it in place.
+The page holds the picture as data, not as a drawing: every box (its label lines and style,
+the ones `-o x.svg` draws), every module's frame and every edge, as compact JSON, and one
+copy of the script. The script lays out only what is open (layout.js, a layered layout of
+fxviz's own, in a web worker), one module at a time, so opening one block of an 8,000-box
+model costs that block and its ancestors, never the whole picture.
 
-Nothing in the page is fetched: its script and style are inlined, a Content-Security-Policy
-forbids every request and admits only that one script (by its hash), so even a name that got
-through as markup could not run. Model text reaches the page two ways, both escaped: inside
-the SVG, which Graphviz writes with XML entities, and as JSON whose `<`, `>` and `&` are
-written as `\\u003c`-style escapes; the script sets it with `textContent` only.
+Nothing in the page is fetched: its scripts and style are inlined, a Content-Security-Policy
+forbids every request and admits only those two scripts (by their hashes) and a worker made
+from one of them, so even a name that got through as markup could not run. Model text
+reaches the page as JSON whose `<`, `>` and `&` are written as `\\u003c`-style escapes; the
+script sets it with `textContent` only.
 """
 
 from __future__ import annotations
@@ -18,36 +21,29 @@ import base64
 import hashlib
 import html
 import json
-import os
-import re
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any, TypeVar
+from typing import Any
 
-from fxviz.diff import GraphDiff, diff, format_report
-from fxviz.errors import LayoutTimeoutError
+from fxviz.diff import GraphDiff, format_report
 from fxviz.exporters.diffdot import merged_picture
 from fxviz.exporters.dot import (
     FILL,
     STATUS_COLORS,
     DotOptions,
     Labels,
+    cluster_heading,
     cluster_label,
     memory_text,
     node_lines,
-    to_dot,
+    node_style,
 )
-from fxviz.exporters.render import TIMEOUT_S, Renderer, choose_renderer, render
-from fxviz.graph import Graph, Node, ParamCount, Value, lineage
+from fxviz.graph import Graph, Node, ParamCount, Value, children_of, lineage
 from fxviz.humanize import format_bytes, format_count, format_params, format_shape
 from fxviz.sharing import module_words, sharing_words
-from fxviz.views import collapse
 
-T = TypeVar("T")
-
-# Dark counterparts of the picture's light fills (matched on Graphviz's `fill` attributes).
+# Dark counterparts of the picture's light fills.
 _DARK = {
     "white": "#16181d",
     FILL["input"]: "#1f4a33",
@@ -64,140 +60,41 @@ _DARK = {
 }
 
 
-# A shallower level is a convenience: one whose layout takes longer than this is left out
-# (and the page says so); the whole picture, the one `-o x.svg` draws, never is.
-LEVEL_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Picture:
-    """A level before its layout: its name, its graph, its DOT, and each node's change kind
-    for a diff."""
-
-    name: str
-    graph: Graph
-    dot: str
-    status: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Level:
-    """One pre-rendered picture: `name` as the depth control shows it, its SVG, and what the
-    details panel and search know of each node and cluster in it."""
-
-    name: str
-    svg: str
-    data: dict[str, Any]
-
-
-SvgOf = Callable[[str, float], bytes]
-
-
-def laid_out(
-    pictures: Sequence[Picture], svg_of: SvgOf, renderer: Renderer
-) -> tuple[list[Level], list[str]]:
-    """Each picture laid out by Graphviz (`svg_of(dot, timeout)`): the levels, and the names
-    of those left out because their layout took too long. System `dot` lays out several at
-    once, one process each; the embedded one runs one at a time (its WebAssembly instance is
-    not thread-safe)."""
-    whole = len(pictures) - 1
-
-    def one(index: int) -> Level | None:
-        shown = pictures[index]
-        try:
-            svg = svg_of(shown.dot, TIMEOUT_S if index == whole else LEVEL_TIMEOUT_S)
-        except LayoutTimeoutError:
-            if index == whole:
-                raise
-            return None
-        return Level(shown.name, inline_svg(svg), picture_data(shown.graph, shown.status))
-
-    system = choose_renderer(renderer, "svg") == "system"
-    workers = (os.cpu_count() or 1) if system else 1
-    with ThreadPoolExecutor(max_workers=min(len(pictures), workers)) as pool:
-        done = list(pool.map(one, range(len(pictures))))
-    levels = [lv for lv in done if lv is not None]
-    return levels, [p.name for p, lv in zip(pictures, done, strict=True) if lv is None]
-
-
-def depth_levels(
-    drawn_at: Callable[[int | None], T], graph_of: Callable[[T], Graph], limit: int | None
-) -> list[tuple[str, T]]:
-    """The pictures the depth control offers: depth 1, 2, … while each draws fewer boxes than
-    the whole picture (a depth that changes nothing is skipped), then the whole picture, at
-    `limit` when one was asked for."""
-    whole = drawn_at(limit)
-    size = len(graph_of(whole).nodes)
-    deepest = max((len(n.scope.split(".")) for n in graph_of(whole).nodes), default=0)
-    found: list[tuple[str, T]] = []
-    sizes: list[int] = []
-    for depth in range(1, limit or deepest + 1):
-        drawn = drawn_at(depth)
-        boxes = len(graph_of(drawn).nodes)
-        if boxes >= size:
-            break
-        if not sizes or boxes > sizes[-1]:
-            found.append((f"depth {depth}", drawn))
-            sizes.append(boxes)
-    found.append((f"depth {limit}" if limit else "every level", whole))
-    return found
-
-
-def diff_page(
-    a: Graph,
-    b: Graph,
-    result: GraphDiff,
-    options: DotOptions | None = None,
-    renderer: Renderer = "auto",
-) -> str:
-    """A diff's page: the merged picture of `diff_to_dot` at each depth, coloured by change,
-    with the report listed beside it."""
-    options = options or DotOptions()
-    Merged = tuple[Graph, dict[str, str], list[str]]
-
-    def drawn_at(depth: int | None) -> Merged:
-        if depth is None:
-            return merged_picture(a, b, result)
-        shallow_a, shallow_b = collapse(a, depth), collapse(b, depth)
-        return merged_picture(shallow_a, shallow_b, diff(shallow_a, shallow_b))
-
-    pictures = [
-        Picture(name, merged, to_dot(merged, options, status=status, changes=changes), status)
-        for name, (merged, status, changes) in depth_levels(drawn_at, lambda m: m[0], None)
-    ]
-    levels, left_out = laid_out(
-        pictures, lambda dot, timeout: render(dot, "svg", renderer, timeout), renderer
-    )
+def diff_page(a: Graph, b: Graph, result: GraphDiff, options: DotOptions | None = None) -> str:
+    """A diff's page: the merged picture of `diff_to_dot` (both models in one, each box
+    coloured by its change), so that opening a block opens it on both sides at once; the
+    report listed beside it."""
+    merged, status, _ = merged_picture(a, b, result)
     report = [line.rstrip() for line in format_report(result).splitlines() if line.strip()]
-    return page(f"{result.a} -> {result.b}", levels, report=report, kind="diff", left_out=left_out)
+    title = f"{result.a} -> {result.b}"
+    return page(merged, options, title=title, status=status, report=report, kind="diff")
 
 
 def page(
-    title: str,
-    levels: Sequence[Level],
+    graph: Graph,
+    options: DotOptions | None = None,
     *,
+    title: str = "",
+    status: Mapping[str, str] | None = None,
     report: Sequence[str] = (),
     kind: str = "model",
-    left_out: Sequence[str] = (),
 ) -> str:
-    """The whole page: the last level is shown first; `report` (a diff's lines) is listed
-    beside the picture; `left_out` names the depths whose layout took too long."""
+    """The whole page for a drawn picture `graph`: `status` colours boxes by a diff's change
+    kind, `report` (a diff's lines) is listed beside the picture."""
+    options = options or DotOptions()
+    title = title or options.title or graph.name
+    layout = _asset("layout.js")
     script = _asset("explorer.js")
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+        for s in (layout, script)
+    )
     policy = (
-        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-        f"script-src 'sha256-{digest}'"
+        "default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; "
+        f"script-src {hashes}; worker-src blob:"
     )
-    payload = {
-        "kind": kind,
-        "title": title,
-        "report": list(report),
-        "left_out": list(left_out),
-        "levels": [{"name": lv.name, **lv.data} for lv in levels],
-    }
-    templates = "\n".join(
-        f'<template data-level="{i}">{lv.svg}</template>' for i, lv in enumerate(levels)
-    )
+    payload: dict[str, Any] = {"kind": kind, "title": title, "report": list(report), "dark": _DARK}
+    payload.update(picture_data(graph, status or {}, Labels.of(graph, options.show, options.color)))
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">\n'
@@ -208,8 +105,8 @@ def page(
         f"<style>{_asset('explorer.css')}{_dark_fills()}</style>\n"
         "</head><body>\n"
         f"{_chrome(title, kind)}\n"
-        f"{templates}\n"
         f'<script type="application/json" id="fxviz-data">{script_json(payload)}</script>\n'
+        f'<script id="fxviz-layout">{layout}</script>\n'
         f"<script>{script}</script>\n"
         "</body></html>\n"
     )
@@ -225,14 +122,6 @@ def iframe(page_text: str, height: int = 640) -> str:
     )
 
 
-def inline_svg(svg: bytes) -> str:
-    """Graphviz's SVG document as an element to put in a page: no XML declaration, doctype
-    or comments (which repeat every name)."""
-    text = svg.decode()
-    start = text.find("<svg")
-    return re.sub(r"<!--.*?-->\n?", "", text[start:], flags=re.DOTALL).strip()
-
-
 def script_json(value: object) -> str:
     """JSON that is safe inside a <script> element: `</script>` or `<!--` in a name cannot end
     or change it."""
@@ -246,21 +135,98 @@ def script_json(value: object) -> str:
     )
 
 
-def picture_data(graph: Graph, status: Mapping[str, str]) -> dict[str, Any]:
-    """What the page knows of each node (by id) and each cluster (by module path)."""
-    labels = Labels.of(graph, frozenset())
-    nodes = {node.id: _node_data(graph, node, labels, status) for node in graph.nodes}
-    return {"nodes": nodes, "clusters": _clusters_data(graph)}
-
-
-def _node_data(
-    graph: Graph, node: Node, labels: Labels, status: Mapping[str, str]
+def picture_data(
+    graph: Graph, status: Mapping[str, str], labels: Labels, clusters: bool = True
 ) -> dict[str, Any]:
+    """What the page draws and knows: `nodes` (each box's label lines and style, what the
+    details panel shows, its frame's index `c`), `clusters` (each module frame: parent `p`
+    before its children, its first box `o`, the lines of its box when closed), and `edges`
+    ([tail, head] indices)."""
+    index = {node.id: i for i, node in enumerate(graph.nodes)}
+    scoped = [
+        node.scope if clusters and node.kind not in ("input", "output") else ""
+        for node in graph.nodes
+    ]
+    first: dict[str, int] = {}
+    for i, scope in enumerate(scoped):
+        for path in lineage(scope):
+            first.setdefault(path, i)
+    tree = children_of(p for p in scoped if p)
+    paths = [p for kids in tree.values() for p in kids]
+    paths.sort(key=lambda p: (p.count("."), first.get(p, len(index))))
+    where = {path: k for k, path in enumerate(paths)}
+    summaries = _clusters_data(graph)
+    changes: dict[str, dict[str, int]] = {}
+    for node in graph.nodes:
+        if node.id in status:
+            for path in lineage(node.scope):
+                kinds = changes.setdefault(path, {})
+                kinds[status[node.id]] = kinds.get(status[node.id], 0) + 1
+    nodes = []
+    for node, scope in zip(graph.nodes, scoped, strict=True):
+        lines = node_lines(graph, node, labels)
+        data = _node_data(graph, node, lines[0], status)
+        data.update(
+            id=node.id,
+            c=where[scope] if scope else -1,
+            lines=lines,
+            style=_style(node_style(graph, node, status, labels)),
+        )
+        nodes.append(data)
+    frames = []
+    for path in paths:
+        data = summaries.get(path) or _cluster_data(graph, path, _Inside())
+        head, frozen = cluster_heading(graph, path, labels)
+        data.update(
+            p=where.get(path.rpartition(".")[0], -1),
+            o=first.get(path, 0),
+            head=head,
+            frozen=frozen,
+            lines=_closed_lines(head, data, changes.get(path, {})),
+        )
+        if path in changes:
+            data["changes"] = changes[path]
+        frames.append(data)
+    edges = sorted({(index[s], index[n.id]) for n in graph.nodes for s in n.inputs if s in index})
+    return {"nodes": nodes, "clusters": frames, "edges": [list(e) for e in edges]}
+
+
+def _style(style: Mapping[str, str]) -> dict[str, Any]:
+    """Graphviz's attributes as the page's script draws them."""
+    shape = style.get("style", "rounded,filled")
+    return {
+        "fill": style.get("fillcolor", "white").split(":")[0],
+        "line": style.get("color", "#555555"),
+        "pen": float(style.get("penwidth", "1")),
+        "dash": "dashed" in shape,
+        "bold": "bold" in shape,
+        "round": "rounded" in shape or "striped" in shape,
+    }
+
+
+def _closed_lines(head: str, data: Mapping[str, Any], changes: Mapping[str, int]) -> list[str]:
+    """What a closed module's box says: its heading, what it holds, what goes in and out, and
+    in a diff what changed inside."""
+    numbers = [f"{data['nodes']} boxes"] if data["nodes"] != 1 else ["1 box"]
+    if sum(data["params"]):
+        numbers.append(f"{format_params(sum(data['params']))} params")
+    if data["flops"]:
+        numbers.append(f"{data['flops']} FLOPs")
+    lines = [head, " · ".join(numbers)]
+    if data["in"] or data["out"]:
+        text = f"{' | '.join(data['in'][:2]) or '–'} → {' | '.join(data['out'][:2]) or '–'}"
+        lines.append(text if len(text) <= 72 else text[:71] + "…")
+    if changes:
+        lines.append(", ".join(f"{n} {kind}" for kind, n in sorted(changes.items())) + " inside")
+    return lines
+
+
+def _node_data(graph: Graph, node: Node, title: str, status: Mapping[str, str]) -> dict[str, Any]:
     module = graph.module(node.target) if node.kind == "module" else None
     owner = node.owner
     data: dict[str, Any] = {
         "kind": node.kind,
-        "title": node_lines(graph, node, labels)[0],
+        "title": title,
         "target": node.target,
         "path": node.target if node.kind == "module" else owner,
         "scope": node.scope if node.kind not in ("input", "output") else "",
@@ -392,34 +358,44 @@ def _chrome(title: str, kind: str) -> str:
     return (
         '<header id="bar">'
         f'<h1 id="title">{html.escape(title)}</h1>'
-        '<input id="search" type="search" placeholder="Search module, class or op  ( / )" '
+        '<input id="search" type="search" placeholder="Search every module, class or op  ( / )" '
         'aria-label="search" autocomplete="off" spellcheck="false">'
         '<button id="prev" title="previous match (Shift+Enter)">‹</button>'
         '<button id="next" title="next match (Enter)">›</button>'
         '<span id="count" aria-live="polite"></span>'
-        '<label id="depth-label">depth <select id="depth" aria-label="depth"></select></label>'
+        '<label id="depth-label"><select id="depth" aria-label="open modules"></select></label>'
         '<button id="zoom-out" title="zoom out (-)">−</button>'
         '<button id="zoom-in" title="zoom in (+)">+</button>'
         '<button id="fit" title="fit the picture (0)">fit</button>'
+        '<button id="save-svg" title="save what is open now as SVG">SVG</button>'
+        '<button id="save-png" title="save what is open now as PNG">PNG</button>'
+        '<button id="print" title="print what is open now">print</button>'
+        '<button id="theme" title="dark or light">◐</button>'
         "</header>"
         f'<main id="main">{report}'
         '<div id="viewport" tabindex="0" aria-label="picture: drag to pan, wheel to zoom">'
-        '<div id="canvas"></div></div>'
-        '<aside id="details" aria-label="details"><p class="hint">Click a box for its details, '
-        "a module's frame to collapse it. Wheel or +/− zooms, drag or arrows pan, 0 fits."
-        "</p></aside></main>"
+        '<div id="canvas"></div>'
+        '<div id="minimap-box" aria-label="minimap: click or drag to move">'
+        '<canvas id="minimap"></canvas><div id="lens"></div></div></div>'
+        '<aside id="details" aria-label="details"><p class="hint">Click a box for its details; '
+        "a closed module (a stacked box) opens in place, an open one's heading closes it. "
+        "Wheel or +/− zooms, drag or arrows pan, 0 fits. j/k step through the boxes, Enter "
+        "opens the selected module, Backspace closes the one around it. The address bar keeps "
+        "a link to what is selected.</p></aside></main>"
     )
 
 
 def _dark_fills() -> str:
-    rules = "".join(f'#canvas svg [fill="{light}"]{{fill:{dark}}}' for light, dark in _DARK.items())
+    rules = "".join(
+        f'[data-theme="dark"] #canvas svg [fill="{light}"]{{fill:{dark}}}'
+        for light, dark in _DARK.items()
+    )
     return (
-        "@media (prefers-color-scheme: dark){"
         f"{rules}"
-        "#canvas svg text{fill:#e6e6e6}"
-        '#canvas svg [stroke="#555555"],#canvas svg [stroke="black"]{stroke:#aab0ba}'
-        '#canvas svg [fill="#555555"],#canvas svg [fill="black"]{fill:#aab0ba}'
-        "}"
+        '[data-theme="dark"] #canvas svg text{fill:#e6e6e6}'
+        '[data-theme="dark"] #canvas svg g.edges path{stroke:#aab0ba}'
+        '[data-theme="dark"] #canvas svg .tip{fill:#aab0ba}'
+        '[data-theme="dark"] #canvas svg [stroke="#5b7390"]{stroke:#8fb0d6}'
     )
 
 

@@ -1,6 +1,6 @@
-"""The HTML page, without a browser: self-contained, escaped, one SVG per depth level drawn by
-the one drawing path, the data its panel shows, and the notebook's display. What the page
-does in a browser is tested in tests/test_browser.py."""
+"""The HTML page, without a browser: self-contained, escaped, the whole picture as data (the
+boxes, frames and edges the one drawing path draws), what its panel shows, its size, and the
+notebook's display. What the page does in a browser is tested in tests/test_browser.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import fxviz
 from fxviz.cli import app
-from fxviz.drawing import DrawOptions, file_bytes, notebook_html, picture, to_dot, to_html
+from fxviz.drawing import DrawOptions, notebook_html, picture, to_dot, to_html
 from fxviz.exporters import html as page_html
 from fxviz.graph import Graph
 
@@ -75,31 +75,48 @@ def test_the_page_fetches_nothing_and_runs_only_its_own_script(resnet18: Graph) 
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
     policy = next(a["content"] for t, a in parsed.tags if a.get("http-equiv"))
     assert policy is not None and "default-src 'none'" in policy
-    (script,) = [text for attrs, text in parsed.scripts if "type" not in attrs]
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    assert f"script-src 'sha256-{digest}'" in policy
+    scripts = [text for attrs, text in parsed.scripts if "type" not in attrs]
+    assert len(scripts) == 2  # the layout (also the worker's source) and the explorer
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
+    assert "worker-src blob:" in policy and "unsafe" not in policy.replace("style-src 'unsafe", "")
+    assert "<svg" not in text and "<template" not in text  # no picture drawn in advance
 
 
-def test_each_depth_level_is_the_picture_every_other_entry_point_draws(resnet18: Graph) -> None:
-    text = to_html(resnet18)
-    data = _data(text)
-    names = [level["name"] for level in data["levels"]]
-    assert names == ["depth 1", "depth 2", "depth 3", "every level"]
-    whole = picture(resnet18, DrawOptions())
-    assert set(data["levels"][-1]["nodes"]) == {n.id for n in whole.nodes}
-    shallow = picture(resnet18, DrawOptions(depth=1))
-    assert set(data["levels"][0]["nodes"]) == {n.id for n in shallow.nodes}
-    # The SVG of each level is Graphviz's drawing of that picture's DOT.
-    templates = re.findall(r'<template data-level="(\d)">(.*?)</template>', text, re.S)
-    assert [int(i) for i, _ in templates] == [0, 1, 2, 3]
-    assert "layer3.1.conv2 · Conv2d" in templates[-1][1]
-    assert "layer3.1.conv2" not in templates[0][1]
-    assert templates[-1][1] == page_html.inline_svg(file_bytes(resnet18, "svg"))
+def test_the_page_holds_the_picture_every_other_entry_point_draws(resnet18: Graph) -> None:
+    from fxviz.exporters.dot import Labels, node_lines
+
+    data = _data(to_html(resnet18))
+    whole = picture(resnet18, DrawOptions(fit=False))
+    assert [n["id"] for n in data["nodes"]] == [n.id for n in whole.nodes]
+    labels = Labels.of(whole, DrawOptions().dot.show)
+    conv = next(n for n in whole.nodes if n.target == "layer3.1.conv2")
+    drawn = next(n for n in data["nodes"] if n["id"] == conv.id)
+    assert drawn["lines"] == node_lines(whole, conv, labels)
+    assert drawn["style"] == {
+        "fill": "#dbe8f6",
+        "line": "#555555",
+        "pen": 1.0,
+        "dash": False,
+        "bold": False,
+        "round": True,
+    }
+    # Frames: every module with boxes inside, parents before children.
+    paths = [c["path"] for c in data["clusters"]]
+    assert paths[:4] == ["layer1", "layer2", "layer3", "layer4"]
+    for k, cluster in enumerate(data["clusters"]):
+        assert cluster["p"] < k
+        if cluster["p"] >= 0:
+            assert cluster["path"].startswith(data["clusters"][cluster["p"]]["path"] + ".")
+    assert data["clusters"][drawn["c"]]["path"] == "layer3.1"
+    edges = {(whole.nodes[t].id, whole.nodes[h].id) for t, h in data["edges"]}
+    assert edges == {(s, n.id) for n in whole.nodes for s in n.inputs}
 
 
 def test_a_node_carries_everything_the_details_panel_shows(resnet18: Graph) -> None:
-    nodes = _data(to_html(resnet18))["levels"][-1]["nodes"]
-    (conv,) = [d for d in nodes.values() if d["target"] == "layer3.1.conv2"]
+    nodes = _data(to_html(resnet18))["nodes"]
+    (conv,) = [d for d in nodes if d["target"] == "layer3.1.conv2"]
     assert conv["class"] == "Conv2d"
     assert conv["hparams"] == "256, 256, kernel_size=3, padding=1, bias=False"
     assert conv["outputs"] == [{"path": "", "shape": "1×256×14×14", "dtype": "float32"}]
@@ -112,23 +129,60 @@ def test_a_node_carries_everything_the_details_panel_shows(resnet18: Graph) -> N
 
 
 def test_a_cluster_carries_its_module_summary(resnet18: Graph) -> None:
-    clusters = _data(to_html(resnet18))["levels"][-1]["clusters"]
+    clusters = {c["path"]: c for c in _data(to_html(resnet18))["clusters"]}
     layer2 = clusters["layer2"]
-    assert layer2["title"] == "layer2: Sequential"
+    assert layer2["title"] == layer2["head"] == "layer2: Sequential"
     assert layer2["in"] == ["1×64×56×56"] and layer2["out"] == ["1×128×28×28"]
     assert layer2["params"] == [525_568, 0]
     assert [c[0] for c in layer2["children"]] == ["layer2.0", "layer2.1"]
+    # What its box says while it is closed.
+    assert layer2["lines"] == [
+        "layer2: Sequential",
+        f"{layer2['nodes']} boxes · 526k params · {layer2['flops']} FLOPs",
+        "1×64×56×56 → 1×128×28×28",
+    ]
 
 
-def test_a_depth_limit_is_the_deepest_level_offered() -> None:
+def test_a_depth_limit_is_the_deepest_module_offered() -> None:
     graph = fxviz.trace("resnet18")
-    names = [level["name"] for level in _data(to_html(graph, DrawOptions(depth=2)))["levels"]]
-    assert names == ["depth 1", "depth 2"]
+    data = _data(to_html(graph, DrawOptions(depth=2)))
+    assert max(c["path"].count(".") for c in data["clusters"]) == 0  # layer1 … layer4 only
+    assert "layer1.0" in {n["target"] for n in data["nodes"]}  # a box, not a frame
 
 
-def test_a_graph_without_modules_has_one_level() -> None:
+def test_a_graph_without_modules_has_no_frames() -> None:
     data = _data(to_html(chain_graph()))
-    assert [level["name"] for level in data["levels"]] == ["every level"]
+    assert data["clusters"] == [] and len(data["nodes"]) == len(chain_graph().nodes)
+
+
+def test_a_frozen_module_and_a_memory_estimate_reach_its_frame() -> None:
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    graph = fxviz.trace(model, torch.randn(2, 4))
+    (frame,) = _data(to_html(graph))["clusters"]
+    assert frame["frozen"] and frame["head"] == "0: Sequential · frozen"
+
+
+def test_a_big_page_stays_small() -> None:
+    """86 decoder layers drawn op by op: one copy of each box's data, no drawing."""
+    graph = fxviz.trace(
+        "hf:llama",
+        config=[
+            "num_hidden_layers=12",
+            "hidden_size=64",
+            "num_attention_heads=4",
+            "num_key_value_heads=2",
+            "intermediate_size=128",
+            "vocab_size=1000",
+        ],
+    )
+    text = to_html(graph, DrawOptions(all_ops=True, fold=False))
+    data = _data(text)
+    assert len(data["nodes"]) > 700
+    assert len(text.encode()) / len(data["nodes"]) < 1000  # bytes per box, script included
 
 
 @pytest.mark.parametrize(
@@ -139,14 +193,13 @@ def test_hostile_names_stay_text(graph: Graph) -> None:
     parsed = _elements(text)
     assert {t for t, _ in parsed.tags} <= {
         *("html", "head", "meta", "title", "style", "body", "header", "h1", "input", "button"),
-        *("span", "label", "select", "main", "div", "aside", "p", "template", "script"),
-        *("svg", "g", "text", "path", "polygon", "polyline", "ellipse"),
+        *("span", "label", "select", "main", "div", "aside", "p", "script", "canvas"),
     }
-    assert sum(1 for t, _ in parsed.tags if t == "script") == 2
+    assert sum(1 for t, _ in parsed.tags if t == "script") == 3
     assert not [(t, n) for t, a in parsed.tags for n in a if n.startswith("on")]
     # The names come back intact from the page's JSON, which a parser reads as one string.
     data = _data(text)
-    targets = {n["target"] for level in data["levels"] for n in level["nodes"].values()}
+    targets = {n["target"] for n in data["nodes"]}
     assert {n.target for n in graph.nodes} <= targets
     assert data["title"] == graph.name
 
@@ -181,7 +234,7 @@ def test_a_diff_shows_itself_and_reads_back_as_its_report() -> None:
     assert page is not None
     data = _data(page)
     assert data["kind"] == "diff" and data["report"][0].startswith(f"{result.a} -> {result.b}")
-    statuses = {n.get("status") for n in data["levels"][-1]["nodes"].values()}
+    statuses = {n.get("status") for n in data["nodes"]}
     assert {"added", "changed"} <= statuses
     assert result.graphs == (before, after)
     reread = fxviz.GraphDiff(
