@@ -107,6 +107,9 @@ _PAN = """async ([frames]) => {
   let x = r.left + r.width / 2, y = r.top + r.height / 2;
   v.dispatchEvent(new PointerEvent('pointerdown',
     {button: 0, clientX: x, clientY: y, bubbles: true}));
+  // A press comes before the first move by more than a frame; the frames measured are
+  // the moves.
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
   const times = [];
   await new Promise(done => {
     let n = 0;

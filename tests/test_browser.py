@@ -410,6 +410,25 @@ def test_hostile_names_run_nothing(browser: Any, tmp_path: Path, name: str) -> N
     page.wait_for_timeout(50)
     opened.screenshot(f"hostile-{name}")
     assert page.locator("img").count() == 0
+    # The new ways names reach the screen: closed modules' boxes (their headings), a deep
+    # link to each name, and the saved SVG.
+    page.evaluate("fxvizExplorer.openTo(1)")
+    for block in page.locator("#canvas g.block").all():
+        assert block.get_attribute("data-path") in (block.text_content() or "")
+    for node in picture(graph, DrawOptions()).nodes:
+        page.evaluate("name => { location.hash = '#' + encodeURIComponent(name); }", node.target)
+        page.wait_for_timeout(20)
+    assert page.locator("img").count() == 0
+    with page.expect_download() as got:
+        page.click("#save-svg")
+    saved = tmp_path / "saved.svg"
+    got.value.save_as(saved)
+    import xml.etree.ElementTree as ET
+
+    tags = {e.tag.rpartition("}")[2] for e in ET.parse(saved).iter()}
+    assert tags <= {"svg", "defs", "marker", "path", "style", "rect", "g", "text"}
+    drawn = "".join(ET.parse(saved).getroot().itertext())
+    assert graph.nodes[-1].target.split()[0] in drawn or graph.nodes[1].target.split()[0] in drawn
     opened.close()
 
 

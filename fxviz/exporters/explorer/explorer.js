@@ -197,6 +197,8 @@
       }
       return [x0, y0, x1, y1];
     });
+    for (const [key, g] of attached) if (key[0] === "e") { g.remove(); attached.delete(key); }
+    wires = new Map();
     const W = Math.ceil(result.width) + 2, H = Math.ceil(result.height) + 2;
     svg.setAttribute("width", W);
     svg.setAttribute("height", H);
@@ -223,7 +225,10 @@
     canvas.classList.toggle("far", far);
     overview.hidden = !far;
     if (far) {
-      if (drawnAt) { frameLayer.replaceChildren(); boxLayer.replaceChildren(); edgeLayer.replaceChildren(); cache.clear(); drawnAt = null; }
+      if (drawnAt) {
+        frameLayer.replaceChildren(); boxLayer.replaceChildren(); edgeLayer.replaceChildren();
+        cache.clear(); attached.clear(); drawnAt = null;
+      }
       sketch();
       return;
     }
@@ -235,36 +240,58 @@
     marks();
   }
 
-  // The SVG elements of everything meeting rectangle `r` (all of it: null).
-  function fill(r, frames, boxes, wires) {
-    const keep = new Set(), fs = [], bs = [], ps = [];
+  // The SVG elements of everything meeting rectangle `r` (all of it: null). In the page's
+  // own layers only what changed moves: elements that left `r` go, those that entered come.
+  const attached = new Map();  // key -> element now in the page's layers
+  let wires = new Map();       // edge index -> its <path>, for the layout shown
+  function fill(r, frames, boxes, lines) {
+    const want = new Map();
+    const at = (g, x, y) => {
+      const t = `translate(${x.toFixed(1)},${y.toFixed(1)})`;
+      if (g.getAttribute("transform") !== t) g.setAttribute("transform", t);
+    };
     for (const [k, x, y, w, h] of shown.frames) {
       if (r && !meets(r, x, y, w, h)) continue;
       const g = frame(k, Math.round(w), Math.round(h));
-      g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
-      keep.add("f" + k);
-      fs.push(g);
+      at(g, x, y);
+      want.set("f" + k, [frames, g]);
     }
     for (const [u, x, y, w, h] of shown.items) {
       if (r && !meets(r, x, y, w, h)) continue;
       const key = u < NN ? "n" + u : "c" + (u - NN);
       const g = u < NN ? nodeBox(u, Math.round(w), Math.round(h)) : clusterBox(u - NN, Math.round(w), Math.round(h));
-      g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
-      keep.add(key);
-      bs.push(g);
+      at(g, x, y);
+      want.set(key, [boxes, g]);
     }
-    shown.edges.forEach(([a, b, points], j) => {
+    shown.edges.forEach(([, , points], j) => {
       const e = bounds[j];
       if (points.length < 4 || (r && !meets(r, e[0], e[1], e[2] - e[0], e[3] - e[1]))) return;
-      const p = document.createElementNS(SVGNS, "path");
-      p.setAttribute("d", curve(points));
-      p.setAttribute("marker-end", "url(#arrow)");
-      ps.push(p);
+      let p = wires.get(j);
+      if (!p) {
+        p = document.createElementNS(SVGNS, "path");
+        p.setAttribute("d", curve(points));
+        p.setAttribute("marker-end", "url(#arrow)");
+        wires.set(j, p);
+      }
+      want.set("e" + j, [lines, p]);
     });
-    if (frames === frameLayer) for (const [key, g] of cache) if (!keep.has(key)) cache.delete(key);
-    frames.replaceChildren(...fs);
-    boxes.replaceChildren(...bs);
-    wires.replaceChildren(...ps);
+    if (frames !== frameLayer) {  // a copy of all of it, for saving
+      for (const [layer, g] of want.values()) layer.appendChild(g.cloneNode(true));
+      return;
+    }
+    for (const [key, g] of attached) {
+      if (want.has(key)) continue;
+      g.remove();
+      attached.delete(key);
+      if (key[0] !== "e") cache.delete(key);
+    }
+    for (const [key, [layer, g]] of want) {
+      if (attached.get(key) === g && g.parentNode === layer) continue;
+      const old = attached.get(key);
+      if (old && old !== g) old.remove();
+      layer.appendChild(g);
+      attached.set(key, g);
+    }
   }
 
   // Far: every box as its fill, every frame as its outline, every wire as a line, drawn once
@@ -441,6 +468,7 @@
     if (event.button !== 0 || event.target.closest("#minimap-box")) return;
     drag = { x: event.clientX, y: event.clientY, vx: view.x, vy: view.y };
     moved = false;
+    canvas.style.willChange = "transform";  // moved as one layer while held, sharp again after
   });
   window.addEventListener("pointermove", (event) => {
     if (!drag) return;
@@ -452,7 +480,11 @@
     view.y = drag.vy + dy;
     apply();
   });
-  window.addEventListener("pointerup", () => { drag = null; viewport.classList.remove("dragging"); });
+  window.addEventListener("pointerup", () => {
+    drag = null;
+    viewport.classList.remove("dragging");
+    canvas.style.willChange = "";
+  });
 
   // Centre a placed rectangle, zoomed so that its label reads (~10 px), no further.
   function centre(at) {
@@ -837,13 +869,9 @@
   const fileName = (DATA.title || "model").replace(/[^\w.-]+/g, "_").slice(0, 80);
   // The picture as it is now (what is open, the light scheme), as a standalone SVG file.
   function standalone() {
-    const whole = svg.cloneNode(false), layers = [frameLayer, edgeLayer, boxLayer].map((g) => g.cloneNode(false));
-    whole.append(defs.cloneNode(true), ...layers);
+    const copy = svg.cloneNode(false), layers = [frameLayer, edgeLayer, boxLayer].map((g) => g.cloneNode(false));
+    copy.append(defs.cloneNode(true), ...layers);
     fill(null, layers[0], layers[2], layers[1]);
-    const copy = whole.cloneNode(true);
-    drawnAt = null;
-    cache.clear();
-    paint();
     copy.setAttribute("xmlns", SVGNS);
     for (const g of copy.querySelectorAll(".hit, .current, .selected")) g.classList.remove("hit", "current", "selected");
     const style = document.createElementNS(SVGNS, "style");
