@@ -262,6 +262,20 @@ def test_resnet18_page_in_the_dark(browser: Any, tmp_path: Path) -> None:
     opened.close()
 
 
+def test_ranks_run_across_with_rankdir_lr(browser: Any, tmp_path: Path) -> None:
+    path = tmp_path / "lenet.html"
+    graph = fxviz.trace(f"{REPO}/examples/lenet.py:LeNet")
+    path.write_text(to_html(graph, DrawOptions(rankdir="LR")))
+    opened = Opened(browser, path)
+    page = opened.page
+    ids = [n.id for n in picture(graph, DrawOptions()).nodes]
+    where = [_screen(page, f"#canvas g.node[data-id='{i}']") for i in (ids[0], ids[1], ids[-1])]
+    assert where[0][0] < where[1][0] < where[2][0]  # left to right, in the order it ran
+    assert abs(where[0][1] - where[2][1]) < 60  # on one row
+    opened.screenshot("lenet-lr")
+    opened.close()
+
+
 def test_the_current_view_saves_as_svg_and_png(browser: Any, tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 

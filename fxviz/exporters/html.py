@@ -93,8 +93,15 @@ def page(
         "default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; "
         f"script-src {hashes}; worker-src blob:"
     )
-    payload: dict[str, Any] = {"kind": kind, "title": title, "report": list(report), "dark": _DARK}
-    payload.update(picture_data(graph, status or {}, Labels.of(graph, options.show, options.color)))
+    payload: dict[str, Any] = {
+        "kind": kind,
+        "title": title,
+        "report": list(report),
+        "dark": _DARK,
+        "rankdir": options.rankdir,
+    }
+    labels = Labels.of(graph, options.show, options.color)
+    payload.update(picture_data(graph, status or {}, labels, options.clusters))
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">\n'
@@ -216,8 +223,11 @@ def _closed_lines(head: str, data: Mapping[str, Any], changes: Mapping[str, int]
     if data["in"] or data["out"]:
         text = f"{' | '.join(data['in'][:2]) or '–'} → {' | '.join(data['out'][:2]) or '–'}"
         lines.append(text if len(text) <= 72 else text[:71] + "…")
-    if changes:
-        lines.append(", ".join(f"{n} {kind}" for kind, n in sorted(changes.items())) + " inside")
+    if changes:  # `7 boxes added, 1 changed inside`
+        kinds = [f"{n} {kind}" for kind, n in sorted(changes.items())]
+        first = next(iter(sorted(changes.items())))[1]
+        kinds[0] = f"{first} box{'es' if first != 1 else ''} {kinds[0].split(' ', 1)[1]}"
+        lines.append(", ".join(kinds) + " inside")
     return lines
 
 
@@ -349,9 +359,11 @@ def _memory(values: Sequence[Value]) -> str:
 
 def _chrome(title: str, kind: str) -> str:
     """The page's controls around the picture; the script fills the panels."""
+    key = "".join(f'<span class="status {k}">{k}</span> ' for k in STATUS_COLORS)
     report = (
-        '<aside id="report" aria-label="changes"><h2>Changes</h2><ol id="report-lines"></ol>'
-        "</aside>"
+        '<aside id="report" aria-label="changes"><h2>Changes</h2>'
+        f'<p id="legend">{key}<span class="status inside">changed inside</span></p>'
+        '<ol id="report-lines"></ol></aside>'
         if kind == "diff"
         else ""
     )

@@ -6,6 +6,7 @@
 (function () {
   const DATA = JSON.parse(document.getElementById("fxviz-data").textContent);
   const NODES = DATA.nodes, CLUSTERS = DATA.clusters, EDGES = DATA.edges, NN = NODES.length;
+  const ACROSS = DATA.rankdir === "LR";  // `--rankdir LR`: ranks run left to right
   const $ = (id) => document.getElementById(id);
   const viewport = $("viewport"), canvas = $("canvas"), details = $("details");
   const search = $("search"), count = $("count"), depthSelect = $("depth");
@@ -67,7 +68,7 @@
   }
   function relayout(s) {
     const started = performance.now();
-    const result = self.fxvizLayout.layout(local, [...open]);
+    const result = self.fxvizLayout.layout(local, [...open], ACROSS);
     result.seq = s;
     result.ms = performance.now() - started;
     setTimeout(() => received(result), 0);
@@ -76,7 +77,7 @@
   function layout() {
     const s = ++seq;
     const promise = new Promise((resolve) => waiting.set(s, resolve));
-    if (worker) worker.postMessage({ expanded: [...open], seq: s });
+    if (worker) worker.postMessage({ expanded: [...open], seq: s, across: ACROSS });
     else relayout(s);
     return promise;
   }
@@ -172,8 +173,9 @@
     let d = `M${points[0]},${points[1]}`;
     for (let j = 2; j < points.length; j += 2) {
       const x0 = points[j - 2], y0 = points[j - 1], x1 = points[j], y1 = points[j + 1];
-      const dy = y1 - y0;
-      if (dy > 4) d += `C${x0},${y0 + dy / 2} ${x1},${y1 - dy / 2} ${x1},${y1}`;
+      const dy = y1 - y0, dx = x1 - x0;
+      if (ACROSS && dx > 4) d += `C${x0 + dx / 2},${y0} ${x1 - dx / 2},${y1} ${x1},${y1}`;
+      else if (!ACROSS && dy > 4) d += `C${x0},${y0 + dy / 2} ${x1},${y1 - dy / 2} ${x1},${y1}`;
       else d += `L${x1},${y1}`;
     }
     return d;

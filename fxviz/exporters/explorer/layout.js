@@ -47,7 +47,7 @@
     return { ...model, nn, size, boxes, depth };
   }
 
-  function layout(M, expanded) {
+  function layout(M, expanded, across) {
     const nn = M.nn, nc = M.clusters.length;
     const open = new Uint8Array(nc);
     for (const c of expanded) if (c >= 0 && c < nc) open[c] = 1;
@@ -140,7 +140,7 @@
     // Lay out the deepest open clusters first: a frame's size is its layout's.
     const order = [...levels.keys()].sort((x, y) => depthOf(y) - depthOf(x));
     const done = new Map();
-    for (const k of order) done.set(k, layoutLevel(M, k, levels.get(k), done, k < 0 ? 0 : HEAD));
+    for (const k of order) done.set(k, layoutLevel(M, k, levels.get(k), done, k < 0 ? 0 : HEAD, across));
 
     // Absolute positions, from the root down.
     const items = [], frames = [], origin = new Map();
@@ -174,11 +174,18 @@
       edges.push([a, b, flat]);
     }
     const root = done.get(-1);
-    return { items, frames, edges, width: root.w, height: root.h };
+    if (!across) return { items, frames, edges, width: root.w, height: root.h };
+    // Laid out with ranks down and each box turned; turned back, the ranks run across.
+    const turn = ([m, x, y, w, h]) => [m, y, x, h, w];
+    for (const e of edges) {
+      const p = e[2];
+      for (let j = 0; j < p.length; j += 2) { const x = p[j]; p[j] = p[j + 1]; p[j + 1] = x; }
+    }
+    return { items: items.map(turn), frames: frames.map(turn), edges, width: root.h, height: root.w };
   }
 
   // ---- one level -----------------------------------------------------------------------
-  function layoutLevel(M, k, L, done, head) {
+  function layoutLevel(M, k, L, done, head, across) {
     const nn = M.nn;
     const ids = [...L.members];
     const order = (m) => (m < nn ? m : M.clusters[m - nn].o);
@@ -186,10 +193,12 @@
     const ins = [...L.ins.values()], outs = [...L.outs.values()];
     const size = (m) => {
       if (typeof m === "string") return [0, 0];
-      if (m < nn) return M.size[m];
-      const inner = done.get(m - nn);
-      return inner ? [inner.w, inner.h] : M.boxes[m - nn];
+      if (m >= nn && done.has(m - nn)) return [done.get(m - nn).w, done.get(m - nn).h];
+      const [w, h] = m < nn ? M.size[m] : M.boxes[m - nn];
+      return across ? [h, w] : [w, h];
     };
+    // A frame's heading sits above its boxes; with ranks across, that is this layout's left.
+    const topPad = across ? PAD : head + PAD, sidePad = across ? head + PAD : PAD;
     const ord = new Map();
     ins.forEach((p, i) => ord.set(p, -1 - ins.length + i));
     ids.forEach((m) => ord.set(m, order(m)));
@@ -337,7 +346,7 @@
     }
     // y: each rank as tall as its tallest box, boxes centred in it.
     const ys = [], heights = [];
-    let at = head + PAD;
+    let at = topPad;
     for (let r = 0; r < ranks; r++) {
       let tall = 0;
       for (const m of layers[r]) tall = Math.max(tall, h.get(m));
@@ -348,8 +357,9 @@
     let left = Infinity, right = -Infinity;
     for (const [m, cx] of x) { left = Math.min(left, cx - w.get(m) / 2); right = Math.max(right, cx + w.get(m) / 2); }
     if (!isFinite(left)) { left = 0; right = 0; }
-    const dx = PAD - left;
-    const W = Math.max(right - left + 2 * PAD, k < 0 ? 0 : Math.min(260, M.boxes[k][0] + 2 * PAD));
+    const dx = sidePad - left;
+    const heading = k < 0 ? 0 : (across ? head : M.boxes[k][0] + 2 * PAD);
+    const W = Math.max(right - left + sidePad + PAD, heading);
     const H = at - (ranks ? GAP_Y : 0) + PAD + (outs.length ? 0 : 0);
     const pos = new Map();
     for (let r = 0; r < ranks; r++) {
@@ -384,7 +394,7 @@
       const message = event.data;
       if (message.model) { model = prepare(message.model); return; }
       const started = Date.now();
-      const result = layout(model, message.expanded);
+      const result = layout(model, message.expanded, message.across);
       result.seq = message.seq;
       result.ms = Date.now() - started;
       postMessage(result);
