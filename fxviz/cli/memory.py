@@ -97,6 +97,16 @@ def memory_command(
         str,
         typer.Option("--format", "-f", metavar="table|json", help="The report on stdout."),
     ] = "table",
+    whole: Annotated[
+        bool,
+        typer.Option(
+            "--whole",
+            help="Run the whole model's step, even where a deep stack of layers could be "
+            "measured from the model built with 2, 3 and 4 of them.",
+            metavar="",
+            show_default="off",
+        ),
+    ] = False,
     output: MemoryOutputs = None,
     inputs: InputsOpt = None,
     kwargs: KwargsOpt = None,
@@ -158,6 +168,7 @@ def memory_command(
                 tracer=tracer,
                 expand=options.expand,
                 model_kwargs=kwargs or (),
+                whole=whole,
             )
         if paths:
             with spinner("drawing", quiet):

@@ -116,8 +116,9 @@ class _Ledger(DispatchMode):
         self.phase = FORWARD
         self.scopes = scopes
         self.live = 0  # bytes alive now, but for weights, buffers and optimizer state
-        # (tick, live bytes, module running) at the highest point so far
+        # (tick, live bytes, module running) at the highest point so far, and in each phase
         self.peak: tuple[int, int, str] = (0, 0, "")
+        self.peaks: dict[str, tuple[int, int, str]] = {}
 
     def adopt(self, tensor: torch.Tensor, kind: str) -> None:
         """A tensor that exists before the run (a weight, an input, optimizer state)."""
@@ -176,9 +177,11 @@ class _Ledger(DispatchMode):
         if self.phase == FORWARD:
             for path in self.scopes.stack:
                 self.scopes.live[path] = max(self.scopes.live[path], self.live)
-        if self.live > self.peak[1]:
+        if self.live > self.peaks.get(self.phase, (0, 0, ""))[1]:
             at = self.scopes.current if self.phase == FORWARD else self.scopes.backward_at
-            self.peak = (self.tick, self.live, at if self.phase != STEP else "")
+            self.peaks[self.phase] = (self.tick, self.live, at if self.phase != STEP else "")
+            if self.live > self.peak[1]:
+                self.peak = self.peaks[self.phase]
 
     def _freed(self, key: int, record: _Storage) -> Callable[[Any], None]:
         def freed(_: Any) -> None:
@@ -233,8 +236,19 @@ def estimate_memory(
     kwargs: dict[str, Any],
     setup: MemorySetup,
 ) -> tuple[MemoryEstimate, dict[str, ModuleMemory]]:
+    estimate, shares, _ = estimate_phases(model, args, kwargs, setup)
+    return estimate, shares
+
+
+def estimate_phases(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    setup: MemorySetup,
+) -> tuple[MemoryEstimate, dict[str, ModuleMemory], dict[str, MemoryEstimate]]:
     """The peak of one inference or training step of `model` on `args`/`kwargs`, split by
-    what the bytes hold, and each module's share. The run is on fake tensors that take
+    what the bytes hold, each module's share, and the peak of each phase (forward,
+    backward, optimizer step) split the same way. The run is on fake tensors that take
     `setup.kernels`' kernels, whatever device the model is on (meta included): nothing is
     allocated, and the model is left as it was."""
     check_setup(setup)
@@ -247,10 +261,12 @@ def estimate_memory(
             with mode:
                 args, kwargs = resize_batch(fake((tuple(args), kwargs)), setup.batch)
             ledger, scopes = _run(model, tuple(args), kwargs, setup, mode)
-            estimate = _estimate(ledger, setup, _batch_of((args, kwargs)), model)
+            batch = _batch_of((args, kwargs))
+            estimate = _estimate(ledger, setup, batch, model)
+            phases = {p: _estimate(ledger, setup, batch, model, p) for p in ledger.peaks}
     finally:
         model.train(was_training)
-    return estimate, _per_module(scopes, paths)
+    return estimate, _per_module(scopes, paths), phases
 
 
 def _run(
@@ -315,16 +331,21 @@ def _run(
 
 
 def _estimate(
-    ledger: _Ledger, setup: MemorySetup, batch: int | None, model: torch.nn.Module
+    ledger: _Ledger,
+    setup: MemorySetup,
+    batch: int | None,
+    model: torch.nn.Module,
+    phase: str | None = None,
 ) -> MemoryEstimate:
-    tick, _, at = ledger.peak
+    """The split of what is held at the run's peak (or at the peak of one `phase`)."""
+    tick, _, at = ledger.peaks[phase] if phase is not None else ledger.peak
     split: dict[str, int] = defaultdict(int)
     for record in ledger.storages:
         if record.born <= tick and (record.died is None or record.died > tick):
             split[record.kind] += record.nbytes
     split.pop(ALIAS, None)
     saved = sum(ledger.scopes.saved.values())
-    phase = _phase_at(ledger, tick)
+    phase = phase or _phase_at(ledger, tick)
     dtype = setup.dtype or _dtype_name(model)
     return MemoryEstimate(
         mode=setup.train or "inference",
