@@ -20,6 +20,16 @@ from fxviz.graph import (
     Value,
 )
 
+# A Llama of 12 small decoder layers (`hf:llama --config …`): deep, and quick to build.
+TINY_LLAMA = [
+    "num_hidden_layers=12",
+    "hidden_size=64",
+    "num_attention_heads=4",
+    "num_key_value_heads=2",
+    "intermediate_size=128",
+    "vocab_size=1000",
+]
+
 
 def tensor(*shape: int, dtype: str = "float32", path: str = "") -> Value:
     return Value("tensor", path, shape=shape, dtype=dtype, device="meta")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handmade import hostile_graph, hostile_names_graph
+from handmade import TINY_LLAMA, hostile_graph, hostile_names_graph
 
 import fxviz
 from fxviz.drawing import DrawOptions, picture, to_html
@@ -307,14 +307,7 @@ def test_a_big_page_draws_only_the_window(browser: Any, tmp_path: Path) -> None:
     far, a canvas draws every box; a name deep inside opens its path."""
     graph = fxviz.trace(
         "hf:llama",
-        config=[
-            "num_hidden_layers=12",
-            "hidden_size=64",
-            "num_attention_heads=4",
-            "num_key_value_heads=2",
-            "intermediate_size=128",
-            "vocab_size=1000",
-        ],
+        config=TINY_LLAMA,
     )
     path = tmp_path / "llama.html"
     path.write_text(to_html(graph, DrawOptions(all_ops=True, fold=False)))

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from handmade import chain_graph, hostile_graph, hostile_names_graph
+from handmade import TINY_LLAMA, chain_graph, hostile_graph, hostile_names_graph
 from typer.testing import CliRunner
 
 import fxviz
@@ -170,14 +170,7 @@ def test_a_big_page_stays_small() -> None:
     """86 decoder layers drawn op by op: one copy of each box's data, no drawing."""
     graph = fxviz.trace(
         "hf:llama",
-        config=[
-            "num_hidden_layers=12",
-            "hidden_size=64",
-            "num_attention_heads=4",
-            "num_key_value_heads=2",
-            "intermediate_size=128",
-            "vocab_size=1000",
-        ],
+        config=TINY_LLAMA,
     )
     text = to_html(graph, DrawOptions(all_ops=True, fold=False))
     data = _data(text)

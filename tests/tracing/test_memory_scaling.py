@@ -6,21 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from handmade import TINY_LLAMA
 
 import fxviz
 from fxviz import api
 from fxviz.graph import MemoryEstimate, ModuleMemory
 from fxviz.tracing.memory import MemorySetup, estimate_memory
 from fxviz.tracing.memory_scaling import SMALL, Stack, _scaled_path, scaled
-
-LLAMA = [
-    "num_hidden_layers=12",
-    "hidden_size=64",
-    "num_attention_heads=4",
-    "num_key_value_heads=2",
-    "intermediate_size=128",
-    "vocab_size=1000",
-]
 
 
 @pytest.mark.parametrize(
@@ -31,9 +23,11 @@ LLAMA = [
 def test_twelve_layers_from_two_three_and_four_are_the_whole_run(
     train: str | None, dtype: str | None, master: bool
 ) -> None:
-    graph = api.memory("hf:llama", config=LLAMA, train=train, dtype=dtype, master_weights=master)
+    graph = api.memory(
+        "hf:llama", config=TINY_LLAMA, train=train, dtype=dtype, master_weights=master
+    )
     assert any("2, 3 and 4 layers in layers instead of 12" in n for n in graph.notes)
-    loaded = fxviz.load("hf:llama", config=LLAMA)
+    loaded = fxviz.load("hf:llama", config=TINY_LLAMA)
     setup = MemorySetup(train, None, dtype, master)
     whole, shares = estimate_memory(loaded.module, loaded.args, loaded.kwargs, setup)
     assert graph.memory == whole  # every count, the module at the peak and its phase
@@ -42,8 +36,8 @@ def test_twelve_layers_from_two_three_and_four_are_the_whole_run(
 
 
 def test_a_batch_that_fits_is_the_whole_runs() -> None:
-    scaled_fit = api.memory("hf:llama", config=LLAMA, train="adam", fit="40MiB")
-    loaded = fxviz.load("hf:llama", config=LLAMA)
+    scaled_fit = api.memory("hf:llama", config=TINY_LLAMA, train="adam", fit="40MiB")
+    loaded = fxviz.load("hf:llama", config=TINY_LLAMA)
     setup = MemorySetup("adam", scaled_fit.memory.batch if scaled_fit.memory else None)
     whole, _ = estimate_memory(loaded.module, loaded.args, loaded.kwargs, setup)
     more, _ = estimate_memory(
@@ -54,8 +48,8 @@ def test_a_batch_that_fits_is_the_whole_runs() -> None:
 
 
 def test_a_given_layer_count_and_a_shallow_stack_run_whole() -> None:
-    cut = api.memory("hf:llama", config=LLAMA, layers=6)
-    shallow = api.memory("hf:llama", config=[*LLAMA[1:], "num_hidden_layers=4"])
+    cut = api.memory("hf:llama", config=TINY_LLAMA, layers=6)
+    shallow = api.memory("hf:llama", config=[*TINY_LLAMA[1:], "num_hidden_layers=4"])
     for graph in (cut, shallow):
         assert not any(n.startswith("memory: from this model") for n in graph.notes)
 
