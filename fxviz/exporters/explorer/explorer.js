@@ -443,14 +443,19 @@
     view = { k, x: (vw - width * k) / 2, y: Math.max(4, (vh - height * k) / 2) };
     apply();
   }
-  // Whole if it is legible so, else its top at a readable size.
+  // Whole if it is legible so, else its start (top, or left end) at a readable size.
   function start() {
     const { width, height } = size();
     const vw = viewport.clientWidth, vh = viewport.clientHeight;
     const whole = Math.min(vw / width, vh / height) * 0.97;
     if (whole >= 0.6) { fit(); return; }
-    const k = Math.max(0.6, Math.min(1, (vw * 0.97) / width));
-    view = { k, x: Math.max(4, (vw - width * k) / 2), y: 4 };
+    if (ACROSS) {  // ranks across: the left end, as tall as reads well, in the middle
+      const k = Math.max(0.6, Math.min(1, (vh * 0.97) / height));
+      view = { k, x: 4, y: Math.max(4, (vh - height * k) / 2) };
+    } else {
+      const k = Math.max(0.6, Math.min(1, (vw * 0.97) / width));
+      view = { k, x: Math.max(4, (vw - width * k) / 2), y: 4 };
+    }
     apply();
   }
   function zoomAt(factor, cx, cy) {
