@@ -3,14 +3,14 @@ lazily, and not at all for saved graphs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fxviz.drawing import draw_options, save
 from fxviz.errors import CompileError, SpecError, TraceError
-from fxviz.graph import Graph, MemoryEstimate, ModuleMemory
+from fxviz.graph import Graph
 from fxviz.loaders import LoadedModel, LoadOptions
 from fxviz.loaders import load as _load
 from fxviz.specs import InputSpec, parse_input_spec, parse_kwarg
@@ -366,6 +366,7 @@ def memory(
     count lies on one line through the three (the graph's notes say so); `whole` runs the
     whole model's step instead. Other arguments as for `trace` and `load`."""
     from fxviz.tracing.memory import MemorySetup, check_setup, fit_batch, with_memory
+    from fxviz.tracing.memory_scaling import MemoryStep
 
     setup = MemorySetup(None if train == "auto" else train, batch, dtype, master_weights, kernels)
     check_setup(setup)
@@ -401,8 +402,9 @@ def memory(
     if train == "auto" and graph.totals.params.trainable:
         setup = replace(setup, train="sgd")
     rebuilt = not whole and isinstance(spec, str | Path) and layers is None and _is_hf(str(spec))
-    step = _MemoryStep(
-        module, args, kw, (lambda n: built(n, small=True)) if rebuilt else None, inputs, kwargs
+    step = MemoryStep(
+        (module, args, kw),
+        (lambda n: _run_inputs(built(n, small=True), inputs, kwargs)) if rebuilt else None,
     )
     if budget is not None:
         best = fit_batch(lambda b: step.estimate(replace(setup, batch=b))[0], budget)
@@ -430,67 +432,10 @@ def _with_layers(config: Sequence[str], layers: int) -> list[str]:
     return [f"{item.partition('=')[0]}={layers}" if count(item) else item for item in config]
 
 
-class _NotAlike(Exception):
-    """The model built with fewer layers is not the same stack, shorter."""
-
-
 def _is_hf(spec: str) -> bool:
     from fxviz.specs import parse_model_spec
 
     return not is_saved_graph(spec) and parse_model_spec(spec).kind == "hf"
-
-
-class _MemoryStep:
-    """One step's estimate of a model: where it is a Hugging Face spec with one deep stack of
-    layers (`build(n)` builds it with n), from the same model with 2, 3 and 4 layers when
-    their counts lie on a line (tracing/memory_scaling.py), else from the whole model."""
-
-    def __init__(
-        self,
-        module: torch.nn.Module,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        build: Callable[[int], torch.nn.Module | LoadedModel] | None,
-        inputs: Any,
-        call_kwargs: dict[str, Any] | None,
-    ) -> None:
-        from fxviz.tracing.memory_scaling import deep_stack
-
-        self.run = (module, args, kwargs)
-        self.stack = deep_stack(module) if build is not None else None
-        self.build = build
-        self.small: dict[int, tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]]] = {}
-        self.inputs, self.call_kwargs = inputs, call_kwargs
-        self.scaled = False  # whether the last estimate came from the small models
-
-    def estimate(self, setup: Any) -> tuple[MemoryEstimate, dict[str, ModuleMemory]]:
-        from fxviz.tracing.memory import estimate_memory, estimate_phases
-        from fxviz.tracing.memory_scaling import scaled
-
-        if self.stack is not None:
-            stack = self.stack
-            try:
-                found = scaled(lambda n: estimate_phases(*self._with(n), setup), stack)
-            except _NotAlike:
-                found = None
-            if found is not None:
-                self.scaled = True
-                return found
-        self.scaled = False
-        return estimate_memory(*self.run, setup)
-
-    def _with(self, layers: int) -> tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]]:
-        import torch  # noqa: TID251 (a memory estimate runs the model: torch is there)
-
-        if layers not in self.small:
-            assert self.build is not None and self.stack is not None
-            built = self.build(layers)
-            self.small[layers] = _run_inputs(built, self.inputs, self.call_kwargs)
-            stack = self.small[layers][0].get_submodule(self.stack.path)
-            if not isinstance(stack, torch.nn.ModuleList) or len(stack) != layers:
-                self.stack = None  # `--layers` cut another count: this model runs whole
-                raise _NotAlike
-        return self.small[layers]
 
 
 def _budget(fit: str | int | None, batch: int | None) -> int | None:

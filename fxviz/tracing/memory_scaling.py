@@ -23,10 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from torch import nn
 
 from fxviz.graph import MemoryEstimate, ModuleMemory
+from fxviz.tracing.memory import MemorySetup, estimate_memory, estimate_phases
 
 # The stacks measured small: 2, 3 and 4 layers. Stacks shorter than SCALED_FROM run whole.
 SMALL = (2, 3, 4)
@@ -36,6 +38,7 @@ _COUNTS = ("peak", "params", "buffers", "grads", "optimizer", "activations", "sa
 _PHASES = ("forward", "backward", "optimizer step")
 
 Run = tuple[MemoryEstimate, dict[str, ModuleMemory], dict[str, MemoryEstimate]]
+Call = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,46 @@ class Stack:
 
     path: str
     layers: int
+
+
+class MemoryStep:
+    """One step's estimate of a model (`call`: it and its inputs): where `build(n)` builds
+    the same model with n layers (a Hugging Face spec) and it has one deep stack, from 2, 3
+    and 4 layers when their counts lie on one line, else from the whole model. `scaled`
+    says which the last estimate came from."""
+
+    def __init__(self, call: Call, build: Callable[[int], Call] | None) -> None:
+        self.call = call
+        self.build = build
+        self.stack = deep_stack(call[0]) if build is not None else None
+        self.small: dict[int, Call] = {}
+        self.scaled = False
+
+    def estimate(self, setup: MemorySetup) -> tuple[MemoryEstimate, dict[str, ModuleMemory]]:
+        if self.stack is not None:
+            try:
+                found = scaled(lambda n: estimate_phases(*self._with(n), setup), self.stack)
+            except _NotAlike:
+                found = None
+            if found is not None:
+                self.scaled = True
+                return found
+        self.scaled = False
+        return estimate_memory(*self.call, setup)
+
+    def _with(self, layers: int) -> Call:
+        if layers not in self.small:
+            assert self.build is not None and self.stack is not None
+            self.small[layers] = self.build(layers)
+            stack = self.small[layers][0].get_submodule(self.stack.path)
+            if not isinstance(stack, nn.ModuleList) or len(stack) != layers:
+                self.stack = None  # the loader cut another count: this model runs whole
+                raise _NotAlike
+        return self.small[layers]
+
+
+class _NotAlike(Exception):
+    """The model built with fewer layers is not the same stack, shorter."""
 
 
 def deep_stack(model: nn.Module) -> Stack | None:
