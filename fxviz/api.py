@@ -361,10 +361,10 @@ def memory(
     largest batch whose peak fits instead. `dtype` (fp32, bf16, fp16) casts the
     weights; `master_weights` gives the optimizer fp32 copies of bf16/fp16 ones. The step runs
     on fake tensors that take `kernels`' kernels (cpu, or cuda where a GPU is present):
-    nothing is allocated, for any model size. A Hugging Face model with one deep stack of
-    layers (8 or more) is measured from itself built with 2, 3 and 4 of them where every
-    count lies on one line through the three (the graph's notes say so); `whole` runs the
-    whole model's step instead. Other arguments as for `trace` and `load`."""
+    nothing is allocated, for any model size. A Hugging Face model from its config with one
+    deep stack of layers (8 or more) is measured from itself built with 2, 3 and 4 of them,
+    where every count lies on one line through the three (the graph's notes say so); `whole`
+    runs the whole model's step instead. Other arguments as for `trace` and `load`."""
     from fxviz.tracing.memory import MemorySetup, check_setup, fit_batch, with_memory
     from fxviz.tracing.memory_scaling import MemoryStep
 
@@ -401,7 +401,14 @@ def memory(
         kw = kwargs or {}
     if train == "auto" and graph.totals.params.trainable:
         setup = replace(setup, train="sgd")
-    rebuilt = not whole and isinstance(spec, str | Path) and layers is None and _is_hf(str(spec))
+    # Rebuilt smaller: a spec drawn from its config (weights would be loaded three more times).
+    rebuilt = (
+        not whole
+        and weights is None
+        and layers is None
+        and isinstance(spec, str | Path)
+        and _is_hf(str(spec))
+    )
     step = MemoryStep(
         (module, args, kw),
         (lambda n: _run_inputs(built(n, small=True), inputs, kwargs)) if rebuilt else None,
