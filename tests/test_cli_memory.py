@@ -160,3 +160,19 @@ def test_the_html_page_shows_each_modules_share(tmp_path: Path) -> None:
     result = runner.invoke(app, ["memory", LOOP, "--train", "sgd", "-o", str(page)])
     assert result.exit_code == 0, result.output
     assert '"held":"saved ' in page.read_text()
+
+
+def test_a_deep_stack_is_measured_small_unless_whole_is_asked() -> None:
+    from handmade import TINY_LLAMA
+
+    config = [arg for item in TINY_LLAMA for arg in ("--config", item)]
+    reports = {}
+    for extra in ([], ["--whole"]):
+        result = runner.invoke(
+            app, ["memory", "hf:llama", *config, "--train", "sgd", "-f", "json", *extra]
+        )
+        assert result.exit_code == 0, result.output
+        said = "2, 3 and 4 layers in layers instead of 12" in result.stderr
+        assert said == (not extra), result.stderr
+        reports[bool(extra)] = json.loads(result.stdout)
+    assert reports[True] == reports[False]  # the same bytes, every module's share included
