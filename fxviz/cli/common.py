@@ -18,10 +18,13 @@ from fxviz.specs import check_tracer
 
 
 def fit_note(graph: Any, paths: list[Path], options: Any) -> str:
-    """How the picture was chosen to fit a screen, when a picture was written."""
+    """How the picture was chosen to fit a screen, when a fitted picture was written (a
+    page to explore holds every level, and JSON the graph itself: neither is fitted, and
+    neither asks for the layouts fitting measures)."""
     from fxviz.drawing import fitted
+    from fxviz.exporters import output_format
 
-    if all(p.suffix.lower() == ".json" for p in paths):
+    if all(output_format(p) in ("json", "html") for p in paths):
         return ""
     return fitted(graph, options)[1]
 

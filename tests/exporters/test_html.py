@@ -273,3 +273,20 @@ def test_a_big_picture_asks_graphviz_for_a_quicker_layout() -> None:
     big = Graph("big", "", "fx", "meta", tuple(nodes))
     assert re.search(r'nslimit="?0.2"? nslimit1="?0.2', to_dot(big, DrawOptions(views=False)))
     assert "nslimit" not in to_dot(chain_graph())
+
+
+def test_writing_a_page_lays_nothing_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page holds every level and lays itself out: writing one asks Graphviz for nothing
+    (fitting a picture to a screen measures layouts; a 7,000-box page took minutes so)."""
+    import fxviz.drawing
+
+    def no_layout(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("a layout was measured for a page")
+
+    monkeypatch.setattr(fxviz.drawing, "_fits", no_layout)
+    page = tmp_path / "llama.html"
+    config = [arg for item in TINY_LLAMA for arg in ("--config", item)]
+    done = runner.invoke(app, ["hf:llama", *config, "--all-ops", "--no-fold", "-o", str(page)])
+    assert done.exit_code == 0, done.output
+    assert "to fit a screen" not in done.output
+    assert len(_data(page.read_text())["nodes"]) > 700
