@@ -388,17 +388,12 @@ def memory(
 
     model = built(layers)
     graph = trace(model, inputs, kwargs=kwargs, tracer=tracer, name=name, expand=expand)
-    if isinstance(model, LoadedModel):
-        if model.program is not None:
-            raise SpecError(
-                f"{model.name}: a saved torch.export program cannot be run backward here; "
-                "give the model's own file (`fxviz memory net.py:Net`)"
-            )
-        module, args, kw = model.module, tuple(model.args), dict(model.kwargs)
-    else:
-        module = model
-        args = inputs if isinstance(inputs, tuple) else () if inputs is None else (inputs,)
-        kw = kwargs or {}
+    if isinstance(model, LoadedModel) and model.program is not None:
+        raise SpecError(
+            f"{model.name}: a saved torch.export program cannot be run backward here; "
+            "give the model's own file (`fxviz memory net.py:Net`)"
+        )
+    module, args, kw = _run_inputs(model, inputs, kwargs)
     if train == "auto" and graph.totals.params.trainable:
         setup = replace(setup, train="sgd")
     # Rebuilt smaller: a spec drawn from its config (weights would be loaded three more times).

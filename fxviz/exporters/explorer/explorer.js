@@ -721,10 +721,7 @@
     if (cls) e.className = cls;
     return e;
   }
-  function params(p) {
-    const n = p[0] + p[1];
-    return n >= 1e9 ? (n / 1e9).toFixed(2) + "B" : n >= 1e6 ? (n / 1e6).toFixed(2) + "M" : n >= 1e3 ? (n / 1e3).toFixed(1) + "K" : String(n);
-  }
+
   function paramText(p) {
     const [trainable, frozen] = p;
     if (!trainable && !frozen) return "";

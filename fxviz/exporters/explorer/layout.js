@@ -76,7 +76,6 @@
       return L;
     };
     level(-1);
-    const units = [];
     const seen = new Uint8Array(nn + nc);
     function addMember(m) {
       // A unit and every frame around it are members of their containers.
@@ -90,9 +89,7 @@
       }
     }
     for (let i = 0; i < nn; i++) {
-      const u = unitOf(i);
-      if (!seen[u]) units.push(u);
-      addMember(u);
+      addMember(unitOf(i));
     }
     for (let c = 0; c < nc; c++) if (open[c] && boxOf[c] < 0) { addMember(nn + c); level(c); }
 
