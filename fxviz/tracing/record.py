@@ -52,6 +52,7 @@ from fxviz.tracing.shapes import (
     counts_call,
     device_of,
     map_tensors,
+    same_calls,
     summarize,
     tensors_in,
     to_meta,
@@ -184,9 +185,13 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         # run under the counting dispatch mode, which costs each ATen op a trip through
         # Python, and the commonest are counted from shapes with none; inside a leaf
         # module's box, its own calls are counted the same way.
+        shaped = _SIZES_ONLY.get(func) if self.symbols is not None else None
         try:
-            with self.flops if counted and formula is None else contextlib.nullcontext():
-                result = func(*args, **kwargs)
+            if shaped is not None:
+                result = shaped(*args, **kwargs)
+            else:
+                with self.flops if counted and formula is None else contextlib.nullcontext():
+                    result = func(*args, **kwargs)
         except Exception as exc:
             raised_by_an_op(exc)
             raise
@@ -247,6 +252,66 @@ class _Expression:
 
 
 _Call = tuple[str, str, Any, bool, CallFlops | None]
+
+
+def _attention_sizes(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any
+) -> Any:
+    """What scaled_dot_product_attention returns, as its plain path makes it (the softmax of
+    `query @ keyᵀ`, times `value`), made without running it: a run on symbolic shapes spent
+    most of its time in that path's dozen ops (masking, safe softmax, two batched products),
+    each computing its sizes and strides as expressions (T5, two layers: 2 of 3.2 s). Its
+    dims are the inputs' own, so they are the same expressions; what it checks is checked.
+    Grouped-query attention (`enable_gqa`) takes the real call."""
+    if kwargs.get("enable_gqa") or min(query.dim(), key.dim(), value.dim()) < 2:
+        return torch.nn.functional.scaled_dot_product_attention(query, key, value, *args, **kwargs)
+    torch._check(query.shape[-1] == key.shape[-1], lambda: "query and key differ in size")
+    torch._check(key.shape[-2] == value.shape[-2], lambda: "key and value differ in length")
+    batch = torch.broadcast_shapes(  # type: ignore[no-untyped-call]
+        query.shape[:-2], key.shape[:-2], value.shape[:-2]
+    )
+    return query.new_empty((*batch, query.shape[-2], value.shape[-1]))
+
+
+def _linear_sizes(
+    input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """What F.linear returns (`input`'s dims but the last, then the weight's rows), made
+    without running it: its plain path on symbolic shapes folds the leading dims into one,
+    multiplies and unfolds them (ConvNeXt's 4-dim inputs: 0.4 s of 1.2). The check it makes
+    on the input's last dim is made, so a size the model fixes there is still a guard
+    (LeNet's `16·⌊…⌋ = 400`)."""
+    if input.dim() == 0 or weight.dim() != 2:
+        return torch.nn.functional.linear(input, weight, bias)
+    torch._check(
+        input.shape[-1] == weight.shape[-1], lambda: "the input's last dim is not the weight's"
+    )
+    return input.new_empty((*input.shape[:-1], weight.shape[0]))
+
+
+def _layer_norm_sizes(
+    input: torch.Tensor, normalized_shape: Sequence[int], *args: Any, **kwargs: Any
+) -> torch.Tensor:
+    """What F.layer_norm returns, a tensor of its input's size, made without running it: its
+    plain path on symbolic shapes is a mean, a variance and four elementwise ops, each
+    computing its sizes and strides (ConvNeXt: 0.5 s of 1.2). The check that the last dims
+    are `normalized_shape` is made."""
+    dims = tuple(normalized_shape) if not isinstance(normalized_shape, int) else (normalized_shape,)
+    if not dims or len(dims) > input.dim():
+        return torch.nn.functional.layer_norm(input, normalized_shape, *args, **kwargs)
+    for have, want in zip(input.shape[-len(dims) :], dims, strict=True):
+        torch._check(have == want, lambda: "the input's last dims are not normalized_shape")
+    return input.new_empty(input.shape)
+
+
+# Calls a run on symbolic shapes makes by their sizes alone: nothing is computed there, and
+# each one's output dims are its inputs' own (so the same expressions as the op's path
+# makes). Each is checked against the op at three sizes for every model of the tests.
+_SIZES_ONLY: dict[Any, Callable[..., Any]] = {
+    torch.nn.functional.scaled_dot_product_attention: _attention_sizes,
+    torch.nn.functional.linear: _linear_sizes,
+    torch.nn.functional.layer_norm: _layer_norm_sizes,
+}
 
 
 def _described(func: Any) -> _Call:
@@ -431,6 +496,9 @@ def record_symbolic(
     device = device_of(model, args, kwargs)
     symbols, where = make_symbols(dims, other)
     with as_exported(), fake_tensors(symbols.env) as mode:
+        # Its cache would cost more than it saves here: each hit rebuilds its output's sizes
+        # and strides as expressions, and checking an entry, more (ConvNeXt-T 2.1 → 1.2 s).
+        mode.cache_enabled = False
         args_, kwargs_ = tree_map(
             lambda x: mode.from_tensor(x, static_shapes=True) if isinstance(x, torch.Tensor) else x,
             (tuple(args), kwargs),
@@ -443,7 +511,7 @@ def record_symbolic(
             recorder.add_input(name, value)
         twins = _Twins(model, recorder, leaf_types)
         with twins:
-            result = _run(recorder, model, args_, kwargs_, device)
+            result = _run(recorder, model, args_, kwargs_, device, counting=False)
         output = recorder.graph.output(tuple(recorder.sources(result)))
         output.meta[VALUE] = summarize(result, device=device, sizes=symbols.value)
         nodes = twins.copied(fx_nodes(recorder.graph, model))
@@ -616,11 +684,12 @@ def _run(
     args: Sequence[Any],
     kwargs: dict[str, Any],
     device: str,
+    counting: bool = True,
 ) -> Any:
     try:
         with (
             torch.no_grad(),
-            counted_attention(device, model),
+            counted_attention(device, model) if counting else same_calls(),
             leaf_call_hooks(recorder),
             recorder,
         ):

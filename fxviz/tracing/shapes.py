@@ -361,6 +361,16 @@ def counted_attention(device: str, model: torch.nn.Module) -> Iterator[None]:
         set_mkldnn_enabled(mkldnn)
 
 
+@contextlib.contextmanager
+def same_calls() -> Iterator[None]:
+    """What a run that counts no FLOPs needs of `counted_attention`: the calls the model makes
+    the same (nn.MultiheadAttention's fast path is another function), each op free to take
+    the kernel it would. SDPA's fused CPU kernel is one op where its plain path is a dozen,
+    each computing its sizes: a run on symbolic shapes of T5 spends most of its time there."""
+    with _mha_fastpath(False):
+        yield
+
+
 def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     """Where a model runs: meta if anything is on meta, else the first tensor's device."""
     devices = [t.device.type for t in (*model.parameters(), *tensors_in((args, kwargs)))]

@@ -3,9 +3,12 @@
 The model is run once more, by the recording tracer, on fake tensors whose input sizes are
 symbols of a ShapeEnv (torch's own symbolic shapes, as torch.export and torch.compile trace
 with): every op's output size is then the expression torch computes, and every decision the
-model's code or an op takes on a size is a guard the ShapeEnv records. The symbols are named
-for the reader (`name_dims`): each input's batch `B`, a token input's length `L` (a decoder's
-`S`), an image's `H` and `W`, audio's `T`; `--dim NAME=INPUT.AXIS` names any other.
+model's code or an op takes on a size is a guard the ShapeEnv records. Three calls are made
+from their inputs' dims instead of run (linear, attention, layer norm: record._SIZES_ONLY):
+the same expressions at a fraction of the cost, with the checks they make on sizes. The
+symbols are named for the reader (`name_dims`): each input's batch `B`, a token input's
+length `L` (a decoder's `S`), an image's `H` and `W`, audio's `T`; `--dim NAME=INPUT.AXIS`
+names any other.
 
 `readable` writes an expression as people do: `⌊(H − 1)/2⌋ + 1` is `⌈H/2⌉`, nested floors
 are one, products keep their factors (`L·12`); `evaluate` reads it back, so a test can check
@@ -17,6 +20,7 @@ into findings: a dim fixed to one size (`H, W = 224`), a divisibility, an upper 
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -116,9 +120,9 @@ def make_symbols(
     paths with, is at least 2: a path taken only for a size of 1 is not the model's; for the
     names in `other`, one more (to tell a size the model checks from one an op fixed)."""
     from torch._dynamo.source import ConstantSource
-    from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
+    from torch.fx.experimental.symbolic_shapes import DimDynamic
 
-    env = ShapeEnv(specialize_zero_one=False, duck_shape=False)
+    env = _shape_env()(specialize_zero_one=False, duck_shape=False)
     by_name: dict[str, Any] = {}
     names: dict[sympy.Symbol, str] = {}
     sizes: dict[sympy.Symbol, int] = {}
@@ -135,6 +139,24 @@ def make_symbols(
         sizes[symbol] = dim.size
     where = {(d.input, d.axis): by_name[d.name] for d in dims}
     return Symbols(env, names, sizes), where
+
+
+@functools.cache
+def _shape_env() -> type:
+    """torch's ShapeEnv, less the stack it walks for each guard and symbol to say where its
+    user code made it (fxviz says which node did: the recorder reads each guard as it comes).
+    The walk's first call imports torch.export and inductor to know which files are not user
+    code, 0.6 s of a first `--symbolic` run; each walk after is a few milliseconds."""
+    from torch._guards import SLoc
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    class QuietShapeEnv(ShapeEnv):
+        def _get_stack_summary(
+            self, is_debug: bool = False, framework_loc: str | None = None
+        ) -> tuple[SLoc, str]:
+            return SLoc(framework_loc, None), ""
+
+    return QuietShapeEnv
 
 
 def symbolic_value(value: Any, name: str, where: dict[tuple[str, int], Any]) -> Any:

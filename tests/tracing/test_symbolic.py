@@ -7,8 +7,10 @@ evaluated at three other input sizes give the shapes a plain trace at those size
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sympy
@@ -370,3 +372,97 @@ def test_blocks_alike_run_once_and_give_what_running_each_gives(
     each = fxviz.trace(loaded, symbolic=True)
     assert [n.outputs for n in once.nodes] == [n.outputs for n in each.nodes]
     assert once.symbolic == each.symbolic
+
+
+def _sizes_and_guards(
+    call: Callable[..., torch.Tensor], *shapes: tuple[str | int, ...], hint: int = 0
+) -> tuple[list[str], list[str]]:
+    """`call` on fake tensors of `shapes` (a str dim is a symbol of that name, `H` sized `hint`
+    if given): its output's
+    dims as expressions, and the sizes it fixed (its guards that are equalities: the others
+    chose the op's path, `B ≠ 1`), each as text."""
+    from fxviz.graph import Dim
+    from fxviz.loaders.torch_internals import fake_tensors
+    from fxviz.tracing.symbolic import make_symbols
+
+    names = sorted({d for shape in shapes for d in shape if isinstance(d, str)})
+    # Each symbol's size in this call: 5, 6, …, but H's is `hint` where given.
+    sizes = [hint if n == "H" and hint else 5 + i for i, n in enumerate(names)]
+    symbols, where = make_symbols([Dim(n, "x", i, sizes[i]) for i, n in enumerate(names)])
+    by_name = {n: where[("x", i)] for i, n in enumerate(names)}
+    with fake_tensors(symbols.env):
+        tensors = [torch.empty([by_name.get(d, d) for d in shape]) for shape in shapes]  # type: ignore[misc]
+        out = call(*tensors)
+    dims = [symbols.value(d)[1] for d in out.shape]
+    fixed = [g.expr for g in symbols.env.guards if isinstance(g.expr, sympy.Eq)]
+    return dims, sorted(" = ".join(readable(side, symbols.names) for side in g.args) for g in fixed)
+
+
+@pytest.mark.parametrize(
+    ("op", "shapes", "fixed"),
+    [
+        (lambda x, w: torch.nn.functional.linear(x, w), [("B", "L", 32), (64, 32)], []),
+        (
+            lambda x, w, b: torch.nn.functional.linear(x.permute(0, 2, 3, 1), w, b),
+            [("B", 32, "H", "W"), (64, 32), (64,)],
+            [],
+        ),
+        (lambda x, w: torch.nn.functional.linear(x, w), [(32,), (64, 32)], []),
+        (lambda x, w: torch.nn.functional.linear(x, w), [("B", "H"), (8, 400)], ["H = 400"]),
+        (
+            lambda q, k, v, m: torch.nn.functional.scaled_dot_product_attention(q, k, v, m),
+            [("B", 4, "L", 16), ("B", 4, "S", 16), ("B", 4, "S", 8), ("B", 1, "L", "S")],
+            [],
+        ),
+        (
+            lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v),
+            [("B", "L", 16), (1, "S", 16), (1, "S", 8)],
+            [],
+        ),
+        (
+            lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v),
+            [("B", 4, "L", "H"), ("B", 4, "L", 16), ("B", 4, "L", 16)],
+            ["H = 16"],
+        ),
+        (
+            lambda x: torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (32,)),
+            [("B", 32, "H", "W")],
+            [],
+        ),
+        (
+            lambda x, w: torch.nn.functional.layer_norm(x, (6, 32), w),
+            [("B", "L", 6, 32), (6, 32)],
+            [],
+        ),
+        (lambda x: torch.nn.functional.layer_norm(x, (768,)), [("B", "L", "H")], ["H = 768"]),
+    ],
+)
+def test_calls_made_by_their_sizes_give_what_the_op_gives(
+    op: Callable[..., torch.Tensor], shapes: list[tuple[str | int, ...]], fixed: list[str]
+) -> None:
+    """A run on symbolic shapes makes linear, attention and layer norm by their sizes alone
+    (record._SIZES_ONLY); each gives the op's own dims, and the op's guard where the model
+    fixes a size (a features dim fixed to 400, a head dim to 16)."""
+    from torch.overrides import TorchFunctionMode
+
+    from fxviz.tracing.record import _SIZES_ONLY
+
+    used: list[bool] = []
+
+    class SizesOnly(TorchFunctionMode):
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            rule = _SIZES_ONLY.get(func)
+            used.append(rule is not None)
+            return (rule or func)(*args, **(kwargs or {}))
+
+    def by_sizes(*tensors: torch.Tensor) -> torch.Tensor:
+        with SizesOnly():
+            return op(*tensors)
+
+    hint = int(fixed[0].split(" = ")[1]) if fixed else 0
+    dims, guards = _sizes_and_guards(op, *shapes, hint=hint)
+    assert guards == fixed
+    assert _sizes_and_guards(by_sizes, *shapes, hint=hint) == (dims, fixed)
+    assert any(used)  # the op was made by its sizes, not run
