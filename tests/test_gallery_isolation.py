@@ -82,7 +82,8 @@ def _processes_with(marker: str) -> list[int]:
 def test_bad_entries_cost_only_themselves(tmp_path: Path) -> None:
     """Crash, hang, memory, an error and an exit, beside two good entries, with --jobs 2: the
     good files are the bytes a run without the bad entries writes, each bad entry has its line,
-    and the run ends within the hang's timeout + 10 s, exit 1, no traceback."""
+    and the run ends within the hang's timeout + 30 s (the hang cut off once, not waited
+    out), exit 1, no traceback."""
     mixed = _manifest(tmp_path / "mixed" / "models.toml", BAD[:3] + GOOD[:1] + BAD[3:] + GOOD[1:])
     command = [*FXVIZ, "gallery", str(mixed), "--jobs", "2", "--max-memory", "2GiB"]
     start = time.monotonic()
@@ -108,7 +109,9 @@ def test_bad_entries_cost_only_themselves(tmp_path: Path) -> None:
     )
     assert line("exits").endswith("exited with status 3 before it answered")
     assert "gallery: drew 2/7 entries" in done.stderr
-    assert took < HANG_S + 10, f"{took:.1f} s"
+    # The other entries draw while the hang waits; on a loaded 2-core machine (a second test
+    # run beside this one) they ended 11 s after it. Without the cut-off it waits 300 s.
+    assert took < HANG_S + 30, f"{took:.1f} s"
 
     good = _manifest(tmp_path / "good" / "models.toml", GOOD)
     clean = subprocess.run(
