@@ -52,7 +52,6 @@ from fxviz.tracing.shapes import (
     counts_call,
     device_of,
     map_tensors,
-    same_calls,
     summarize,
     tensors_in,
     to_meta,
@@ -174,7 +173,7 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = kwargs or {}
-        name, op, target, counted, formula = self.call(func)
+        name, op, target, counted, formula, sizes = self.call(func)
         if not self.reads and _reads_values(name, args, kwargs):
             self.read = self.read or name
             raise TraceError(f"the model reads a tensor's values ({name})")
@@ -185,7 +184,7 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         # run under the counting dispatch mode, which costs each ATen op a trip through
         # Python, and the commonest are counted from shapes with none; inside a leaf
         # module's box, its own calls are counted the same way.
-        shaped = _SIZES_ONLY.get(func) if self.symbols is not None else None
+        shaped = sizes if self.symbols is not None else None
         try:
             if shaped is not None:
                 result = shaped(*args, **kwargs)
@@ -215,10 +214,12 @@ class _Recorder(LeafCalls, TorchFunctionMode):
         return result
 
     def call(self, func: Any) -> _Call:
-        """(name, op, target, counted, formula) of a function the model calls: the call as
-        fx would record it, so every tracer draws it the same (`x[:, t]` as getitem,
-        `x.view(…)` as a method), whether it can do work the FLOP counter counts, and its
-        FLOPs' formula where it has one. Worked out once per function."""
+        """(name, op, target, counted, formula, sizes) of a function the model calls: the
+        call as fx would record it, so every tracer draws it the same (`x[:, t]` as getitem,
+        `x.view(…)` as a method), whether it can do work the FLOP counter counts, its FLOPs'
+        formula where it has one, and what makes its output from its inputs' sizes where a
+        run on symbolic shapes need not run it (`_SIZES_ONLY`). Worked out once per
+        function."""
         try:
             return self.calls[func]
         except KeyError:
@@ -251,7 +252,7 @@ class _Expression:
         return self.text
 
 
-_Call = tuple[str, str, Any, bool, CallFlops | None]
+_Call = tuple[str, str, Any, bool, CallFlops | None, Callable[..., Any] | None]
 
 
 def _attention_sizes(
@@ -306,7 +307,7 @@ def _layer_norm_sizes(
 
 # Calls a run on symbolic shapes makes by their sizes alone: nothing is computed there, and
 # each one's output dims are its inputs' own (so the same expressions as the op's path
-# makes). Each is checked against the op at three sizes for every model of the tests.
+# makes). Each is compared with its op on symbolic shapes in tests/tracing/test_symbolic.py.
 _SIZES_ONLY: dict[Any, Callable[..., Any]] = {
     torch.nn.functional.scaled_dot_product_attention: _attention_sizes,
     torch.nn.functional.linear: _linear_sizes,
@@ -317,7 +318,8 @@ _SIZES_ONLY: dict[Any, Callable[..., Any]] = {
 def _described(func: Any) -> _Call:
     name = getattr(func, "__name__", None) or str(func)
     op, target = _as_fx_call(func, name)
-    return name, op, target, counts_call(op, target), call_flop_formula(func)
+    sizes = next((rule for f, rule in _SIZES_ONLY.items() if f is func), None)
+    return name, op, target, counts_call(op, target), call_flop_formula(func), sizes
 
 
 # Calls whose result is a tensor's values, or whose output's shape depends on them.
@@ -689,7 +691,7 @@ def _run(
     try:
         with (
             torch.no_grad(),
-            counted_attention(device, model) if counting else same_calls(),
+            counted_attention(device, model, counting),
             leaf_call_hooks(recorder),
             recorder,
         ):

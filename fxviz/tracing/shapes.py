@@ -338,19 +338,22 @@ _UNCOUNTED_METHODS = frozenset(
 
 
 @contextlib.contextmanager
-def counted_attention(device: str, model: torch.nn.Module) -> Iterator[None]:
+def counted_attention(device: str, model: torch.nn.Module, counting: bool = True) -> Iterator[None]:
     """Run attention and RNNs through kernels `FlopCounterMode` can count, as meta always does.
 
     nn.MultiheadAttention's fused fast path, SDPA's CPU flash kernel and oneDNN's fused CPU
     LSTM/GRU have no FLOP formula: they would count as zero on cpu. The plain paths give the
     same shapes, and the same FLOPs on every device. oneDNN is turned off only for a model
-    with an RNN: without it CPU convolutions run about 4× slower (ConvNeXt-T: 0.86 s)."""
+    with an RNN: without it CPU convolutions run about 4× slower (ConvNeXt-T: 0.86 s).
+    Not `counting` (a run that counts no FLOPs), only the calls are kept the same (the fast
+    path is another function); each op takes the kernel it would: SDPA's fused CPU kernel is
+    one op where its plain path is a dozen, each computing its sizes as expressions."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     mkldnn = mkldnn_enabled()
     try:
         with _mha_fastpath(False):
-            if device == "cpu":
+            if device == "cpu" and counting:
                 if any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
                     set_mkldnn_enabled(False)
                 with sdpa_kernel([SDPBackend.MATH]):
@@ -359,16 +362,6 @@ def counted_attention(device: str, model: torch.nn.Module) -> Iterator[None]:
                 yield
     finally:
         set_mkldnn_enabled(mkldnn)
-
-
-@contextlib.contextmanager
-def same_calls() -> Iterator[None]:
-    """What a run that counts no FLOPs needs of `counted_attention`: the calls the model makes
-    the same (nn.MultiheadAttention's fast path is another function), each op free to take
-    the kernel it would. SDPA's fused CPU kernel is one op where its plain path is a dozen,
-    each computing its sizes: a run on symbolic shapes of T5 spends most of its time there."""
-    with _mha_fastpath(False):
-        yield
 
 
 def device_of(model: torch.nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
