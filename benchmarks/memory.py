@@ -3,17 +3,20 @@ takes on cpu (or cuda), for inference and for an SGD and an Adam training step.
 
     python benchmarks/memory.py [--only resnet18,bert] [--device cpu|cuda]
 
-Each real step runs in a fresh process (so its peak RSS is its own), twice: a first step makes
-the optimizer's state, the second is measured, three ways:
-- `tracked`: the peak of live tensor storages, seen by a TorchDispatchMode of this file (every
-  storage an op makes, held by a weak reference until torch frees it; weights, buffers, inputs
-  and optimizer state counted from the start). Compared with fxviz's whole peak.
-- `rss`: the process's peak resident memory in the measured step above its RSS just before
-  it (weights, buffers, inputs and the optimizer's state are in that baseline, and so are the
-  pages of library code the first step brought in). Compared with fxviz's peak less those.
-  glibc is told to give every block of 64 KiB or more back to the system when freed
-  (`MALLOC_MMAP_THRESHOLD_`), as otherwise freed activations stay in the heap and RSS says
-  nothing about the peak.
+Each real step runs in a fresh process (so its peak RSS is its own), three times: a first step
+makes the optimizer's state (and warms the kernels), the second and third are measured:
+- `rss`: the second step, run as a user runs it, nothing watching: the process's peak resident
+  memory in it above its RSS just before it (weights, buffers, inputs and the optimizer's state
+  are in that baseline, and so are the pages of library code the first step brought in).
+  Compared with fxviz's peak less those, the kernels' scratch included. glibc is told to give
+  every block of 64 KiB or more back to the system when freed (`MALLOC_MMAP_THRESHOLD_`), as
+  otherwise freed activations stay in the heap and RSS says nothing about the peak.
+- `tracked`: the third step, under a TorchDispatchMode of this file that sees every storage
+  an op makes, held by a weak reference until torch frees it (weights, buffers, inputs and
+  optimizer state counted from the start): the peak of live tensor storages. Compared with
+  fxviz's peak of tensors alone (`MemorySetup(scratch=False)`: no kernel scratch, which no
+  tensor holds). Its RSS is not used: a Python dispatch mode changes what some kernels
+  allocate (the LSTM's step took 41 MiB more resident memory under it).
 - on cuda, `torch.cuda.max_memory_allocated` above the memory allocated before the step.
 torchinfo's "Estimated Total Size" for the same model and batch is shown against both steps.
 
@@ -32,7 +35,7 @@ import subprocess
 import sys
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +115,19 @@ def predict(case: Case) -> dict[str, Any]:
         setup = MemorySetup(train=None if mode == "inference" else mode, batch=batch)
         started = time.perf_counter()
         estimate, _ = estimate_memory(module, args, kwargs, setup)
+        seconds = time.perf_counter() - started
+        tensors, _ = estimate_memory(module, args, kwargs, replace(setup, scratch=False))
         inputs = _bytes(resize_batch((args, kwargs), batch))
         out[mode] = {
             "peak": estimate.peak,
+            "tensors": tensors.peak,
+            "scratch": estimate.scratch,
             "above_baseline": estimate.peak
             - estimate.params
             - estimate.buffers
             - estimate.optimizer
             - inputs,
-            "seconds": time.perf_counter() - started,
+            "seconds": seconds,
         }
     return out
 
@@ -212,33 +219,33 @@ def measure(case: Case, mode: str, device: str) -> dict[str, Any]:
         del loss
         optimizer.step()
 
-    if optimizer is not None:
-        step()
-    else:  # a first run too: the kernels' own first-call setup is not the model's memory
-        with torch.no_grad():
-            module(*args, **kwargs)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    held = [*module.parameters(), *module.buffers(), *tree_flatten((args, kwargs))[0]]
-    if optimizer is not None:
-        for p in trainable:
-            p.grad = None
-        held += [t for s in optimizer.state.values() for t in s.values()]
-    held = [t for t in held if isinstance(t, torch.Tensor)]
-    baseline_rss = _rss()
-    _reset_peak_rss()
-    tracker = LiveStorages(held)
-    with tracker:
+    def run() -> None:
         if optimizer is None:
             with torch.no_grad():
                 module(*args, **kwargs)
         else:
             step()
-    out = {"tracked": tracker.peak, "rss": _peak_rss() - baseline_rss}
+            for p in trainable:
+                p.grad = None
+
+    run()  # the optimizer's state made; the kernels' own first-call setup is not memory
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    baseline_rss = _rss()
+    _reset_peak_rss()
+    run()
+    out = {"rss": _peak_rss() - baseline_rss}
     if device == "cuda":
         torch.cuda.synchronize()
         out["cuda"] = torch.cuda.max_memory_allocated()
+    held = [*module.parameters(), *module.buffers(), *tree_flatten((args, kwargs))[0]]
+    if optimizer is not None:
+        held += [t for s in optimizer.state.values() for t in s.values()]
+    tracker = LiveStorages([t for t in held if isinstance(t, torch.Tensor)])
+    with tracker:
+        run()
+    out["tracked"] = tracker.peak
     return out
 
 
@@ -287,16 +294,18 @@ def report(rows: list[Row], device: str) -> str:
         f"torch {torch.__version__}, {platform.machine()}, device {device}; "
         "`python benchmarks/memory.py`. fxviz predicts on meta; each real step ran on "
         f"{device} in its own process (the second training step: the optimizer's state made). "
-        "Ratios are predicted ÷ measured: `tracked` against the peak of live storages, `rss` "
-        "against the process's peak RSS in the measured step (VmHWM, reset before it) above "
-        "its RSS just before it, which holds weights, buffers, inputs and optimizer state"
+        "Ratios are predicted ÷ measured: fxviz's peak of tensors alone against `tracked`, the "
+        "peak of live storages; its whole peak (the kernels' scratch included, the `scratch` "
+        "column) against `rss`, the process's peak RSS in a step run with nothing watching "
+        "(VmHWM, reset before it) above its RSS just before it, which holds weights, buffers, "
+        "inputs and optimizer state"
         + (", `cuda` against torch.cuda.max_memory_allocated" if device == "cuda" else "")
         + ". torchinfo: its Estimated Total Size ÷ the tracked peak.",
         "",
-        "| model | kind | batch | step | fxviz peak | tracked | ÷ tracked | ÷ rss"
+        "| model | kind | batch | step | fxviz peak | scratch | tracked | ÷ tracked | ÷ rss"
         + (" | ÷ cuda" if device == "cuda" else "")
         + " | torchinfo ÷ tracked | fxviz s |",
-        "|---|---|---|---|---|---|---|---|" + ("---|" if device == "cuda" else "") + "---|---|",
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if device == "cuda" else "") + "---|---|",
     ]
     for row in rows:
         for mode in MODES:
@@ -308,10 +317,11 @@ def report(rows: list[Row], device: str) -> str:
                 str(row.case.batch_for(mode)),
                 mode,
                 f"{p['peak'] / mib:.0f} MiB",
+                f"{p['scratch'] / mib:.0f} MiB" if p["scratch"] else "–",
                 f"{t['tracked'] / mib:.0f} MiB",
-                _ratio(p["peak"], t["tracked"]),
+                _ratio(p["tensors"], t["tracked"]),
                 rss,
-                *([_ratio(p["peak"], t["cuda"])] if device == "cuda" else []),
+                *([_ratio(p["tensors"], t["cuda"])] if device == "cuda" else []),
                 _ratio(info, t["tracked"]) if (info := row.torchinfo.get(mode)) else "–",
                 f"{p['seconds']:.2f}",
             ]

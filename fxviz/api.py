@@ -339,6 +339,7 @@ def memory(
     master_weights: bool = False,
     fit: str | int | None = None,
     kernels: str = "cpu",
+    scratch: bool = True,
     kwargs: dict[str, Any] | None = None,
     model_kwargs: Sequence[str] | dict[str, object] = (),
     device: str | None = None,
@@ -361,14 +362,19 @@ def memory(
     largest batch whose peak fits instead. `dtype` (fp32, bf16, fp16) casts the
     weights; `master_weights` gives the optimizer fp32 copies of bf16/fp16 ones. The step runs
     on fake tensors that take `kernels`' kernels (cpu, or cuda where a GPU is present):
-    nothing is allocated, for any model size. A Hugging Face model from its config with one
+    nothing is allocated, for any model size. On cpu, `scratch` counts the memory kernels take
+    of their own while they run (oneDNN's reorders and buffers, which no tensor holds:
+    `graph.memory.scratch`), asked of each real kernel on zeros at a small batch; False counts
+    tensors alone. A Hugging Face model from its config with one
     deep stack of layers (8 or more) is measured from itself built with 2, 3 and 4 of them,
     where every count lies on one line through the three (the graph's notes say so); `whole`
     runs the whole model's step instead. Other arguments as for `trace` and `load`."""
     from fxviz.tracing.memory import MemorySetup, check_setup, fit_batch, with_memory
     from fxviz.tracing.memory_scaling import MemoryStep
 
-    setup = MemorySetup(None if train == "auto" else train, batch, dtype, master_weights, kernels)
+    setup = MemorySetup(
+        None if train == "auto" else train, batch, dtype, master_weights, kernels, scratch
+    )
     check_setup(setup)
     budget = _budget(fit, batch)
     spec = model

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from fxviz.errors import SchemaError
 
-SCHEMA_VERSION = 2  # 2: shapes as expressions (`expr`), `symbolic` (dims, constraints)
+# 2: shapes as expressions (`expr`), `symbolic` (dims, constraints); 3: memory's scratch_bytes
+SCHEMA_VERSION = 3
 
 # Bytes per element, by the dtype names Values carry (torch's, without the `torch.` prefix).
 DTYPE_BYTES = {
@@ -299,6 +300,9 @@ class MemoryEstimate:
     peak_at: str
     peak_phase: str
     master_weights: bool = False
+    # Of `peak`, what the kernel running then takes of its own beyond its outputs (oneDNN's
+    # reorders and buffers on CPU; no tensor holds it).
+    scratch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,6 +727,7 @@ MEMORY_KEYS = {
     "grads": "grads_bytes",
     "optimizer": "optimizer_bytes",
     "activations": "activations_bytes",
+    "scratch": "scratch_bytes",
     "saved": "saved_bytes",
     "peak_at": "peak_at",
     "peak_phase": "peak_phase",
@@ -734,7 +739,8 @@ def _memory_to_dict(m: MemoryEstimate) -> dict[str, Any]:
 
 
 def _memory_from(data: dict[str, Any]) -> MemoryEstimate:
-    return MemoryEstimate(**{name: data[key] for name, key in MEMORY_KEYS.items()})
+    # A graph saved before version 3 has no scratch_bytes: none was counted.
+    return MemoryEstimate(**{name: data.get(key, 0) for name, key in MEMORY_KEYS.items()})
 
 
 @cache

@@ -16,6 +16,7 @@ FORMATS = ("table", "json")
 TOP_MODULES = 8
 
 _STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+_SCRATCH_NOTE = "the running kernel's own buffers, which no tensor holds"
 
 
 def check_format(fmt: str) -> str:
@@ -100,6 +101,8 @@ def table(graph: Graph, fit: int | None = None) -> str:
         rows.append(("  gradients", format_bytes(m.grads), "trainable parameters only"))
         rows.append(("  optimizer state", format_bytes(m.optimizer), _state_note(m)))
     rows.append(("  activations", format_bytes(m.activations), _activations_note(m)))
+    if m.scratch:
+        rows.append(("  kernel scratch", format_bytes(m.scratch), _SCRATCH_NOTE))
     if m.mode != "inference":
         rows.append(("saved for backward", format_bytes(m.saved), "all the forward kept"))
     width = max(len(r[0]) for r in rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,16 @@ def test_any_corruption_of_a_real_graph_loads_or_raises_schema_error(data: st.Da
         Graph.from_dict(graph)
     except SchemaError:
         pass
+
+
+def test_a_version_2_memory_estimate_reads_as_one_without_scratch() -> None:
+    from handmade import memory_chain
+
+    graph = replace(memory_chain(), memory=replace(memory_chain().memory, scratch=64))
+    data = json.loads(graph.to_json())
+    assert data["memory"]["scratch_bytes"] == 64
+    del data["memory"]["scratch_bytes"]
+    data["schema_version"] = 2
+    old = Graph.from_json(json.dumps(data))
+    assert old.memory is not None and old.memory.scratch == 0
+    assert old.memory.peak == graph.memory.peak  # what it said, counted as it was

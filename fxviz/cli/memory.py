@@ -93,6 +93,15 @@ def memory_command(
             help="The device whose kernels the step takes (cuda needs a GPU present).",
         ),
     ] = "cpu",
+    scratch: Annotated[
+        bool,
+        typer.Option(
+            "--scratch/--no-scratch",
+            help="Count the memory CPU kernels take of their own while they run (oneDNN's "
+            "reorders and buffers; no tensor holds it), measured of each real kernel at a "
+            "small batch. --no-scratch: tensors alone.",
+        ),
+    ] = True,
     fmt: Annotated[
         str,
         typer.Option("--format", "-f", metavar="table|json", help="The report on stdout."),
@@ -162,6 +171,7 @@ def memory_command(
                 master_weights=master_weights,
                 fit=fit,
                 kernels=kernels,
+                scratch=scratch,
                 device=device,
                 config=config or (),
                 layers=layers,

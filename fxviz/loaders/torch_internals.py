@@ -401,6 +401,23 @@ def workspace_outputs() -> dict[Any, int]:
     return ops
 
 
+def scratch_ops() -> dict[Any, tuple[tuple[int, int], ...]]:
+    """CPU kernels that take memory of their own while they run, beyond the tensors they
+    return, each with where its batch is: (argument, dim) for each tensor argument whose size
+    grows with the batch. oneDNN's convolution reorders its input and output to and from its
+    blocked layout (and its backward, the gradients); its LSTM layer keeps every step's gates
+    and states (its input is time-major, so the batch is dim 1; the states' dim 0)."""
+    aten = torch.ops.aten
+    ops: dict[Any, tuple[tuple[int, int], ...]] = {
+        aten.convolution.default: ((0, 0),),
+        aten.convolution_backward.default: ((0, 0), (1, 0)),
+    }
+    layer = getattr(aten, "mkldnn_rnn_layer", None)
+    if layer is not None:
+        ops[layer.default] = ((0, 1), (5, 0), (6, 0))
+    return ops
+
+
 class BreakRecord(NamedTuple):
     """A graph break as TorchDynamo records it on the graph it ended: its reason text and the
     user's frames (file, line, function, code), outermost first."""

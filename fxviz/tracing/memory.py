@@ -16,8 +16,13 @@ bf16/fp16 weights are copied back from them.
 
 What a run sees per module (`_Scopes`): the bytes its ops saved for backward (each storage
 once, for the innermost module that saved it, params and buffers left out: they are held
-anyway), and the most activation bytes that were live while it ran. In backward, the module
-running is the one whose saved tensors autograd unpacks.
+anyway), and the most activation bytes that were live while it ran (with its kernels'
+scratch). In backward, the module running is the one whose saved tensors autograd unpacks.
+
+On cpu, what a kernel takes of its own while it runs (oneDNN's reorders of a convolution's
+input and output, its LSTM's buffers) is in no tensor: each such kernel is asked for it,
+measured of the real kernel at a small batch (`fxviz.tracing.scratch`), and it is live for
+that op alone, beside its inputs and outputs.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from fxviz.loaders.torch_internals import (
     tree_map,
     workspace_outputs,
 )
+from fxviz.tracing.scratch import SCRATCH_OPS, kernel_scratch
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -69,13 +75,17 @@ class MemorySetup:
     """What to estimate: inference (`train` None) or a training step with that optimizer, at
     `batch` (None: the inputs as given), the weights in `dtype` (None: as built), and for a
     training step in bf16/fp16 whether the optimizer keeps fp32 master weights. `kernels`
-    is the device whose kernels the run takes (which ops run, so what they save)."""
+    is the device whose kernels the run takes (which ops run, so what they save); `scratch`
+    whether the memory CPU kernels take of their own while they run is counted (measured of
+    the real kernel: `fxviz.tracing.scratch`)."""
 
     train: str | None = None
     batch: int | None = None
     dtype: str | None = None
     master_weights: bool = False
     kernels: str = "cpu"
+    # Count what CPU kernels take beyond their outputs while they run (`scratch`).
+    scratch: bool = True
 
 
 @dataclass(slots=True)
@@ -93,7 +103,7 @@ class _Storage:
 @dataclass(slots=True)
 class _Scopes:
     """Per module path: bytes saved for backward by its own ops, and the most activation
-    bytes live while it ran; the stack of modules running now."""
+    bytes (and kernel scratch) live while it ran; the stack of modules running now."""
 
     saved: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     live: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -105,10 +115,22 @@ class _Scopes:
         return self.stack[-1] if self.stack else ""
 
 
-class _Ledger(DispatchMode):
-    """Every storage an op makes, with the tick it was made and freed at (a tick per op)."""
+@dataclass(frozen=True, slots=True)
+class _Peak:
+    """The highest point so far: its tick, the bytes live (scratch included), the module
+    running, and the kernel scratch live then."""
 
-    def __init__(self, scopes: _Scopes) -> None:
+    tick: int = 0
+    live: int = 0
+    at: str = ""
+    scratch: int = 0
+
+
+class _Ledger(DispatchMode):
+    """Every storage an op makes, with the tick it was made and freed at (a tick per op), and
+    the scratch a kernel takes while it runs, live only for that op (`scratch`: measure it)."""
+
+    def __init__(self, scopes: _Scopes, scratch: bool = False) -> None:
         super().__init__()
         self.storages: list[_Storage] = []
         self.refs: dict[int, tuple[weakref.ref[Any], _Storage]] = {}
@@ -116,9 +138,11 @@ class _Ledger(DispatchMode):
         self.phase = FORWARD
         self.scopes = scopes
         self.live = 0  # bytes alive now, but for weights, buffers and optimizer state
-        # (tick, live bytes, module running) at the highest point so far, and in each phase
-        self.peak: tuple[int, int, str] = (0, 0, "")
-        self.peaks: dict[str, tuple[int, int, str]] = {}
+        self.scratch = scratch
+        self.scratch_now = 0  # of `live`, the scratch of the op running
+        # The highest point so far, and in each phase
+        self.peak = _Peak()
+        self.peaks: dict[str, _Peak] = {}
 
     def adopt(self, tensor: torch.Tensor, kind: str) -> None:
         """A tensor that exists before the run (a weight, an input, optimizer state)."""
@@ -147,6 +171,12 @@ class _Ledger(DispatchMode):
             record.sized = True
             if record.counted:
                 self._grow(grown)
+        if self.scratch and func in SCRATCH_OPS:
+            # Live while the kernel runs, beside its inputs and outputs, and freed as it ends.
+            self.scratch_now = kernel_scratch(func, args)
+            self._grow(self.scratch_now)
+            self.live -= self.scratch_now
+            self.scratch_now = 0
         return out
 
     def _track(self, storage: Any, phase: str, kind: str = ACTIVATIONS) -> _Storage:
@@ -177,10 +207,11 @@ class _Ledger(DispatchMode):
         if self.phase == FORWARD:
             for path in self.scopes.stack:
                 self.scopes.live[path] = max(self.scopes.live[path], self.live)
-        if self.live > self.peaks.get(self.phase, (0, 0, ""))[1]:
+        if self.live > self.peaks.get(self.phase, _Peak()).live:
             at = self.scopes.current if self.phase == FORWARD else self.scopes.backward_at
-            self.peaks[self.phase] = (self.tick, self.live, at if self.phase != STEP else "")
-            if self.live > self.peak[1]:
+            at = at if self.phase != STEP else ""
+            self.peaks[self.phase] = _Peak(self.tick, self.live, at, self.scratch_now)
+            if self.live > self.peak.live:
                 self.peak = self.peaks[self.phase]
 
     def _freed(self, key: int, record: _Storage) -> Callable[[Any], None]:
@@ -278,7 +309,7 @@ def _run(
 ) -> tuple[_Ledger, _Scopes]:
     paths = _module_paths(model)
     scopes = _Scopes()
-    ledger = _Ledger(scopes)
+    ledger = _Ledger(scopes, scratch=setup.scratch and setup.kernels == "cpu")
     trainable = [p for p in _unique(model.parameters()) if p.requires_grad]
     optimizer = _optimizer(trainable, setup) if setup.train is not None else None
     for p in _unique(model.parameters()):
@@ -338,7 +369,8 @@ def _estimate(
     phase: str | None = None,
 ) -> MemoryEstimate:
     """The split of what is held at the run's peak (or at the peak of one `phase`)."""
-    tick, _, at = ledger.peaks[phase] if phase is not None else ledger.peak
+    peak = ledger.peaks[phase] if phase is not None else ledger.peak
+    tick = peak.tick
     split: dict[str, int] = defaultdict(int)
     for record in ledger.storages:
         if record.born <= tick and (record.died is None or record.died > tick):
@@ -352,20 +384,21 @@ def _estimate(
         dtype=dtype,
         batch=batch,
         master_weights=setup.master_weights,
-        peak=sum(split.values()),
+        peak=sum(split.values()) + peak.scratch,
         params=split[PARAMS],
         buffers=split[BUFFERS],
         grads=split[GRADS],
         optimizer=split[OPTIMIZER],
         activations=split[ACTIVATIONS],
         saved=saved,
-        peak_at=at,
+        peak_at=peak.at,
         peak_phase=phase,
+        scratch=peak.scratch,
     )
 
 
 def _phase_at(ledger: _Ledger, tick: int) -> str:
-    if ledger.peak[1] == 0:
+    if ledger.peak.live == 0:
         return FORWARD
     born = [r.phase for r in ledger.storages if r.born == tick]
     return born[-1] if born and born[-1] != "before" else FORWARD
@@ -704,5 +737,6 @@ def _split_words(estimate: MemoryEstimate) -> str:
         ("gradients", estimate.grads),
         ("optimizer state", estimate.optimizer),
         ("activations", estimate.activations),
+        ("kernel scratch", estimate.scratch),
     ]
     return ", ".join(f"{name} {format_bytes(n)}" for name, n in parts if n)

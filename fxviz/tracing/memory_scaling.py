@@ -34,7 +34,7 @@ from fxviz.tracing.memory import MemorySetup, estimate_memory, estimate_phases
 SMALL = (2, 3, 4)
 SCALED_FROM = 8
 
-_COUNTS = ("peak", "params", "buffers", "grads", "optimizer", "activations", "saved")
+_COUNTS = ("peak", "params", "buffers", "grads", "optimizer", "activations", "scratch", "saved")
 _PHASES = ("forward", "backward", "optimizer step")
 
 Run = tuple[MemoryEstimate, dict[str, ModuleMemory], dict[str, MemoryEstimate]]
@@ -159,6 +159,7 @@ def _scaled_estimate(small: list[MemoryEstimate], stack: Stack) -> MemoryEstimat
         grads=n["grads"],
         optimizer=n["optimizer"],
         activations=n["activations"],
+        scratch=n["scratch"],
         saved=n["saved"],
     )
 

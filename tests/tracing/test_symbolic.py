@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import fxviz
 from fxviz.cli import app
-from fxviz.graph import Graph
+from fxviz.graph import SCHEMA_VERSION, Graph
 from fxviz.loaders import LoadedModel
 from fxviz.tracing.symbolic import evaluate, name_dims, readable
 
@@ -229,7 +229,7 @@ def test_a_size_read_from_values_keeps_numbers() -> None:
 def test_json_keeps_numbers_and_gains_expressions(tmp_path: Path) -> None:
     graph = fxviz.trace("resnet18", symbolic=True)
     data = json.loads(graph.to_json())
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == SCHEMA_VERSION
     conv = next(n for n in data["nodes"] if n["id"] == "conv1")
     assert conv["outputs"][0]["shape"] == [1, 64, 112, 112]
     assert conv["outputs"][0]["expr"] == ["B", "64", "⌈H/2⌉", "⌈W/2⌉"]

@@ -1,0 +1,163 @@
+"""Kernel scratch: memory a CPU kernel takes while it runs, beyond the tensors it returns.
+
+torch never sees it as a tensor: oneDNN's convolution reorders its input and output to and
+from its blocked layout, its LSTM layer keeps every step's gates. No formula outside oneDNN
+gives its size, so it is asked of the real kernel (`scratch_ops` names the kernels): each op,
+at each set of sizes, runs on zeros once (after a first call of each op to warm the library,
+which sets itself up then): its scratch is the process's peak resident memory in the call
+above its resident memory before it, less the bytes of what it returned. Resident memory is
+what the system charges, so pages a kernel reserves and never touches are not counted (the
+LSTM's buffers for training, a quarter of them used in inference). It is measured on Linux
+only (the peak is VmHWM, reset through /proc/self/clear_refs), with glibc told to return
+every block of 64 KiB or more to the system when freed: otherwise a freed buffer stays in
+the heap and the next one reuses it unseen. That setting stays for the rest of the process.
+
+Where the batch is large the kernel does not run at it: it runs at a smaller batch whose
+inputs take about `BUDGET` bytes (4 samples at least), and the scratch is scaled from it by
+the batch, so estimating batch 10,000 costs what 10 does. Every buffer measured grows in
+proportion to the batch (conv's reorders are its input's or output's size, the LSTM's states
+its output's). What a measurement adds or misses whatever the batch (oneDNN's primitive for
+new sizes, some 100 KiB; glibc's pages already resident, reused, 150–200 KiB) is a few
+percent of what it measures at that size. Most of the time is oneDNN making its primitive
+for the new sizes (10–30 ms for each), not the kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import re
+import resource
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from fxviz.loaders.torch_internals import no_dispatch_modes, scratch_ops, tree_flatten
+
+# The inputs' bytes a kernel is measured at, at most, when the batch is larger.
+BUDGET = 8 * 1024**2
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_RETURNED = 64 * 1024  # the smallest block glibc maps (and unmaps) on its own
+
+SCRATCH_OPS = scratch_ops()
+
+
+@functools.cache
+def measurable() -> bool:
+    """Whether this process can measure a kernel's scratch (and is set up to)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        _peak_rss()
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _RETURNED))
+    except (OSError, AttributeError, AssertionError):
+        return False
+
+
+def kernel_scratch(func: Any, args: Sequence[Any]) -> int:
+    """The bytes `func` takes beyond its outputs while it runs on arguments of these sizes (0
+    for kernels that take none, and where it cannot be measured)."""
+    where = SCRATCH_OPS.get(func)
+    if where is None or not measurable():
+        return 0
+    arg, dim = where[0]
+    batch = int(args[arg].shape[dim])
+    grown = [(i, d) for i, d in where if isinstance(args[i], torch.Tensor)]
+    per_sample = sum(_nbytes(args[i]) for i, _ in grown) // max(batch, 1)
+    most = max(4, BUDGET // max(per_sample, 1))
+    threads = torch.get_num_threads()
+    if batch <= most:
+        return _measured(func, _signature(args, grown, batch), threads)
+    return round(_measured(func, _signature(args, grown, most), threads) * batch / most)
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+# A tensor argument in a signature: its sizes, dtype and whether it is channels-last.
+_Tensor = tuple[str, tuple[int, ...], torch.dtype, bool]
+
+
+def _signature(args: Sequence[Any], grown: list[tuple[int, int]], batch: int) -> tuple[Any, ...]:
+    dims = dict(grown)
+    items: list[Any] = []
+    for i, a in enumerate(args):
+        if isinstance(a, torch.Tensor):
+            shape = list(a.shape)
+            if i in dims:
+                shape[dims[i]] = batch
+            last = (
+                a.dim() == 4
+                and not a.is_contiguous()
+                and a.is_contiguous(memory_format=torch.channels_last)
+            )
+            items.append(("tensor", tuple(shape), a.dtype, last))
+        elif isinstance(a, list):
+            items.append(("list", tuple(a)))
+        else:
+            items.append(a)
+    return tuple(items)
+
+
+def _argument(item: Any) -> Any:
+    if isinstance(item, tuple) and item and item[0] == "tensor":
+        _, shape, dtype, last = item
+        fmt = torch.channels_last if last else torch.contiguous_format
+        return torch.zeros(shape, dtype=dtype).to(memory_format=fmt)
+    if isinstance(item, tuple) and item and item[0] == "list":
+        return list(item[1])
+    return item
+
+
+_WARM: set[Any] = set()
+
+
+@functools.cache
+def _measured(func: Any, signature: tuple[Any, ...], threads: int) -> int:
+    """The scratch of one call at these sizes, with `threads` threads (the key: oneDNN keeps
+    buffers per thread)."""
+    del threads
+    with no_dispatch_modes(), torch.no_grad():
+        args = [_argument(item) for item in signature]
+        if func not in _WARM:  # the library's own setup, on the first call, is not scratch
+            func(*args)
+            _WARM.add(func)
+        before = _rss()
+        _reset_peak_rss()
+        out = func(*args)
+        took = _peak_rss() - before - _output_bytes(out)
+        del out
+    return max(0, took)
+
+
+def _output_bytes(out: Any) -> int:
+    seen: set[int] = set()
+    total = 0
+    for t in tree_flatten(out)[0]:
+        if isinstance(t, torch.Tensor) and id(t.untyped_storage()) not in seen:
+            seen.add(id(t.untyped_storage()))
+            total += t.untyped_storage().nbytes()
+    return total
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _peak_rss() -> int:
+    with open("/proc/self/status") as f:
+        found = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+    assert found is not None
+    return int(found.group(1)) * 1024
+
+
+def _reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
