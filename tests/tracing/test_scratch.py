@@ -140,3 +140,10 @@ def test_with_scratch_the_estimate_is_the_real_processs_peak() -> None:
     }
     assert 0.95 <= ratio[True] <= 1.05, ratio
     assert ratio[False] < 0.9, ratio  # without it, the depthwise convolutions' reorders missed
+
+
+def test_a_kernel_that_fails_at_the_measuring_sizes_counts_none() -> None:
+    def refuses(*_: object) -> None:
+        raise RuntimeError("no kernel for these sizes")
+
+    assert scratch._measured(refuses, (("tensor", (2, 2), torch.float32, False),), 1) == 0
