@@ -28,7 +28,6 @@ that op alone, beside its inputs and outputs.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import weakref
 from collections import defaultdict
@@ -46,12 +45,11 @@ from fxviz.loaders.torch_internals import (
     as_exported,
     fake_failure,
     fake_weights,
-    no_dispatch_modes,
     tree_flatten,
     tree_map,
     workspace_outputs,
 )
-from fxviz.tracing.scratch import SCRATCH_OPS, kernel_scratch
+from fxviz.tracing.scratch import SCRATCH_OPS, kernel_scratch, real_workspace
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -166,7 +164,8 @@ class _Ledger(DispatchMode):
         workspace = out[_WORKSPACES[func]] if func in _WORKSPACES else None
         if isinstance(workspace, torch.Tensor):  # None where no gradient is needed
             record = self._track(workspace.untyped_storage(), self.phase)
-            grown = _real_workspace(func, args, kwargs or {}) - record.nbytes
+            assert not kwargs
+            grown = real_workspace(func, args, _WORKSPACES[func]) - record.nbytes
             record.nbytes += grown
             record.sized = True
             if record.counted:
@@ -231,34 +230,6 @@ def _storage_key(storage: Any) -> int:
 
 
 _WORKSPACES = workspace_outputs()
-
-
-@functools.cache
-def _workspace_bytes(func: Any, signature: tuple[Any, ...]) -> int:
-    shapes, scalars = signature
-    with no_dispatch_modes():
-        tensors = [torch.zeros(shape, dtype=dtype) for shape, dtype in shapes]
-        it = iter(tensors)
-        args = [next(it) if s is _TENSOR else s for s in scalars]
-        workspace = func(*args)[_WORKSPACES[func]]
-        if not isinstance(workspace, torch.Tensor):  # none in inference
-            return 0
-        return int(workspace.untyped_storage().nbytes())
-
-
-_TENSOR = object()
-
-
-def _real_workspace(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> int:
-    """The bytes of the workspace `func` really allocates for these arguments' sizes: asked of
-    the real kernel, once per size, on zeros (it costs that workspace for a moment)."""
-    assert not kwargs
-    shapes = tuple((tuple(a.shape), a.dtype) for a in args if isinstance(a, torch.Tensor))
-    scalars = tuple(
-        _TENSOR if isinstance(a, torch.Tensor) else tuple(a) if isinstance(a, list) else a
-        for a in args
-    )
-    return _workspace_bytes(func, (shapes, scalars))
 
 
 def estimate_memory(

@@ -9,8 +9,9 @@ above its resident memory before it, less the bytes of what it returned. Residen
 what the system charges, so pages a kernel reserves and never touches are not counted (the
 LSTM's buffers for training, a quarter of them used in inference). It is measured on Linux
 only (the peak is VmHWM, reset through /proc/self/clear_refs), with glibc told to return
-every block of 64 KiB or more to the system when freed: otherwise a freed buffer stays in
-the heap and the next one reuses it unseen. That setting stays for the rest of the process.
+every block of 64 KiB or more to the system when freed (a setting that stays for the rest of
+the process), and its heaps' free pages given back before each call (`malloc_trim`):
+otherwise a buffer reuses freed memory that is still resident, and is not seen.
 
 Where the batch is large the kernel does not run at it: it runs at a smaller batch whose
 inputs take about `BUDGET` bytes (4 samples at least), and the scratch is scaled from it by
@@ -56,6 +57,7 @@ def measurable() -> bool:
             f.write("5")
         _peak_rss()
         libc = ctypes.CDLL(None)
+        libc.malloc_trim  # noqa: B018 (glibc's; `_trim` calls it before each measurement)
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, _RETURNED))
     except (OSError, AttributeError, AssertionError):
         return False
@@ -117,6 +119,22 @@ def _argument(item: Any) -> Any:
     return item
 
 
+def real_workspace(func: Any, args: Sequence[Any], index: int) -> int:
+    """The bytes of the workspace (output `index`) `func` really makes at these arguments'
+    sizes, where its fake kernel says it is empty (`workspace_outputs`): asked of the real
+    kernel, once per size, on zeros (it costs that workspace for a moment)."""
+    return _workspace_bytes(func, _signature(args, [], 0), index)
+
+
+@functools.cache
+def _workspace_bytes(func: Any, signature: tuple[Any, ...], index: int) -> int:
+    with no_dispatch_modes():
+        workspace = func(*(_argument(item) for item in signature))[index]
+    if not isinstance(workspace, torch.Tensor):  # none in inference
+        return 0
+    return int(workspace.untyped_storage().nbytes())
+
+
 _WARM: set[Any] = set()
 
 
@@ -131,6 +149,7 @@ def _measured(func: Any, signature: tuple[Any, ...], threads: int) -> int:
             if func not in _WARM:  # the library's own setup, on the first call, is not scratch
                 func(*args)
                 _WARM.add(func)
+            _trim()
             before = _rss()
             _reset_peak_rss()
             out = func(*args)
@@ -152,6 +171,12 @@ def _output_bytes(out: Any) -> int:
             seen.add(id(t.untyped_storage()))
             total += t.untyped_storage().nbytes()
     return total
+
+
+def _trim() -> None:
+    """Every free page of glibc's heaps given back to the system: a buffer the kernel then
+    takes from a free block makes those pages resident again, and is seen."""
+    ctypes.CDLL(None).malloc_trim(0)
 
 
 def _rss() -> int:
