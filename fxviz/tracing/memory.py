@@ -137,7 +137,6 @@ class _Ledger(DispatchMode):
         self.scopes = scopes
         self.live = 0  # bytes alive now, but for weights, buffers and optimizer state
         self.scratch = scratch
-        self.scratch_now = 0  # of `live`, the scratch of the op running
         # The highest point so far, and in each phase
         self.peak = _Peak()
         self.peaks: dict[str, _Peak] = {}
@@ -172,10 +171,9 @@ class _Ledger(DispatchMode):
                 self._grow(grown)
         if self.scratch and func in SCRATCH_OPS:
             # Live while the kernel runs, beside its inputs and outputs, and freed as it ends.
-            self.scratch_now = kernel_scratch(func, args)
-            self._grow(self.scratch_now)
-            self.live -= self.scratch_now
-            self.scratch_now = 0
+            scratch = kernel_scratch(func, args)
+            self._grow(scratch, scratch=scratch)
+            self.live -= scratch
         return out
 
     def _track(self, storage: Any, phase: str, kind: str = ACTIVATIONS) -> _Storage:
@@ -201,7 +199,8 @@ class _Ledger(DispatchMode):
             self._grow(record.nbytes)
         return record
 
-    def _grow(self, nbytes: int) -> None:
+    def _grow(self, nbytes: int, scratch: int = 0) -> None:
+        """`nbytes` more live, of which `scratch` is a kernel's own (live for its op alone)."""
         self.live += nbytes
         if self.phase == FORWARD:
             for path in self.scopes.stack:
@@ -209,7 +208,7 @@ class _Ledger(DispatchMode):
         if self.live > self.peaks.get(self.phase, _Peak()).live:
             at = self.scopes.current if self.phase == FORWARD else self.scopes.backward_at
             at = at if self.phase != STEP else ""
-            self.peaks[self.phase] = _Peak(self.tick, self.live, at, self.scratch_now)
+            self.peaks[self.phase] = _Peak(self.tick, self.live, at, scratch)
             if self.live > self.peak.live:
                 self.peak = self.peaks[self.phase]
 
