@@ -78,10 +78,11 @@ def test_show_annotations_and_all_ops(in_tmp: Path) -> None:
     conv1 = next(line for line in dot.splitlines() if line.strip().startswith("conv1 ["))
     # 3·64·7·7 weights; 2·(3·7·7)·64·112·112 FLOPs; backward keeps its 1·3·224·224 input,
     # and its 1·64·112·112 output (3.06 MiB) joins the input live as it runs (3.64 MiB of
-    # tensors); oneDNN's reorder of that output, measured, is about as much again.
+    # tensors); oneDNN's reorder of that output, counted of the allocator, is as much again
+    # (give or take its buffers per thread).
     assert "9.41k params · 236M FLOPs · saved 588 KiB · live " in conv1
     live = float(conv1.split("live ")[1].split(" MiB")[0])
-    assert 3.64 <= live <= 3.64 + 2 * 3.06
+    assert 3.64 + 3.06 - 0.1 <= live <= 3.64 + 3.06 + 0.1
     assert "subgraph cluster_layer4" in dot and "layer3.1–5: Bottleneck ×5" in dot
     graph = Graph.from_json((in_tmp / "r.json").read_text())
     assert len(graph.nodes) > 170  # JSON keeps every node whatever the picture shows

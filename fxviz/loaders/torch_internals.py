@@ -12,10 +12,11 @@ import contextlib
 import functools
 import inspect
 import logging
+import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch._subclasses.fake_tensor import (
@@ -401,21 +402,54 @@ def workspace_outputs() -> dict[Any, int]:
     return ops
 
 
-def scratch_ops() -> dict[Any, tuple[tuple[int, int], ...]]:
+class ScratchOp(NamedTuple):
+    """A CPU kernel that takes memory of its own while it runs: where its batch is ((argument,
+    dim) for each tensor argument whose size grows with the batch), and whether its scratch is
+    what it makes resident rather than what it asks torch's allocator for (`resident`: it asks
+    for more than it touches)."""
+
+    batch: tuple[tuple[int, int], ...]
+    resident: bool = False
+
+
+def scratch_ops() -> dict[Any, ScratchOp]:
     """CPU kernels that take memory of their own while they run, beyond the tensors they
-    return, each with where its batch is: (argument, dim) for each tensor argument whose size
-    grows with the batch. oneDNN's convolution reorders its input and output to and from its
-    blocked layout (and its backward, the gradients); its LSTM layer keeps every step's gates
-    and states (its input is time-major, so the batch is dim 1; the states' dim 0)."""
+    return. oneDNN's convolution reorders its input and output to and from its blocked layout
+    (and its backward, the gradients), in buffers of torch's allocator; its LSTM layer keeps
+    every step's gates and states (its input is time-major, so the batch is dim 1; the states'
+    dim 0) in a workspace of which inference touches a quarter."""
     aten = torch.ops.aten
-    ops: dict[Any, tuple[tuple[int, int], ...]] = {
-        aten.convolution.default: ((0, 0),),
-        aten.convolution_backward.default: ((0, 0), (1, 0)),
+    ops: dict[Any, ScratchOp] = {
+        aten.convolution.default: ScratchOp(((0, 0),)),
+        aten.convolution_backward.default: ScratchOp(((0, 0), (1, 0))),
     }
     layer = getattr(aten, "mkldnn_rnn_layer", None)
     if layer is not None:
-        ops[layer.default] = ((0, 1), (5, 0), (6, 0))
+        ops[layer.default] = ScratchOp(((0, 1), (5, 0), (6, 0)), resident=True)
     return ops
+
+
+_T = TypeVar("_T")
+
+
+def allocated_peak(call: Callable[[], _T]) -> tuple[_T, int]:
+    """What `call()` returns, and the most bytes torch's CPU allocator held at once during it
+    above what it held before (its outputs included), from the profiler's memory events.
+    Kineto, which records them, is told to write no log lines (one on each start and stop
+    otherwise) unless the process set `KINETO_LOG_LEVEL` itself."""
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+    with torch.autograd.profiler.profile(profile_memory=True) as profiled:
+        result = call()
+    events = [
+        e
+        for e in profiled.kineto_results.events()
+        if e.name() == "[memory]" and e.device_type() == torch._C._autograd.DeviceType.CPU
+    ]
+    held = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        held += event.nbytes()
+        peak = max(peak, held)
+    return result, peak
 
 
 class BreakRecord(NamedTuple):

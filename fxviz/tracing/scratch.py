@@ -3,24 +3,28 @@
 torch never sees it as a tensor: oneDNN's convolution reorders its input and output to and
 from its blocked layout, its LSTM layer keeps every step's gates. No formula outside oneDNN
 gives its size, so it is asked of the real kernel (`scratch_ops` names the kernels): each op,
-at each set of sizes, runs on zeros once (after a first call of each op to warm the library,
-which sets itself up then): its scratch is the process's peak resident memory in the call
-above its resident memory before it, less the bytes of what it returned. Resident memory is
-what the system charges, so pages a kernel reserves and never touches are not counted (the
-LSTM's buffers for training, a quarter of them used in inference). It is measured on Linux
-only (the peak is VmHWM, reset through /proc/self/clear_refs), with glibc told to return
-every block of 64 KiB or more to the system when freed (a setting that stays for the rest of
-the process), and its heaps' free pages given back before each call (`malloc_trim`):
-otherwise a buffer reuses freed memory that is still resident, and is not seen.
+at each set of sizes, runs on zeros once, and its scratch is the most it held at once in the
+call less the bytes of what it returned.
+
+How much it held is counted in one of two ways. A convolution's buffers come from torch's
+allocator, so the profiler's memory events count them to the byte, the same on every run and
+every platform (and within 2% of the resident memory they take, checked in
+`tests/tracing/test_scratch.py`). oneDNN's LSTM layer asks the allocator for a workspace of
+which inference touches a quarter, so its scratch is what it makes resident instead, measured
+on Linux only: the process's peak resident memory in the call (VmHWM, reset through
+/proc/self/clear_refs) above its resident memory before it, after a first call of the op to
+warm the library, with glibc told to return every block of 64 KiB or more to the system when
+freed (a setting that stays for the rest of the process) and its heaps' free pages given back
+before each call (`malloc_trim`): otherwise a buffer reuses freed memory that is still
+resident, and is not seen. That one varies by a few hundred KiB between runs.
 
 Where the batch is large the kernel does not run at it: it runs at a smaller batch whose
 inputs take about `BUDGET` bytes (4 samples at least), and the scratch is scaled from it by
 the batch, so estimating batch 10,000 costs what 10 does. Every buffer measured grows in
 proportion to the batch (conv's reorders are its input's or output's size, the LSTM's states
-its output's). What a measurement adds or misses whatever the batch (oneDNN's primitive for
-new sizes, some 100 KiB; glibc's pages already resident, reused, 150–200 KiB) is a few
-percent of what it measures at that size. Most of the time is oneDNN making its primitive
-for the new sizes (10–30 ms for each), not the kernel.
+its output's); what does not (oneDNN's reordered weights) is a few percent of what it
+measures at that size. Most of the time is oneDNN making its primitive for the new sizes
+(10–30 ms for each), not the kernel.
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ from typing import Any
 
 import torch
 
-from fxviz.loaders.torch_internals import no_dispatch_modes, scratch_ops, tree_flatten
+from fxviz.loaders.torch_internals import (
+    allocated_peak,
+    no_dispatch_modes,
+    scratch_ops,
+    tree_flatten,
+)
 
 # The inputs' bytes a kernel is measured at, at most, when the batch is larger.
 BUDGET = 8 * 1024**2
@@ -49,7 +58,8 @@ _log = logging.getLogger(__name__)
 
 @functools.cache
 def measurable() -> bool:
-    """Whether this process can measure a kernel's scratch (and is set up to)."""
+    """Whether this process can measure the scratch a kernel makes resident (and is set up
+    to)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -66,18 +76,19 @@ def measurable() -> bool:
 def kernel_scratch(func: Any, args: Sequence[Any]) -> int:
     """The bytes `func` takes beyond its outputs while it runs on arguments of these sizes (0
     for kernels that take none, and where it cannot be measured)."""
-    where = SCRATCH_OPS.get(func)
-    if where is None or not measurable():
+    op = SCRATCH_OPS.get(func)
+    if op is None or (op.resident and not measurable()):
         return 0
-    arg, dim = where[0]
+    arg, dim = op.batch[0]
     batch = int(args[arg].shape[dim])
-    grown = [(i, d) for i, d in where if isinstance(args[i], torch.Tensor)]
+    grown = [(i, d) for i, d in op.batch if isinstance(args[i], torch.Tensor)]
     per_sample = sum(_nbytes(args[i]) for i, _ in grown) // max(batch, 1)
     most = max(4, BUDGET // max(per_sample, 1))
     threads = torch.get_num_threads()
     if batch <= most:
-        return _measured(func, _signature(args, grown, batch), threads)
-    return round(_measured(func, _signature(args, grown, most), threads) * batch / most)
+        return _measured(func, _signature(args, grown, batch), threads, op.resident)
+    measured = _measured(func, _signature(args, grown, most), threads, op.resident)
+    return round(measured * batch / most)
 
 
 def _nbytes(t: torch.Tensor) -> int:
@@ -139,28 +150,37 @@ _WARM: set[Any] = set()
 
 
 @functools.cache
-def _measured(func: Any, signature: tuple[Any, ...], threads: int) -> int:
+def _measured(func: Any, signature: tuple[Any, ...], threads: int, resident: bool) -> int:
     """The scratch of one call at these sizes, with `threads` threads (the key: oneDNN keeps
-    buffers per thread)."""
+    buffers per thread): what it asked torch's allocator for, or made `resident`."""
     del threads
     with no_dispatch_modes(), torch.no_grad():
         try:
             args = [_argument(item) for item in signature]
-            if func not in _WARM:  # the library's own setup, on the first call, is not scratch
-                func(*args)
-                _WARM.add(func)
-            _trim()
-            before = _rss()
-            _reset_peak_rss()
-            out = func(*args)
+            if resident:
+                took = _resident(func, args)
+            else:
+                out, held = allocated_peak(lambda: func(*args))
+                took = held - _output_bytes(out)
+                del out
         except (RuntimeError, MemoryError) as exc:
             # The fake run took this op at these sizes; a refinement of it is not worth
             # failing the estimate over.
             _log.debug("no scratch measured for %s: %s", func, exc)
             return 0
-        took = _peak_rss() - before - _output_bytes(out)
-        del out
     return max(0, took)
+
+
+def _resident(func: Any, args: list[Any]) -> int:
+    """The resident memory `func` takes in a call, above what it had, beyond its outputs."""
+    if func not in _WARM:  # the library's own setup, on the first call, is not scratch
+        func(*args)
+        _WARM.add(func)
+    _trim()
+    before = _rss()
+    _reset_peak_rss()
+    out = func(*args)
+    return _peak_rss() - before - _output_bytes(out)
 
 
 def _output_bytes(out: Any) -> int:

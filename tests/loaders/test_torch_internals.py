@@ -196,3 +196,16 @@ def test_dynamo_records_a_break_on_the_graph_it_ended_and_guard_failures() -> No
     assert record.frames[-1].file == __file__
     assert failures and "self.calls" in failures[0]
     assert internals.guard_failures() == []  # reset forgets them
+
+
+def test_the_allocators_peak_comes_from_the_profilers_memory_events() -> None:
+    def step() -> torch.Tensor:
+        scratch = torch.zeros(1024, 1024)  # 4 MiB, freed before the 1 MiB result is made
+        del scratch
+        return torch.zeros(256, 1024)
+
+    result, peak = internals.allocated_peak(step)
+    assert result.shape == (256, 1024) and peak == 4 * 1024**2
+    ops = internals.scratch_ops()
+    assert ops[torch.ops.aten.convolution.default].batch == ((0, 0),)
+    assert not ops[torch.ops.aten.convolution.default].resident
