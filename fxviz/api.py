@@ -418,7 +418,9 @@ def memory(
         best = fit_batch(lambda b: step.estimate(replace(setup, batch=b))[0], budget)
         setup = replace(setup, batch=best.batch)
     estimate, shares = step.estimate(setup)
-    graph = with_memory(graph, estimate, shares)
+    graph = with_memory(
+        _at_batch(graph, model, (args, kw), estimate.batch, tracer, expand), estimate, shares
+    )
     if step.scaled and step.stack is not None:
         note = (
             f"memory: from this model built with 2, 3 and 4 layers in {step.stack.path} "
@@ -427,6 +429,37 @@ def memory(
         )
         graph = replace(graph, notes=(*graph.notes, note))
     return graph
+
+
+def _at_batch(
+    graph: Graph,
+    model: torch.nn.Module | LoadedModel,
+    inputs: tuple[tuple[Any, ...], dict[str, Any]],
+    batch: int | None,
+    tracer: str,
+    expand: Sequence[str],
+) -> Graph:
+    """`graph` traced again with its inputs at the batch its memory was estimated at, so its
+    shapes are that step's: where the inputs are on meta, which costs nothing at any size;
+    where they hold values (a trace at that batch would run the model), as it was, with a
+    note saying so."""
+    from fxviz.tracing.memory import batch_of, on_meta, resize_batch
+
+    traced = batch_of(inputs)
+    if batch is None or traced in (None, batch):
+        return graph
+    if not on_meta(inputs):
+        note = (
+            f"shapes: as traced, at batch {traced} (the memory is batch {batch}'s; the inputs "
+            "are on a real device, where a trace at that batch would run the model)"
+        )
+        return replace(graph, notes=(*graph.notes, note))
+    args, kwargs = resize_batch(inputs, batch)
+    if isinstance(model, LoadedModel):
+        text_only = None if model.text_only is None else resize_batch(model.text_only, batch)
+        again = replace(model, args=tuple(args), kwargs=kwargs, text_only=text_only)
+        return trace(again, tracer=tracer, name=graph.name, expand=expand)
+    return trace(model, tuple(args), kwargs=kwargs, tracer=tracer, name=graph.name, expand=expand)
 
 
 def _with_layers(config: Sequence[str], layers: int) -> list[str]:

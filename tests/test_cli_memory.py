@@ -63,6 +63,32 @@ def test_json_keys_and_the_picture(tmp_path: Path) -> None:
     assert "memory: " in again.read_text()
 
 
+def test_the_pictures_shapes_are_those_of_the_step_measured(tmp_path: Path) -> None:
+    """--batch and --fit: the graph is traced again at the batch its memory is (on meta)."""
+    saved = tmp_path / "m.json"
+    for args, batch in ((["--batch", "6"], 6), (["--fit", "600MiB"], None)):
+        result = runner.invoke(app, ["memory", LOOP, *args, "-f", "json", "-o", str(saved)])
+        assert result.exit_code == 0, result.output
+        batch = batch or json.loads(result.stdout)["batch"]
+        assert batch > 1
+        graph = Graph.load(saved)
+        assert graph.memory is not None and graph.memory.batch == batch
+        shapes = [o.shape for n in graph.nodes for o in n.outputs if o.shape]
+        assert shapes and all(shape[0] == batch for shape in shapes), shapes[:3]
+
+
+def test_inputs_with_values_are_drawn_as_traced_and_say_so() -> None:
+    import torch
+
+    from fxviz import api
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU())
+    graph = api.memory(model, torch.randn(2, 8), batch=16)
+    assert graph.memory is not None and graph.memory.batch == 16
+    assert graph.nodes[0].outputs[0].shape == (2, 8)
+    assert any("as traced, at batch 2" in note for note in graph.notes)
+
+
 @pytest.mark.skipif(not scratch.measurable(), reason="kernel scratch is measured on Linux only")
 def test_a_depthwise_cnns_kernel_scratch_and_no_scratch() -> None:
     args = ["memory", "mobilenet_v3_small", "--batch", "32"]

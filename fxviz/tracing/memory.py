@@ -262,7 +262,7 @@ def estimate_phases(
             with mode:
                 args, kwargs = resize_batch(fake((tuple(args), kwargs)), setup.batch)
             ledger, scopes = _run(model, tuple(args), kwargs, setup, mode)
-            batch = _batch_of((args, kwargs))
+            batch = batch_of((args, kwargs))
             estimate = _estimate(ledger, setup, batch, model)
             phases = {p: _estimate(ledger, setup, batch, model, p) for p in ledger.peaks}
     finally:
@@ -461,9 +461,17 @@ def resize_batch(value: Any, batch: int | None) -> Any:
     return tree_map(resized, value)
 
 
-def _batch_of(value: Any) -> int | None:
+def batch_of(value: Any) -> int | None:
+    """The batch of inputs `value`: its first tensor's first dim (None: no such tensor)."""
     tensors = [t for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor) and t.ndim]
     return int(tensors[0].shape[0]) if tensors else None
+
+
+def on_meta(value: Any) -> bool:
+    """Whether every tensor in `value` is on meta: shapes without values, free at any size."""
+    return all(
+        t.device.type == "meta" for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor)
+    )
 
 
 def _in_dtype(
