@@ -379,7 +379,7 @@ def memory(
     budget = _budget(fit, batch)
     spec = model
 
-    def built(count: int | None, small: bool = False) -> torch.nn.Module | LoadedModel:
+    def built(count: int | None) -> torch.nn.Module | LoadedModel:
         return _runnable(
             spec,
             "; give the model (`fxviz memory resnet18`), or draw a graph saved by `fxviz "
@@ -388,7 +388,7 @@ def memory(
             model_kwargs=model_kwargs,
             device=device,
             weights=weights,
-            config=_with_layers(config, count) if small and count else config,
+            config=config,
             layers=count,
         )
 
@@ -412,7 +412,7 @@ def memory(
     )
     step = MemoryStep(
         (module, args, kw),
-        (lambda n: _run_inputs(built(n, small=True), inputs, kwargs)) if rebuilt else None,
+        (lambda n: _run_inputs(built(n), inputs, kwargs)) if rebuilt else None,
     )
     if budget is not None:
         best = fit_batch(lambda b: step.estimate(replace(setup, batch=b))[0], budget)
@@ -460,17 +460,6 @@ def _at_batch(
         again = replace(model, args=tuple(args), kwargs=kwargs, text_only=text_only)
         return trace(again, tracer=tracer, name=graph.name, expand=expand)
     return trace(model, tuple(args), kwargs=kwargs, tracer=tracer, name=graph.name, expand=expand)
-
-
-def _with_layers(config: Sequence[str], layers: int) -> list[str]:
-    """`--config` items with every layer count the user set set to `layers` instead (the
-    loader's `--layers` caps the counts it finds, and `--config` would set them back)."""
-    from fxviz.loaders.huggingface import LAYER_FIELDS
-
-    def count(item: str) -> bool:
-        return item.partition("=")[0].strip().rpartition(".")[2] in LAYER_FIELDS
-
-    return [f"{item.partition('=')[0]}={layers}" if count(item) else item for item in config]
 
 
 def _is_hf(spec: str) -> bool:

@@ -37,10 +37,11 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
             f"published weights. For weights give a hub id (hf:org/name) or a local folder "
             "with config.json and the weights (hf:./checkpoint); drop --weights to draw the type"
         )
-    staged = bool(options.layers) and _has_stages(config)
-    shrunk = shrink_layers(config, options.layers, spec.text) if options.layers else ""
     unset = fill_unset(config) if origin == "type" else ""
     apply_overrides(config, options.config, spec.text)
+    # After --config: `--layers 2 --config num_hidden_layers=6` draws 2 layers, the cap.
+    staged = bool(options.layers) and _has_stages(config)
+    shrunk = shrink_layers(config, options.layers, spec.text) if options.layers else ""
     if hasattr(config, "use_cache"):
         config.use_cache = False
     note = None
@@ -57,10 +58,10 @@ def load_huggingface(spec: ModelSpec, options: LoadOptions, device: str) -> Load
                 # keep their stages as configured, and say so.
                 config, _ = resolve_config(spec.target, False)
                 assert options.layers is not None
+                apply_overrides(config, options.config, spec.text)
                 shrunk = shrink_layers(config, options.layers, spec.text, stages=False)
                 kept = f"{spec.text}'s {STAGE_KEPT}"
                 shrunk = f"{shrunk}; {kept}" if shrunk else f"--layers {options.layers}: {kept}"
-                apply_overrides(config, options.config, spec.text)
                 if hasattr(config, "use_cache"):
                     config.use_cache = False
                 model, note = build_on(device, lambda: auto.from_config(config))

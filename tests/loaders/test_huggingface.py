@@ -300,6 +300,13 @@ def test_layers_caps_every_layer_count_whatever_it_is_called() -> None:
     assert shrink_layers(gpt2, 2, "hf:gpt2") == "--layers 2: n_layer 12 -> 2"
 
 
+def test_layers_caps_the_counts_config_sets_too() -> None:
+    """--layers caps the config as --config leaves it, whichever is written first."""
+    graph = fxviz.trace("hf:llama", config=["num_hidden_layers=6"], layers=2)
+    assert graph.notes[0] == "--layers 2: num_hidden_layers 6 -> 2"
+    assert {m.path for m in graph.modules if m.path.count(".") == 1} == {"layers.0", "layers.1"}
+
+
 def test_layers_through_the_api_the_cli_and_a_gallery(tmp_path: Path) -> None:
     graph = fxviz.trace("hf:whisper", layers=1)
     assert graph.notes[0] == "--layers 1: encoder_layers 4 -> 1, decoder_layers 4 -> 1"
