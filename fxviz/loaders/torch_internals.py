@@ -432,6 +432,12 @@ def scratch_ops() -> dict[Any, ScratchOp]:
 _T = TypeVar("_T")
 
 
+def profiling() -> bool:
+    """Whether torch's profiler is recording in this process (a user's own session: a second
+    one inside it would end it)."""
+    return bool(torch._C._autograd._profiler_enabled())
+
+
 def allocated_peak(call: Callable[[], _T]) -> tuple[_T, int]:
     """What `call()` returns, and the most bytes torch's CPU allocator held at once during it
     above what it held before (its outputs included), from the profiler's memory events.

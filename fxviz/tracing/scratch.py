@@ -12,11 +12,14 @@ every platform (and within 2% of the resident memory they take, checked in
 `tests/tracing/test_scratch.py`). oneDNN's LSTM layer asks the allocator for a workspace of
 which inference touches a quarter, so its scratch is what it makes resident instead, measured
 on Linux only: the process's peak resident memory in the call (VmHWM, reset through
-/proc/self/clear_refs) above its resident memory before it, after a first call of the op to
-warm the library, with glibc told to return every block of 64 KiB or more to the system when
+/proc/self/clear_refs) above its resident memory before it, in a second call at the same
+sizes (oneDNN sets itself up for new sizes in the first: 13 MB for a convolution whose
+buffers take 6), with glibc told to return every block of 64 KiB or more to the system when
 freed (a setting that stays for the rest of the process) and its heaps' free pages given back
 before each call (`malloc_trim`): otherwise a buffer reuses freed memory that is still
-resident, and is not seen. That one varies by a few hundred KiB between runs.
+resident, and is not seen. That one varies by a few hundred KiB between runs. It is also how
+a convolution's is measured inside the user's own profiler session, where a second session
+would end theirs.
 
 Where the batch is large the kernel does not run at it: it runs at a smaller batch whose
 inputs take about `BUDGET` bytes (4 samples at least), and the scratch is scaled from it by
@@ -43,6 +46,7 @@ import torch
 from fxviz.loaders.torch_internals import (
     allocated_peak,
     no_dispatch_modes,
+    profiling,
     scratch_ops,
     tree_flatten,
 )
@@ -77,7 +81,11 @@ def kernel_scratch(func: Any, args: Sequence[Any]) -> int:
     """The bytes `func` takes beyond its outputs while it runs on arguments of these sizes (0
     for kernels that take none, and where it cannot be measured)."""
     op = SCRATCH_OPS.get(func)
-    if op is None or (op.resident and not measurable()):
+    if op is None:
+        return 0
+    # Inside the user's own profiler session, a second would end theirs: resident memory then.
+    resident = op.resident or profiling()
+    if resident and not measurable():
         return 0
     arg, dim = op.batch[0]
     batch = int(args[arg].shape[dim])
@@ -86,8 +94,8 @@ def kernel_scratch(func: Any, args: Sequence[Any]) -> int:
     most = max(4, BUDGET // max(per_sample, 1))
     threads = torch.get_num_threads()
     if batch <= most:
-        return _measured(func, _signature(args, grown, batch), threads, op.resident)
-    measured = _measured(func, _signature(args, grown, most), threads, op.resident)
+        return _measured(func, _signature(args, grown, batch), threads, resident)
+    measured = _measured(func, _signature(args, grown, most), threads, resident)
     return round(measured * batch / most)
 
 
@@ -146,9 +154,6 @@ def _workspace_bytes(func: Any, signature: tuple[Any, ...], index: int) -> int:
     return int(workspace.untyped_storage().nbytes())
 
 
-_WARM: set[Any] = set()
-
-
 @functools.cache
 def _measured(func: Any, signature: tuple[Any, ...], threads: int, resident: bool) -> int:
     """The scratch of one call at these sizes, with `threads` threads (the key: oneDNN keeps
@@ -173,9 +178,7 @@ def _measured(func: Any, signature: tuple[Any, ...], threads: int, resident: boo
 
 def _resident(func: Any, args: list[Any]) -> int:
     """The resident memory `func` takes in a call, above what it had, beyond its outputs."""
-    if func not in _WARM:  # the library's own setup, on the first call, is not scratch
-        func(*args)
-        _WARM.add(func)
+    func(*args)  # oneDNN's setup for these sizes, on their first call, is not scratch
     _trim()
     before = _rss()
     _reset_peak_rss()

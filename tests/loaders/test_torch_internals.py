@@ -204,8 +204,11 @@ def test_the_allocators_peak_comes_from_the_profilers_memory_events() -> None:
         del scratch
         return torch.zeros(256, 1024)
 
+    assert not internals.profiling()
     result, peak = internals.allocated_peak(step)
     assert result.shape == (256, 1024) and peak == 4 * 1024**2
+    with torch.profiler.profile():
+        assert internals.profiling()
     ops = internals.scratch_ops()
     assert ops[torch.ops.aten.convolution.default].batch == ((0, 0),)
     assert not ops[torch.ops.aten.convolution.default].resident

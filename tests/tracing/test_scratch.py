@@ -174,3 +174,15 @@ def test_a_kernel_that_fails_at_the_measuring_sizes_counts_none() -> None:
     for resident in (False, True):
         signature = (("tensor", (2, 2), torch.float32, False),)
         assert scratch._measured(refuses, signature, 1, resident) == 0
+
+
+@resident
+def test_inside_the_users_own_profiler_session_its_session_is_left_whole() -> None:
+    """A second profiler session would end the user's: resident memory is measured instead."""
+    args = _conv_args(2)
+    with torch.profiler.profile(profile_memory=True) as theirs:
+        torch.zeros(8)
+        took = scratch.kernel_scratch(CONV, args)
+        torch.ones(8)
+    assert took > 2 * 64 * 56 * 56 * 4 / 2  # of the order of a reorder of the output
+    assert {"aten::zeros", "aten::ones"} <= {e.name for e in theirs.events()}
