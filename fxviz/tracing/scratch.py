@@ -3,8 +3,8 @@
 torch never sees it as a tensor: oneDNN's convolution reorders its input and output to and
 from its blocked layout, its LSTM layer keeps every step's gates. No formula outside oneDNN
 gives its size, so it is asked of the real kernel (`scratch_ops` names the kernels): each op,
-at each set of sizes, runs on zeros once, and its scratch is the most it held at once in the
-call less the bytes of what it returned.
+at each set of sizes, runs on zeros (once per set; the result is kept), and its scratch is
+the most it held at once in the call less the bytes of what it returned.
 
 How much it held is counted in one of two ways. A convolution's buffers come from torch's
 allocator, so the profiler's memory events count them to the byte, the same on every run and
