@@ -444,13 +444,12 @@ def resize_batch(value: Any, batch: int | None) -> Any:
     rows repeated), so masks and token ids stay what they were."""
     if batch is None:
         return value
-    tensors = [t for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor) and t.ndim]
-    if not tensors:
+    first = batch_of(value)
+    if first is None:
         raise MemoryEstimateError(
             f"--batch {batch}: the model's inputs have no batch dim to set; give --input "
             "shapes with the batch size you want"
         )
-    first = tensors[0].shape[0]
 
     def resized(t: Any) -> Any:
         if not isinstance(t, torch.Tensor) or not t.ndim or t.shape[0] != first:
